@@ -1,0 +1,1 @@
+"""The `nivalis` command line (typer): one module per command group."""

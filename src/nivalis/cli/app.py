@@ -1,0 +1,68 @@
+"""`nivalis` entry point: builds the typer app from the command-group modules and maps errors to exit 2."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import click
+import typer
+
+from nivalis.errors import UserError
+
+try:  # typer >= 0.20 vendors click; its exceptions are not click's
+    from typer._click import exceptions as _typer_click
+    _USAGE = (click.exceptions.UsageError, _typer_click.UsageError)
+    _ABORT = (click.exceptions.Abort, typer.Abort)
+except ImportError:  # pragma: no cover
+    _USAGE = (click.exceptions.UsageError,)
+    _ABORT = (click.exceptions.Abort,)
+
+app = typer.Typer(
+    name="nivalis",
+    help="Convolutional and graph-convolutional networks for snow and ice remote sensing.\n\n"
+         "Start with `nivalis demo` (trains each pipeline on embedded data and writes a report).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _register() -> None:
+    from nivalis.cli import demo, train, zoo
+
+    app.command("train", help=train.__doc__)(train.train)
+    app.add_typer(zoo.app, name="zoo")
+    app.command("demo", help=demo.__doc__)(demo.demo)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; user mistakes become one `error: ...` line on stderr and exit code 2."""
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="nivalis")
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except _USAGE as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: show its help
+            print(exc.format_message())
+            sys.exit(0)
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except _ABORT:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        from nivalis.engine.distributed import shutdown
+
+        shutdown()
+    sys.exit(code if isinstance(code, int) else 0)

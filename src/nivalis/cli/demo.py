@@ -1,0 +1,46 @@
+"""Run every pipeline on its embedded default data and write report.html + report.md."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+
+
+def _section_builders():
+    """(name, builder) pairs; each builder(out_dir, quick) returns a report Section."""
+    from nivalis import classify
+
+    return [("classification", classify.demo_section)]
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Where report.html, report.md, figures and runs go.")] = Path("demo-out"),
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller runs (about 3 minutes here).")] = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the demo: every pipeline on embedded data, one report."""
+    setup(quiet)
+    import sys
+
+    from nivalis.report import Report
+
+    t0 = time.perf_counter()
+    report = Report("nivalis demo report" + (" (quick)" if quick else ""), out)
+    timings = {}
+    for name, build in _section_builders():
+        t = time.perf_counter()
+        if not quiet:
+            print(f"[demo] {name} ...", file=sys.stderr, flush=True)
+        report.add(build(out, quick))
+        timings[name] = round(time.perf_counter() - t, 2)
+    paths = report.write()
+    result = {"report": str(paths["report.html"]), "markdown": str(paths["report.md"]),
+              "sections": [s.title for s in report.sections], "seconds": timings,
+              "total_seconds": round(time.perf_counter() - t0, 2)}
+    emit(result, as_json, human=f"report written: {paths['report.html']}  ({result['total_seconds']:.0f} s)")

@@ -1,0 +1,37 @@
+"""Train any zoo model on an image-classification data set and test it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+from nivalis.engine import TrainConfig
+
+
+def train(
+    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see `nivalis zoo list`).")],
+    data: Annotated[str, typer.Option(help="digits (embedded), cifar10, svhn or gtsrb.")] = "digits",
+    data_dir: Annotated[Path | None, typer.Option(help="Directory holding the data set in its real format.")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 15,
+    seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and dropout.")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate.")] = 1e-3,
+    optimizer: Annotated[str, typer.Option(help="adam, adamw, sgd or rmsprop.")] = "adam",
+    precision: Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast; faster, check the metric).")] = "fp32",
+    out: Annotated[Path | None, typer.Option(help="Output directory [default: runs/MODEL-DATA].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a zoo model on images (checkpoint every epoch; torchrun for several processes)."""
+    setup(quiet)
+    from nivalis.classify import train_classifier
+
+    cfg = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, optimizer=optimizer, precision=precision)
+    out = out or Path("runs") / f"{model}-{data}"
+    run = train_classifier(model, data, data_dir=str(data_dir) if data_dir else None, config=cfg, out_dir=out,
+                           resume=resume)
+    emit(run.result, as_json)

@@ -1,0 +1,98 @@
+"""`nivalis zoo`: list, profile and export the registered architectures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+
+app = typer.Typer(help="The model zoo: list, profile (params, FLOPs, latency, data flow), export to ONNX.",
+                  no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    pattern: Annotated[str | None, typer.Argument(help="Shell-style filter, e.g. 'resnet*'.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List registered models with their family."""
+    from nivalis.models import list_models, model_family
+
+    names = list_models(pattern)
+    lines = [f"{n:<28} {model_family(n)}" for n in names]
+    emit({"models": names, "families": {n: model_family(n) for n in names}}, as_json, human="\n".join(lines))
+
+
+@app.command()
+def profile(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    input: Annotated[str, typer.Option("--input", help="Input shape CxHxW.")] = "3x224x224",
+    num_classes: Annotated[int, typer.Option(min=1)] = 1000,
+    runs: Annotated[int, typer.Option(min=1, help="Timed forward passes for the latency median.")] = 10,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Parameters, FLOPs (FlopCounterMode, multiply-add = 2), CPU latency and per-layer data flow."""
+    setup(quiet)
+    from nivalis.models import create_model
+    from nivalis.profile import count, dataflow, latency_ms, parse_input_shape
+    from nivalis.errors import UserError
+
+    shape = parse_input_shape(input)
+    model = create_model(name, num_classes=num_classes, in_chans=shape[0])
+    try:
+        counts = count(model, shape)
+    except RuntimeError as exc:
+        raise UserError(f"model {name!r} cannot take input {input}: {str(exc).splitlines()[0][:140]}") from None
+    result = {"model": name, "input": list(shape), **counts,
+              "latency_ms": latency_ms(model, shape, runs=runs), "dataflow": dataflow(model, shape)}
+    human = (f"{name} at {input}: {counts['params']:,} params, {counts['flops'] / 1e9:.3f} GFLOPs, "
+             f"{result['latency_ms']:.2f} ms (CPU, batch 1)\n" +
+             "\n".join(f"  {r['layer']:<40} {'x'.join(map(str, r['shape'])):>16} {r['floats']:>12,}"
+                       for r in result["dataflow"]))
+    emit(result, as_json, human=human)
+
+
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="Output .onnx path.")],
+    input: Annotated[str, typer.Option("--input", help="Input shape CxHxW.")] = "3x224x224",
+    num_classes: Annotated[int, typer.Option(min=1)] = 1000,
+    checkpoint: Annotated[Path | None, typer.Option(help="Weights from a `nivalis train` checkpoint.")] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Export to ONNX and check onnxruntime against PyTorch (max_abs_diff)."""
+    setup(quiet)
+    from nivalis.engine import load_checkpoint
+    from nivalis.errors import UserError
+    from nivalis.models import create_model
+    from nivalis.profile import export_onnx, parse_input_shape
+
+    shape = parse_input_shape(input)
+    kwargs = {"num_classes": num_classes, "in_chans": shape[0]}
+    state = None
+    if checkpoint is not None:
+        ckpt = load_checkpoint(checkpoint)
+        meta = ckpt.get("meta", {})
+        if meta.get("model") and meta["model"] != name:
+            raise UserError(f"checkpoint {checkpoint} holds {meta['model']!r}, not {name!r}")
+        kwargs.update(num_classes=meta.get("num_classes", num_classes), in_chans=meta.get("in_chans", shape[0]),
+                      **meta.get("model_kwargs", {}))
+        if meta.get("input_shape"):
+            shape = tuple(meta["input_shape"])
+        state = ckpt["model"]
+    model = create_model(name, **kwargs)
+    if state is not None:
+        model.load_state_dict(state)
+    if onnx.parent and not onnx.parent.exists():
+        raise UserError(f"output folder does not exist: {onnx.parent}")
+    try:
+        result = export_onnx(model, shape, onnx)
+    except RuntimeError as exc:
+        raise UserError(f"cannot export {name!r} at {input}: {str(exc).splitlines()[0][:140]}") from None
+    emit({"model": name, **result}, as_json)

@@ -1,0 +1,59 @@
+"""torch.distributed set up once from the environment that `torchrun` provides (gloo on CPU, NCCL on GPU).
+
+DDP is a property of the run, not a separate code path: with WORLD_SIZE unset everything below
+is a single-process no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+
+_context: DistContext | None = None
+
+
+def get_context() -> DistContext:
+    """Initialise the process group on first call when launched by torchrun; return this process's place."""
+    global _context
+    if _context is not None:
+        return _context
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1:
+        if not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend=backend, timeout=timedelta(minutes=10))
+        _context = DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    else:
+        _context = DistContext()
+    return _context
+
+
+def shutdown() -> None:
+    global _context
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    _context = None

@@ -1,0 +1,246 @@
+"""The one training loop: `fit` (train + validate per epoch, checkpoint, resume, DDP) and `evaluate`.
+
+Every pipeline (image classification, snow thickness regression, avalanche windows, NAR retraining)
+trains through `fit`. A batch is `(inputs, target)` where `inputs` is a tensor or a tuple of tensors
+passed to `model(*inputs)`.
+
+Reproducibility: the caller seeds (`seed_everything`) before building the model; `fit` derives each
+epoch's shuffling and dropout randomness from `(config.seed, epoch)`, so a run resumed from the
+checkpoint of epoch k repeats an uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, RandomSampler
+
+from nivalis.engine.checkpoint import load_checkpoint, save_checkpoint
+from nivalis.engine.distributed import get_context
+from nivalis.engine.metrics import Task
+from nivalis.engine.seed import epoch_seed
+from nivalis.errors import UserError
+from nivalis.progress import bar
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; each pipeline's config supplies its seed's values."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"  # adam | adamw | sgd | rmsprop
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    scheduler: str = "none"  # none | cosine | step
+    step_size: int = 30
+    gamma: float = 0.1
+    seed: int = 0
+    precision: str = "fp32"  # fp32 | bf16 (CPU autocast; measure its effect before relying on it)
+    grad_clip: float | None = None
+    eval_batch_size: int = 256
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    history: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: Path | None = None
+    seconds: float = 0.0
+
+
+def build_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    name = cfg.optimizer.lower()
+    if name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    raise UserError(f"unknown optimizer {cfg.optimizer!r} (adam, adamw, sgd, rmsprop)")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
+    name = cfg.scheduler.lower()
+    if name == "none":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+    raise UserError(f"unknown scheduler {cfg.scheduler!r} (none, cosine, step)")
+
+
+def _split_batch(batch) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    inputs, target = batch[0], batch[1]
+    if isinstance(inputs, torch.Tensor):
+        inputs = (inputs,)
+    return tuple(inputs), target
+
+
+def _autocast(precision: str):
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    if precision != "fp32":
+        raise UserError(f"unknown precision {precision!r} (fp32, bf16)")
+    return torch.autocast("cpu", enabled=False)
+
+
+def _train_loader(dataset: Dataset, cfg: TrainConfig, epoch: int) -> DataLoader:
+    ctx = get_context()
+    if isinstance(dataset, IterableDataset):
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        return DataLoader(dataset, batch_size=cfg.batch_size)
+    if ctx.enabled:
+        sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
+        sampler.set_epoch(epoch)
+    else:
+        generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
+        sampler = RandomSampler(dataset, generator=generator)
+    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset, task: Task, *, batch_size: int = 256,
+             precision: str = "fp32") -> dict[str, float]:
+    """Mean loss and the task's metrics over `dataset` (every process evaluates all of it)."""
+    model = model.module if isinstance(model, DistributedDataParallel) else model
+    was_training = model.training
+    model.eval()
+    metrics = task.metrics()
+    total_loss, total_n = 0.0, 0
+    try:
+        for batch in DataLoader(dataset, batch_size=batch_size):
+            inputs, target = _split_batch(batch)
+            with _autocast(precision):
+                out = model(*inputs)
+                loss = task.loss(out, target)
+            n = target.shape[0]
+            total_loss += float(loss) * n
+            total_n += n
+            metrics.update(*task.metric_inputs(out.float(), target))
+    finally:
+        model.train(was_training)
+    if total_n == 0:
+        raise UserError("cannot evaluate on an empty data set")
+    result = {"loss": total_loss / total_n}
+    result.update({k: float(v) for k, v in metrics.compute().items()})
+    return result
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset: Dataset, *, batch_size: int = 256) -> torch.Tensor:
+    """Concatenated model outputs over `dataset` in order (eval mode)."""
+    model.eval()
+    outs = [model(*_split_batch(batch)[0]) for batch in DataLoader(dataset, batch_size=batch_size)]
+    return torch.cat(outs)
+
+
+def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *, config: TrainConfig, task: Task,
+        out_dir: str | Path | None = None, resume: bool = False, meta: dict[str, Any] | None = None,
+        desc: str = "train", on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+    """Train `model` for `config.epochs` epochs; validate after each; checkpoint to `out_dir/checkpoint.pt`.
+
+    `meta` (plain values only) is stored in the checkpoint so a later command can rebuild the model
+    (e.g. `{"model": "lenet5", "model_kwargs": {...}, "data": "digits"}`). With `resume=True` the run
+    continues after the last completed epoch of the checkpoint in `out_dir`.
+    Under torchrun the model is wrapped in DDP, batches are sharded with DistributedSampler and only
+    rank 0 writes.
+    """
+    ctx = get_context()
+    cfg = config
+    optimizer = build_optimizer(model.parameters(), cfg)
+    scheduler = build_scheduler(optimizer, cfg)
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+
+    if resume:
+        if ckpt_path is None or not ckpt_path.is_file():
+            raise UserError(f"nothing to resume: no checkpoint at {ckpt_path}")
+        state = load_checkpoint(ckpt_path)
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise UserError(f"checkpoint {ckpt_path} does not match this model: {str(exc).splitlines()[0][:160]}") from None
+        start_epoch = int(state["epoch"])
+        history = list(state.get("history", []))
+
+    train_model: nn.Module = DistributedDataParallel(model) if ctx.enabled else model
+    t_start = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(epoch_seed(cfg.seed, epoch) + ctx.rank)
+        loader = _train_loader(train_set, cfg, epoch)
+        train_model.train()
+        total = len(loader) if not isinstance(train_set, IterableDataset) else None
+        progress = bar(total or 0, desc=f"{desc} {epoch + 1}/{cfg.epochs}")
+        loss_sum, n_sum = 0.0, 0
+        for batch in loader:
+            inputs, target = _split_batch(batch)
+            optimizer.zero_grad(set_to_none=True)
+            with _autocast(cfg.precision):
+                out = train_model(*inputs)
+                loss = task.loss(out, target)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                progress.close()
+                raise UserError(f"training diverged at epoch {epoch + 1} (loss {loss_value}); lower the learning rate")
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            n = target.shape[0]
+            loss_sum += loss_value * n
+            n_sum += n
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss_sum / max(n_sum, 1):.4f}")
+        progress.close()
+        scheduler.step()
+        row: dict[str, float] = {"epoch": epoch + 1, "train_loss": loss_sum / max(n_sum, 1),
+                                 "lr": optimizer.param_groups[0]["lr"]}
+        if val_set is not None:
+            row.update({f"val_{k}": v for k, v in evaluate(model, val_set, task, batch_size=cfg.eval_batch_size,
+                                                           precision=cfg.precision).items()})
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        if ckpt_path is not None and ctx.is_main:
+            save_checkpoint(ckpt_path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "config": cfg.to_dict(),
+                "meta": meta or {}, "history": history,
+            })
+        ctx.barrier()
+        if on_epoch is not None:
+            on_epoch(row)
+    return FitResult(model=model, history=history, checkpoint=ckpt_path, seconds=time.perf_counter() - t_start)

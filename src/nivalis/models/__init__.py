@@ -1,0 +1,11 @@
+"""The model zoo: `create_model(name, num_classes=..., in_chans=...)` and `list_models()`.
+
+Importing this package imports every family module so that their `@register_model`
+builders are in the registry.
+"""
+
+from nivalis.models.registry import create_model, list_models, model_family, register_model
+
+from nivalis.models import lenet  # noqa: F401,E402  (registers)
+
+__all__ = ["create_model", "list_models", "model_family", "register_model"]

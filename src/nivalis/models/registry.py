@@ -1,0 +1,53 @@
+"""Model registry: every architecture registers builder functions here (timm style).
+
+Each registered builder is a tiny public function that passes a configuration to a family's
+private constructor and accepts at least `num_classes` and `in_chans` keywords.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+
+import torch.nn as nn
+
+from nivalis.errors import UserError
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+_FAMILY: dict[str, str] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Decorator: register `fn` under its function name; the family is its module's last name."""
+    name = fn.__name__
+    if name in _MODELS:
+        raise RuntimeError(f"model {name!r} registered twice")
+    _MODELS[name] = fn
+    _FAMILY[name] = fn.__module__.rsplit(".", 1)[-1]
+    return fn
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Sorted names of registered models, optionally filtered by a shell-style pattern."""
+    names = sorted(_MODELS)
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    return names
+
+
+def model_family(name: str) -> str:
+    _check(name)
+    return _FAMILY[name]
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build a registered model: `create_model("resnet18", num_classes=10, in_chans=1)`."""
+    _check(name)
+    return _MODELS[name](**kwargs)
+
+
+def _check(name: str) -> None:
+    if name not in _MODELS:
+        close = fnmatch.filter(_MODELS, f"*{name[:4]}*") if name else []
+        hint = f" (did you mean {', '.join(sorted(close)[:5])}?)" if close else " (see `nivalis zoo list`)"
+        raise UserError(f"unknown model {name!r}{hint}")

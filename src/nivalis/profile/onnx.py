@@ -1,0 +1,72 @@
+"""ONNX export checked against PyTorch with onnxruntime, and onnxruntime CPU latency."""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+def _to_onnx_bytes(model: nn.Module, x: torch.Tensor, opset: int = 17) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # The TorchScript exporter needs no onnxscript and handles every zoo family.
+        torch.onnx.export(model, (x,), buffer, input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                          opset_version=opset, dynamo=False)
+    return buffer.getvalue()
+
+
+def _session(onnx_bytes: bytes):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+
+
+@torch.no_grad()
+def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | os.PathLike, *, batch: int = 2,
+                seed: int = 0) -> dict:
+    """Export `model` (eval mode) to `path` atomically; return {"onnx": path, "max_abs_diff": float}.
+
+    The difference is the largest absolute gap between PyTorch and onnxruntime outputs on a
+    seeded random input of `batch` samples.
+    """
+    model = model.eval()
+    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(seed))
+    data = _to_onnx_bytes(model, x)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    expected = model(x)
+    got = _session(data).run(None, {"input": x.numpy()})[0]
+    diff = float(np.max(np.abs(got - expected.numpy()))) if got.size else 0.0
+    return {"onnx": str(path), "max_abs_diff": diff}
+
+
+@torch.no_grad()
+def onnx_latency_ms(model: nn.Module, input_shape: tuple[int, ...], *, runs: int = 30, warmup: int = 5) -> float:
+    """Median onnxruntime CPU latency (batch 1) of the model exported in memory."""
+    model = model.eval()
+    x = torch.randn(1, *input_shape)
+    session = _session(_to_onnx_bytes(model, x))
+    feed = {"input": x.numpy()}
+    for _ in range(warmup):
+        session.run(None, feed)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        session.run(None, feed)
+        times.append(time.perf_counter() - t0)
+    return 1000.0 * statistics.median(times)
