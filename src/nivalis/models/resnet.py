@@ -1,0 +1,153 @@
+"""ResNet family (He et al. 2016; seed 001 "ResNets"), with ResNeXt, Wide ResNet and SE-ResNet variants.
+
+.. math::
+    y = \\mathrm{ReLU}\\big(\\mathcal{F}(x) + W_s x\\big)
+
+Stem → four stages of residual blocks (64, 128, 256, 512 planes; stride 2 at the start of stages 2-4) →
+global average pooling → fully connected classifier. The ImageNet stem is a 7×7/2 convolution + 3×3/2
+max-pool (224 → 56); the CIFAR stem (`stem="cifar"`) is one 3×3/1 convolution without the max-pool, so
+32×32 inputs keep 32×32 maps into stage 1. Blocks live in `nivalis.layers.residual`; each variant below
+is only a configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+from nivalis.layers.conv_bn_act import ConvBnAct
+from nivalis.layers.residual import BasicBlock, Bottleneck, ConvFactory
+from nivalis.models.registry import register_model
+
+__all__ = ["ResNet", "BasicBlock", "Bottleneck"]
+
+_STEMS = ("imagenet", "cifar")
+
+
+class ResNet(nn.Module):
+    """One configurable ResNet.
+
+    Args:
+        block: `BasicBlock` or `Bottleneck`.
+        layers: blocks per stage, e.g. (3, 4, 6, 3) for ResNet-50.
+        num_classes: classifier outputs (0 → features only).
+        in_chans: input channels.
+        stem: "imagenet" (7×7/2 conv + 3×3/2 max-pool) or "cifar" (3×3/1 conv, no pool).
+        groups, base_width: ResNeXt cardinality and width per group; Wide ResNet sets base_width=128.
+        se_ratio: squeeze-and-excitation reduction (1/16 for SE-ResNet), 0 = none.
+        stem_width: channels of the stem (64).
+        drop_rate: dropout before the classifier.
+        drop_path_rate: stochastic depth, increased linearly from 0 to this value over the blocks.
+        conv3x3: factory for every block's 3×3 slots (see `nivalis.layers.residual`).
+        zero_init_last: start each residual branch at zero (last BN γ = 0), so blocks begin as identities.
+
+    Shapes: (N, in_chans, H, W) → (N, num_classes); any H, W ≥ 32 (imagenet stem) or ≥ 8 (cifar stem).
+    """
+
+    def __init__(self, block: type[nn.Module], layers: Sequence[int], num_classes: int = 1000, in_chans: int = 3,
+                 stem: str = "imagenet", groups: int = 1, base_width: int = 64, se_ratio: float = 0.0,
+                 stem_width: int = 64, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
+                 conv3x3: ConvFactory | None = None, zero_init_last: bool = True):
+        super().__init__()
+        if stem not in _STEMS:
+            raise ValueError(f"stem must be one of {_STEMS}, got {stem!r}")
+        self.stem_type = stem
+        if stem == "imagenet":
+            self.stem = nn.Sequential(ConvBnAct(in_chans, stem_width, 7, stride=2),
+                                      nn.MaxPool2d(3, stride=2, padding=1))
+        else:
+            self.stem = ConvBnAct(in_chans, stem_width, 3, stride=1)
+        total = sum(layers)
+        index = 0
+        in_chs = stem_width
+        stages = []
+        for stage, (depth, planes) in enumerate(zip(layers, (64, 128, 256, 512))):
+            blocks = []
+            for i in range(depth):
+                dpr = drop_path_rate * index / max(1, total - 1)
+                blocks.append(block(in_chs, planes, stride=2 if (stage > 0 and i == 0) else 1, groups=groups,
+                                    base_width=base_width, se_ratio=se_ratio, conv3x3=conv3x3, drop_path=dpr))
+                in_chs = planes * block.expansion
+                index += 1
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.num_features = in_chs
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
+        self.fc = nn.Linear(in_chs, num_classes) if num_classes else nn.Identity()
+        self._init_weights(zero_init_last)
+
+    def _init_weights(self, zero_init_last: bool) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_last:
+            for m in self.modules():
+                if isinstance(m, (BasicBlock, Bottleneck)):
+                    last = m.conv3 if isinstance(m, Bottleneck) else m.conv2
+                    bn = last[1] if isinstance(last, nn.Sequential) and len(last) > 1 else None
+                    if isinstance(bn, nn.BatchNorm2d):
+                        nn.init.zeros_(bn.weight)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.forward_features(x)).flatten(1)
+        return self.fc(self.dropout(x))
+
+
+def _create_resnet(block: type[nn.Module], layers: Sequence[int], **kwargs) -> ResNet:
+    return ResNet(block, layers, **kwargs)
+
+
+@register_model
+def resnet18(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
+    return _create_resnet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def resnet34(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
+    return _create_resnet(BasicBlock, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def resnet50(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
+    return _create_resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def resnet101(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
+    return _create_resnet(Bottleneck, (3, 4, 23, 3), num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def resnet152(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
+    return _create_resnet(Bottleneck, (3, 8, 36, 3), num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def wide_resnet50_2(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
+    """Wide ResNet-50-2: the bottleneck's 3×3 twice as wide (base width 128)."""
+    return _create_resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans, base_width=128,
+                          **kwargs)
+
+
+@register_model
+def resnext50_32x4d(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
+    """ResNeXt-50 (32×4d): cardinality 32, 4 channels per group in the first stage's 3×3."""
+    return _create_resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans, groups=32,
+                          base_width=4, **kwargs)
+
+
+@register_model
+def seresnet50(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
+    """SE-ResNet-50: every bottleneck gated by squeeze-and-excitation with reduction r = 16."""
+    return _create_resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans, se_ratio=1 / 16,
+                          **kwargs)
