@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from nivalis.layers.conv_bn_act import ConvBnAct
+from nivalis.layers.operator_choice import OperatorChoice, output_norms
 from nivalis.layers.residual import BasicBlock, Bottleneck, ConvFactory
 from nivalis.models.registry import register_model
 
@@ -42,6 +43,9 @@ class ResNet(nn.Module):
         drop_path_rate: stochastic depth, increased linearly from 0 to this value over the blocks.
         conv3x3: factory for every block's 3×3 slots (see `nivalis.layers.residual`).
         zero_init_last: start each residual branch at zero (last BN γ = 0), so blocks begin as identities.
+        ops: operator code per residual block or per 3×3 slot (NAR search space, seed 004; codes and the
+            length rule in `nivalis.layers.operator_choice`); None or all zeros is the original network.
+        width: multiplier of the stem and stage channels (1.0 = the published widths), for narrow variants.
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); any H, W ≥ 32 (imagenet stem) or ≥ 8 (cifar stem).
     """
@@ -49,10 +53,17 @@ class ResNet(nn.Module):
     def __init__(self, block: type[nn.Module], layers: Sequence[int], num_classes: int = 1000, in_chans: int = 3,
                  stem: str = "imagenet", groups: int = 1, base_width: int = 64, se_ratio: float = 0.0,
                  stem_width: int = 64, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                 conv3x3: ConvFactory | None = None, zero_init_last: bool = True):
+                 conv3x3: ConvFactory | None = None, zero_init_last: bool = True, ops: Sequence[int] | None = None,
+                 width: float = 1.0):
         super().__init__()
         if stem not in _STEMS:
             raise ValueError(f"stem must be one of {_STEMS}, got {stem!r}")
+        if ops is not None and conv3x3 is not None:
+            raise ValueError("pass either ops or conv3x3, not both")
+        if width <= 0:
+            raise ValueError(f"width must be positive, got {width}")
+        stem_width = max(1, round(stem_width * width))
+        choice = OperatorChoice(ops, sum(layers)) if ops is not None else None
         self.stem_type = stem
         if stem == "imagenet":
             self.stem = nn.Sequential(ConvBnAct(in_chans, stem_width, 7, stride=2),
@@ -64,14 +75,18 @@ class ResNet(nn.Module):
         in_chs = stem_width
         stages = []
         for stage, (depth, planes) in enumerate(zip(layers, (64, 128, 256, 512))):
+            planes = max(1, round(planes * width))
             blocks = []
             for i in range(depth):
                 dpr = drop_path_rate * index / max(1, total - 1)
                 blocks.append(block(in_chs, planes, stride=2 if (stage > 0 and i == 0) else 1, groups=groups,
-                                    base_width=base_width, se_ratio=se_ratio, conv3x3=conv3x3, drop_path=dpr))
+                                    base_width=base_width, se_ratio=se_ratio, drop_path=dpr,
+                                    conv3x3=choice.for_block(index) if choice is not None else conv3x3))
                 in_chs = planes * block.expansion
                 index += 1
             stages.append(nn.Sequential(*blocks))
+        if choice is not None:
+            choice.finish()
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.num_features = in_chs
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -90,8 +105,7 @@ class ResNet(nn.Module):
             for m in self.modules():
                 if isinstance(m, (BasicBlock, Bottleneck)):
                     last = m.conv3 if isinstance(m, Bottleneck) else m.conv2
-                    bn = last[1] if isinstance(last, nn.Sequential) and len(last) > 1 else None
-                    if isinstance(bn, nn.BatchNorm2d):
+                    for bn in output_norms(last):
                         nn.init.zeros_(bn.weight)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,168 @@
+"""Candidate operators of a residual block's 3×3 slot (NAR, Jiang et al., seed 004 §3.1) and the `ops=[...]` factory.
+
+A *slot* is one conv → BN → act unit that a residual block builds through its `conv3x3` factory
+(`BasicBlock.conv1/conv2`, `Bottleneck.conv2`, the IR block's two 3×3 units). Neural Architecture
+Refinement keeps every skip connection of the backbone and chooses, per slot, which operator the unit
+uses. Codes follow the seed's Table 1, extended by the two 5×5 operators of its candidate list:
+
+====  ===========================  ======================================================
+code  operator                     unit built by `make_operator`
+====  ===========================  ======================================================
+0     conv 3×3 (the original)      conv k3/s → BN → act (identical to the zoo's `conv3x3_bn`)
+1     depthwise-separable 3×3      dw k3/s → BN → ReLU → pw 1×1 → BN → act
+2     max-pool 3×3                 max-pool k3/s/p1 → [1×1 projection] → BN → act
+3     avg-pool 3×3                 avg-pool k3/s/p1 → [1×1 projection] → BN → act
+4     conv 5×5                     conv k5/s → BN → act
+5     depthwise-separable 5×5      dw k5/s → BN → ReLU → pw 1×1 → BN → act
+====  ===========================  ======================================================
+
+Shapes are kept exactly: every candidate maps (N, C_in, H, W) → (N, C_out, ⌈H/s⌉, ⌈W/s⌉) like the
+3×3 convolution it replaces (padding k // 2). A pooling window carries the slot's stride itself
+(3×3, stride s, padding 1; max-pool pads with −∞, avg-pool divides by the valid count only). Pooling
+cannot change the channel count, so where the slot does (C_in ≠ C_out: `BasicBlock.conv1` at the
+start of stages 2-4, the IR block's `conv1`), the pooled map goes through a 1×1 projection
+(C_in·C_out weights, a ninth of the 3×3 convolution's) — the only learned weights of a pooling
+candidate besides its BN. The pool comes first, so a strided slot projects at the reduced resolution.
+
+Parameter rule (seed §3.1: "we prefer to choose the candidate operators with no more parameters than
+the architecture operators"): `allowed_operators` keeps, per slot, the candidates whose unit has at
+most the parameters of the original unit (code 0), so conv 5×5 is dropped wherever the slot holds a
+conv 3×3, and depthwise-separable 5×5 stays (25·C_in + C_in·C_out < 9·C_in·C_out for C_out ≥ 4).
+
+`ops` length selects the granularity (`OperatorChoice`): one code per residual block ("block",
+ResNet-18-8: every 3×3 slot of block b uses ops[b]) or one code per slot ("layer", ResNet-18-16), in
+the order the network applies them. A Bottleneck has one 3×3 slot per block, so both readings coincide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+from nivalis.errors import UserError
+from nivalis.layers.conv_bn_act import ConvBnAct, make_activation
+from nivalis.layers.depthwise_separable import DepthwiseSeparableConv
+
+#: code → short name (seed 004 Table 1 numbering; 4 and 5 are the extended set)
+OPERATOR_NAMES: dict[int, str] = {0: "conv3x3", 1: "sep3x3", 2: "max3x3", 3: "avg3x3", 4: "conv5x5", 5: "sep5x5"}
+#: the seed's candidate set for a backbone made of conv 3×3 (§3.1, Table 1)
+SEED_CANDIDATES: tuple[int, ...] = (0, 1, 2, 3)
+#: every operator this module can build
+ALL_CANDIDATES: tuple[int, ...] = tuple(OPERATOR_NAMES)
+
+
+def check_code(code: int) -> int:
+    if int(code) != code or int(code) not in OPERATOR_NAMES:
+        raise UserError(f"unknown operator code {code!r} (0 conv3x3, 1 sep3x3, 2 max3x3, 3 avg3x3, 4 conv5x5, "
+                        "5 sep5x5)")
+    return int(code)
+
+
+class SeparableOperator(DepthwiseSeparableConv):
+    """Depthwise-separable candidate; names its output BN so a network can zero-initialise it."""
+
+    def output_norms(self) -> list[nn.BatchNorm2d]:
+        return [self.conv_pw[1]]
+
+
+def _pool_operator(kind: str, in_chs: int, out_chs: int, stride: int, act: str | None) -> nn.Sequential:
+    pool = (nn.MaxPool2d(3, stride=stride, padding=1) if kind == "max"
+            else nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False))
+    body = pool if in_chs == out_chs else nn.Sequential(pool, nn.Conv2d(in_chs, out_chs, 1, bias=False))
+    return nn.Sequential(body, nn.BatchNorm2d(out_chs), make_activation(act))
+
+
+def make_operator(code: int, in_chs: int, out_chs: int, *, stride: int = 1, groups: int = 1,
+                  act: str | None = "relu") -> nn.Module:
+    """The slot unit of operator `code` (see the module table); the same signature as `conv3x3_bn`.
+
+    `groups` applies to the full convolutions (0, 4) only: a grouped 3×3 (ResNeXt) keeps its grouping
+    when it stays, the separable and pooling candidates ignore it.
+    """
+    code = check_code(code)
+    if code in (0, 4):
+        return ConvBnAct(in_chs, out_chs, 3 if code == 0 else 5, stride=stride, groups=groups, act=act)
+    if code in (1, 5):
+        return SeparableOperator(in_chs, out_chs, 3 if code == 1 else 5, stride=stride, act="relu", pw_act=act)
+    return _pool_operator("max" if code == 2 else "avg", in_chs, out_chs, stride, act)
+
+
+def output_norms(unit: nn.Module) -> list[nn.BatchNorm2d]:
+    """The BN layer(s) that normalise a slot unit's output (zeroed by `zero_init_last`)."""
+    if hasattr(unit, "output_norms"):
+        return list(unit.output_norms())
+    if isinstance(unit, nn.Sequential) and len(unit) > 1 and isinstance(unit[1], nn.BatchNorm2d):
+        return [unit[1]]
+    return []
+
+
+def operator_params(code: int, in_chs: int, out_chs: int, *, stride: int = 1, groups: int = 1) -> int:
+    """Parameters of the unit `make_operator(code, ...)` (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        unit = make_operator(code, in_chs, out_chs, stride=stride, groups=groups)
+    return sum(p.numel() for p in unit.parameters())
+
+
+def allowed_operators(in_chs: int, out_chs: int, *, stride: int = 1, groups: int = 1,
+                      candidates: Sequence[int] = SEED_CANDIDATES, param_rule: bool = True) -> list[int]:
+    """Candidates of one slot; with `param_rule`, only those with ≤ the original unit's parameters."""
+    codes = sorted({check_code(c) for c in candidates} | {0})
+    if not param_rule:
+        return codes
+    limit = operator_params(0, in_chs, out_chs, stride=stride, groups=groups)
+    return [c for c in codes if operator_params(c, in_chs, out_chs, stride=stride, groups=groups) <= limit]
+
+
+def expand_ops(ops: Sequence[int], slots_per_block: Sequence[int]) -> tuple[list[int], str]:
+    """Per-slot codes and the granularity ("block" or "layer") that `len(ops)` selects.
+
+    `slots_per_block[b]` is the number of 3×3 slots of residual block b. `len(ops)` equal to the
+    number of blocks means one code per block; equal to the number of slots, one code per slot.
+    """
+    ops = [check_code(c) for c in ops]
+    n_blocks, n_slots = len(slots_per_block), int(sum(slots_per_block))
+    if len(ops) == n_blocks:
+        return [c for c, k in zip(ops, slots_per_block) for _ in range(k)], "block"
+    if len(ops) == n_slots:
+        return ops, "layer"
+    raise UserError(f"ops has {len(ops)} codes; this network takes {n_blocks} (one per residual block) "
+                    f"or {n_slots} (one per 3×3 slot)")
+
+
+class OperatorChoice:
+    """The `conv3x3` factory behind `create_model(..., ops=[...])`.
+
+    A residual network builds its blocks in order and asks `for_block(b)` for the factory of block b;
+    every call of that factory builds the next slot with its code. `finish()` checks that `ops` had
+    exactly one code per block or per slot. A slot whose code is not allowed there by the parameter rule
+    is still built (the rule restricts the search, not what a user may ask for).
+    """
+
+    def __init__(self, ops: Sequence[int], num_blocks: int):
+        self.ops = [check_code(c) for c in ops]
+        self.num_blocks = num_blocks
+        self.by_block = len(self.ops) == num_blocks
+        self.slots_per_block: list[int] = [0] * num_blocks
+        self.codes: list[int] = []
+
+    def for_block(self, block_index: int):
+        def factory(in_chs: int, out_chs: int, *, stride: int = 1, groups: int = 1, act: str | None = "relu"):
+            if self.by_block:
+                code = self.ops[block_index]
+            elif len(self.codes) < len(self.ops):
+                code = self.ops[len(self.codes)]
+            else:
+                code = 0  # too few codes: finish() reports it with the right counts
+            self.slots_per_block[block_index] += 1
+            self.codes.append(code)
+            return make_operator(code, in_chs, out_chs, stride=stride, groups=groups, act=act)
+        return factory
+
+    def finish(self) -> None:
+        expand_ops(self.ops, self.slots_per_block)  # raises on a length that is neither granularity
+
+
+__all__ = ["ALL_CANDIDATES", "OPERATOR_NAMES", "SEED_CANDIDATES", "OperatorChoice", "SeparableOperator",
+           "allowed_operators", "check_code", "expand_ops", "make_operator", "operator_params", "output_norms"]
