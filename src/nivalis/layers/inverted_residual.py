@@ -37,23 +37,31 @@ class InvertedResidual(nn.Module):
         se_act, se_gate: SE activation and gate (ReLU/sigmoid; MobileNetV3 uses hard sigmoid; EfficientNet SiLU).
         drop_path: stochastic depth on the residual branch.
         residual: allow the skip connection (used when stride is 1 and in_chs == out_chs).
+        downsample: how a stride of 2 is applied: "stride" (the depthwise convolution, the papers) or
+            "maxpool" (depthwise at stride 1, then max-pooling; seed 003 §6.3 `mob_imp`).
+        proj_act: activation of the projection; None keeps the linear bottleneck (`mob_imp` uses leaky ReLU).
 
     Shapes: (N, in_chs, H, W) → (N, out_chs, ⌈H/stride⌉, ⌈W/stride⌉).
     """
 
     def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1, exp_ratio: float = 6.0,
                  exp_chs: int | None = None, act: str = "relu6", se_chs: int = 0, se_act: str = "relu",
-                 se_gate: str = "sigmoid", drop_path: float = 0.0, residual: bool = True):
+                 se_gate: str = "sigmoid", drop_path: float = 0.0, residual: bool = True,
+                 downsample: str = "stride", proj_act: str | None = None):
         super().__init__()
+        if downsample not in ("stride", "maxpool"):
+            raise ValueError(f"downsample must be 'stride' or 'maxpool', got {downsample!r}")
+        pool = downsample == "maxpool" and stride > 1
         exp_chs = exp_chs or int(round(in_chs * exp_ratio))
         self.conv_pw = ConvBnAct(in_chs, exp_chs, 1, act=act) if exp_chs != in_chs else nn.Identity()
-        self.conv_dw = ConvBnAct(exp_chs, exp_chs, kernel_size, stride=stride, groups=exp_chs, act=act)
+        self.conv_dw = ConvBnAct(exp_chs, exp_chs, kernel_size, stride=1 if pool else stride, groups=exp_chs, act=act)
+        self.pool = nn.MaxPool2d(stride, stride, ceil_mode=True) if pool else nn.Identity()
         self.se = SqueezeExcite(exp_chs, rd_channels=se_chs, act=se_act, gate=se_gate) if se_chs else nn.Identity()
-        self.conv_pwl = ConvBnAct(exp_chs, out_chs, 1, act=None)
+        self.conv_pwl = ConvBnAct(exp_chs, out_chs, 1, act=proj_act)
         self.has_residual = residual and stride == 1 and in_chs == out_chs
         self.drop_path = DropPath(drop_path) if (drop_path and self.has_residual) else nn.Identity()
         self.in_chs, self.out_chs, self.exp_chs = in_chs, out_chs, exp_chs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv_pwl(self.se(self.conv_dw(self.conv_pw(x))))
+        y = self.conv_pwl(self.se(self.pool(self.conv_dw(self.conv_pw(x)))))
         return x + self.drop_path(y) if self.has_residual else y

@@ -52,29 +52,34 @@ class ShuffleV1Unit(nn.Module):
         group_first: group the first 1×1 (the paper does not group it in the very first unit, whose
             input has only 24 channels).
         bottleneck_ratio: bottleneck width as a fraction of `out_chs` (1/4 in the paper).
+        shortcut: add / concatenate the input. False gives the plain gconv → shuffle → dw → gconv → act
+            chain that replaces a 3×3 convolution in the EffNet comparison (seed 003 Table 1), where
+            the branch produces all `out_chs` channels and in_chs may differ from out_chs.
     """
 
     def __init__(self, in_chs: int, out_chs: int, groups: int = 3, stride: int = 1, group_first: bool = True,
-                 bottleneck_ratio: float = 0.25, act: str = "relu"):
+                 bottleneck_ratio: float = 0.25, act: str = "relu", shortcut: bool = True):
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
-        if stride == 1 and in_chs != out_chs:
+        if shortcut and stride == 1 and in_chs != out_chs:
             raise ValueError("a stride-1 ShuffleNet unit needs in_chs == out_chs")
-        branch_out = out_chs - in_chs if stride == 2 else out_chs
+        branch_out = out_chs - in_chs if (stride == 2 and shortcut) else out_chs
         mid = int(out_chs * bottleneck_ratio)
         mid -= mid % groups  # the grouped convolutions need a width divisible by g
         g1 = groups if group_first else 1
-        self.stride = stride
+        self.stride, self.shortcut = stride, shortcut
         self.conv1 = ConvBnAct(in_chs, mid, 1, groups=g1, act=act)
         self.shuffle = ChannelShuffle(groups) if g1 > 1 else nn.Identity()
         self.conv_dw = ConvBnAct(mid, mid, 3, stride=stride, groups=mid, act=None)
         self.conv3 = ConvBnAct(mid, branch_out, 1, groups=groups, act=None)
-        self.pool = nn.AvgPool2d(3, stride=2, padding=1) if stride == 2 else nn.Identity()
+        self.pool = nn.AvgPool2d(3, stride=2, padding=1) if (stride == 2 and shortcut) else nn.Identity()
         self.act = make_activation(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv3(self.conv_dw(self.shuffle(self.conv1(x))))
+        if not self.shortcut:
+            return self.act(y)
         if self.stride == 1:
             return self.act(x + y)
         return self.act(torch.cat((self.pool(x), y), dim=1))

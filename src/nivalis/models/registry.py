@@ -41,9 +41,19 @@ def model_family(name: str) -> str:
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered model: `create_model("resnet18", num_classes=10, in_chans=1)`."""
+    """Build a registered model: `create_model("resnet18", num_classes=10, in_chans=1)`.
+
+    `block="effnet"` (a block name string, see `nivalis.layers.block_swap`) swaps the built network's
+    vanilla 3×3 convolutions for that block, the seed 003 §5 protocol: `create_model("vgg11", block="effnet")`.
+    """
     _check(name)
-    return _MODELS[name](**kwargs)
+    block = kwargs.pop("block") if isinstance(kwargs.get("block"), str) else None
+    model = _MODELS[name](**kwargs)
+    if block is not None:
+        from nivalis.layers.block_swap import swap_blocks
+
+        model = swap_blocks(model, block, name)
+    return model
 
 
 def _check(name: str) -> None:
