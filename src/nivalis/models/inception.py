@@ -1,0 +1,178 @@
+"""Inception family (seed 001 "Inception networks"): GoogLeNet, Inception v3, Inception-ResNet-v2.
+
+* GoogLeNet / Inception v1 (Szegedy et al. 2015, Table 1): 7×7/2 → max-pool → 1×1 → 3×3 → max-pool →
+  Inception 3a, 3b → max-pool → 4a-4e → max-pool → 5a, 5b → global pool → dropout → FC. Two auxiliary
+  classifiers on 4a and 4d are optional (`aux_logits`, off by default; the paper weights their loss 0.3).
+* Inception v3 (Szegedy et al. 2016): a stem of 3×3 convolutions, 3 × InceptionA (35×35), a reduction,
+  4 × InceptionC with factorised 1×7/7×1 convolutions (17×17), a reduction, 2 × InceptionE (8×8); the
+  auxiliary head on the 17×17 grid is on by default. Native input 299×299.
+* Inception-ResNet-v2 (Szegedy et al. 2017): the v3-style stem, 10 × Block35, Reduction-A, 20 × Block17,
+  Reduction-B, 10 × Block8, 1×1 conv to 1536, global pool, FC. Native input 299×299; it accepts down to
+  75×75 (seed 002 uses 76×76 windows).
+
+Module equations are in `nivalis.layers.inception` / `nivalis.layers.inception_resnet`.
+
+`forward(x)` always returns the main logits (one tensor, so every engine loss and the ONNX export work
+unchanged); `forward_with_aux(x)` returns `(logits, [aux_logits, ...])` for a loss that also trains
+the auxiliary heads. Under DDP, train with `aux_logits=False` or use `forward_with_aux`, since otherwise the
+auxiliary parameters receive no gradient.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from nivalis.layers.inception import (InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE,
+                                      InceptionV1, InceptionV3Aux, conv)
+from nivalis.layers.inception_resnet import Block8, Block17, Block35, Mixed5b, Mixed6a, Mixed7a
+from nivalis.models.registry import register_model
+
+__all__ = ["GoogLeNet", "InceptionV3", "InceptionResNetV2"]
+
+# GoogLeNet Table 1: #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj.
+GOOGLENET_MODULES = {
+    "3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64), "4b": (160, 112, 224, 24, 64, 64), "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64), "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+def _init_truncated(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(m.weight, std=0.1 if isinstance(m, nn.Conv2d) else 0.01, a=-0.2, b=0.2)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class GoogLeNet(nn.Module):
+    """GoogLeNet (Inception v1).
+
+    Args:
+        aux_logits: build the two auxiliary classifiers (used only by `forward_with_aux`).
+        wide_kernel: kernel of the "5×5" branches (3 = torchvision layout; 5 = the paper's).
+        drop_rate: dropout before the classifier (0.4 in the paper, 0.2 in torchvision).
+
+    Shapes: (N, in_chans, H, W) → (N, num_classes); H, W ≥ 32.
+    """
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, wide_kernel: int = 3,
+                 drop_rate: float = 0.2):
+        super().__init__()
+
+        def module(in_chs: int, name: str) -> InceptionV1:
+            return InceptionV1(in_chs, *GOOGLENET_MODULES[name], wide_kernel=wide_kernel)
+
+        self.stem = nn.Sequential(conv(in_chans, 64, 7, stride=2), nn.MaxPool2d(3, stride=2, ceil_mode=True),
+                                  conv(64, 64, 1), conv(64, 192, 3), nn.MaxPool2d(3, stride=2, ceil_mode=True))
+        self.stage3 = nn.Sequential(module(192, "3a"), module(256, "3b"), nn.MaxPool2d(3, stride=2, ceil_mode=True))
+        self.stage4a = module(480, "4a")
+        self.stage4bd = nn.Sequential(module(512, "4b"), module(512, "4c"), module(512, "4d"))
+        self.stage4e = nn.Sequential(module(528, "4e"), nn.MaxPool2d(2, stride=2, ceil_mode=True))
+        self.stage5 = nn.Sequential(module(832, "5a"), module(832, "5b"))
+        self.aux1 = InceptionAux(512, num_classes) if aux_logits else None
+        self.aux2 = InceptionAux(528, num_classes) if aux_logits else None
+        self.num_features = 1024
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(drop_rate)
+        self.fc = nn.Linear(1024, num_classes)
+        _init_truncated(self)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.pool(x).flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stage4bd(self.stage4a(self.stage3(self.stem(x))))
+        return self._logits(self.stage5(self.stage4e(x)))
+
+    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        a = self.stage4a(self.stage3(self.stem(x)))
+        d = self.stage4bd(a)
+        logits = self._logits(self.stage5(self.stage4e(d)))
+        aux = [self.aux1(a), self.aux2(d)] if self.aux1 is not None else []
+        return logits, aux
+
+
+class InceptionV3(nn.Module):
+    """Inception v3 (Szegedy et al. 2016, Table 1 with the released model's widths).
+
+    Shapes: (N, in_chans, H, W) → (N, num_classes); native 299×299, accepts ≥ 75×75 (the auxiliary head
+    needs ≥ 299×299).
+    """
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True, drop_rate: float = 0.5):
+        super().__init__()
+        self.stem = nn.Sequential(
+            conv(in_chans, 32, 3, stride=2, padding=0), conv(32, 32, 3, padding=0), conv(32, 64, 3),
+            nn.MaxPool2d(3, stride=2), conv(64, 80, 1), conv(80, 192, 3, padding=0), nn.MaxPool2d(3, stride=2),
+        )
+        self.mixed_35 = nn.Sequential(InceptionA(192, 32), InceptionA(256, 64), InceptionA(288, 64))
+        self.mixed_17 = nn.Sequential(InceptionB(288), InceptionC(768, 128), InceptionC(768, 160),
+                                      InceptionC(768, 160), InceptionC(768, 192))
+        self.aux = InceptionV3Aux(768, num_classes) if aux_logits else None
+        self.mixed_8 = nn.Sequential(InceptionD(768), InceptionE(1280), InceptionE(2048))
+        self.num_features = 2048
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(drop_rate)
+        self.fc = nn.Linear(2048, num_classes)
+        _init_truncated(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.mixed_8(self.mixed_17(self.mixed_35(self.stem(x))))
+        return self.fc(self.dropout(self.pool(x).flatten(1)))
+
+    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        grid17 = self.mixed_17(self.mixed_35(self.stem(x)))
+        logits = self.fc(self.dropout(self.pool(self.mixed_8(grid17)).flatten(1)))
+        return logits, ([self.aux(grid17)] if self.aux is not None else [])
+
+
+class InceptionResNetV2(nn.Module):
+    """Inception-ResNet-v2 (Szegedy et al. 2017, Figs. 15-19).
+
+    Shapes: (N, in_chans, H, W) → (N, num_classes); native 299×299, accepts ≥ 75×75.
+    """
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0,
+                 scales: tuple[float, float, float] = (0.17, 0.10, 0.20)):
+        super().__init__()
+        self.stem = nn.Sequential(
+            conv(in_chans, 32, 3, stride=2, padding=0), conv(32, 32, 3, padding=0), conv(32, 64, 3),
+            nn.MaxPool2d(3, stride=2), conv(64, 80, 1), conv(80, 192, 3, padding=0), nn.MaxPool2d(3, stride=2),
+            Mixed5b(192),
+        )
+        self.repeat_35 = nn.Sequential(*[Block35(320, scales[0]) for _ in range(10)])
+        self.reduction_a = Mixed6a(320)
+        self.repeat_17 = nn.Sequential(*[Block17(1088, scales[1]) for _ in range(20)])
+        self.reduction_b = Mixed7a(1088)
+        self.repeat_8 = nn.Sequential(*[Block8(2080, scales[2]) for _ in range(9)], Block8(2080, final=True))
+        self.head = conv(2080, 1536, 1)
+        self.num_features = 1536
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
+        self.fc = nn.Linear(1536, num_classes) if num_classes else nn.Identity()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.reduction_a(self.repeat_35(self.stem(x)))
+        x = self.reduction_b(self.repeat_17(x))
+        return self.head(self.repeat_8(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+
+
+@register_model
+def googlenet(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> GoogLeNet:
+    return GoogLeNet(num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def inception_v3(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> InceptionV3:
+    return InceptionV3(num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def inception_resnet_v2(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> InceptionResNetV2:
+    return InceptionResNetV2(num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -1,0 +1,195 @@
+"""MobileNets (seed 001 "MobileNets were optimized for edge computing"): V1, V2 and V3 with a width multiplier.
+
+* V1 (Howard et al. 2017, Table 1): a 3×3/2 convolution, then 13 depthwise-separable blocks
+  (dw 3×3 → BN → ReLU → pw 1×1 → BN → ReLU), global pooling, one fully connected layer. A depthwise-
+  separable layer costs 1/N + 1/k² of a full convolution.
+* V2 (Sandler et al. 2018, Table 2): inverted residuals with linear bottlenecks, rows (t, c, n, s) =
+  expansion, output channels, repeats, first stride; ReLU6; a 1×1 convolution to 1280 before pooling.
+* V3 (Howard et al. 2019, Tables 1-2): the searched large/small networks, hard-swish
+  h-swish(x) = x·ReLU6(x+3)/6, squeeze-and-excitation with hard-sigmoid gate and squeeze width
+  make_divisible(expanded/4, 8), and an efficient last stage (1×1 conv → pool → 1×1 "fc" 1280/1024 → classifier).
+
+The width multiplier α scales every channel count, rounded to a multiple of 8 (`make_divisible`); the
+V2 head is never thinned below 1280. `stem="cifar"` makes the first convolution stride 1 for 32×32 inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+from nivalis.layers.conv_bn_act import ConvBnAct, make_activation
+from nivalis.layers.depthwise_separable import DepthwiseSeparableConv
+from nivalis.layers.helpers import make_divisible
+from nivalis.layers.inverted_residual import InvertedResidual
+from nivalis.models.registry import register_model
+
+__all__ = ["MobileNetV1", "MobileNetV2", "MobileNetV3"]
+
+# MobileNet V1 Table 1 after the stem: (output channels, stride) of each depthwise-separable block.
+V1_BLOCKS: tuple[tuple[int, int], ...] = (
+    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+)
+
+# MobileNet V2 Table 2: (expansion t, output channels c, repeats n, first stride s).
+V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+)
+
+# MobileNet V3 Tables 1 (large) and 2 (small): (kernel, expanded width, output width, SE, activation, stride).
+V3_LARGE: tuple[tuple[int, int, int, bool, str, int], ...] = (
+    (3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1),
+    (5, 72, 40, True, "relu", 2), (5, 120, 40, True, "relu", 1), (5, 120, 40, True, "relu", 1),
+    (3, 240, 80, False, "hardswish", 2), (3, 200, 80, False, "hardswish", 1), (3, 184, 80, False, "hardswish", 1),
+    (3, 184, 80, False, "hardswish", 1), (3, 480, 112, True, "hardswish", 1), (3, 672, 112, True, "hardswish", 1),
+    (5, 672, 160, True, "hardswish", 2), (5, 960, 160, True, "hardswish", 1), (5, 960, 160, True, "hardswish", 1),
+)
+V3_SMALL: tuple[tuple[int, int, int, bool, str, int], ...] = (
+    (3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2), (3, 88, 24, False, "relu", 1),
+    (5, 96, 40, True, "hardswish", 2), (5, 240, 40, True, "hardswish", 1), (5, 240, 40, True, "hardswish", 1),
+    (5, 120, 48, True, "hardswish", 1), (5, 144, 48, True, "hardswish", 1), (5, 288, 96, True, "hardswish", 2),
+    (5, 576, 96, True, "hardswish", 1), (5, 576, 96, True, "hardswish", 1),
+)
+
+
+def _stem_stride(stem: str) -> int:
+    if stem not in ("imagenet", "cifar"):
+        raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
+    return 2 if stem == "imagenet" else 1
+
+
+def _init(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+class MobileNetV1(nn.Module):
+    """MobileNet V1 (Table 1): stem 3×3/2 → 13 depthwise-separable blocks → pool → fc.
+
+    Args:
+        width_mult: α of §3.3, thins every layer.
+        stem: "imagenet" (stride-2 stem) or "cifar" (stride 1).
+        drop_rate: dropout before the classifier.
+    """
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, stem: str = "imagenet",
+                 drop_rate: float = 0.0, blocks: Sequence[tuple[int, int]] = V1_BLOCKS):
+        super().__init__()
+        ch = make_divisible(32 * width_mult)
+        self.stem = ConvBnAct(in_chans, ch, 3, stride=_stem_stride(stem))
+        layers = []
+        for out, stride in blocks:
+            out = make_divisible(out * width_mult)
+            layers.append(DepthwiseSeparableConv(ch, out, 3, stride=stride, act="relu"))
+            ch = out
+        self.blocks = nn.Sequential(*layers)
+        self.num_features = ch
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
+        self.classifier = nn.Linear(ch, num_classes) if num_classes else nn.Identity()
+        _init(self)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+
+
+class MobileNetV2(nn.Module):
+    """MobileNet V2 (Table 2): stem 3×3/2 (32) → 17 inverted residuals → 1×1 conv 1280 → pool → dropout → fc."""
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, stem: str = "imagenet",
+                 drop_rate: float = 0.2, drop_path_rate: float = 0.0,
+                 stages: Sequence[tuple[int, int, int, int]] = V2_STAGES, head_chs: int = 1280):
+        super().__init__()
+        ch = make_divisible(32 * width_mult)
+        self.stem = ConvBnAct(in_chans, ch, 3, stride=_stem_stride(stem), act="relu6")
+        total = sum(n for _, _, n, _ in stages)
+        layers, index = [], 0
+        for t, c, n, s in stages:
+            out = make_divisible(c * width_mult)
+            for i in range(n):
+                layers.append(InvertedResidual(ch, out, 3, stride=s if i == 0 else 1, exp_ratio=t, act="relu6",
+                                               drop_path=drop_path_rate * index / total))
+                ch, index = out, index + 1
+        self.blocks = nn.Sequential(*layers)
+        self.num_features = make_divisible(head_chs * max(1.0, width_mult))
+        self.head = ConvBnAct(ch, self.num_features, 1, act="relu6")
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
+        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        _init(self)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+
+
+class MobileNetV3(nn.Module):
+    """MobileNet V3 large/small: stem 3×3/2 (16, h-swish) → bneck blocks → 1×1 conv (6× last width) → pool →
+    1×1 "fc" (1280 or 1024, h-swish, no BN) → dropout → classifier."""
+
+    def __init__(self, cfg: Sequence[tuple[int, int, int, bool, str, int]], head_chs: int, num_classes: int = 1000,
+                 in_chans: int = 3, width_mult: float = 1.0, stem: str = "imagenet", drop_rate: float = 0.2,
+                 drop_path_rate: float = 0.0):
+        super().__init__()
+        ch = make_divisible(16 * width_mult)
+        self.stem = ConvBnAct(in_chans, ch, 3, stride=_stem_stride(stem), act="hardswish")
+        layers = []
+        for index, (k, exp, out, se, act, s) in enumerate(cfg):
+            exp, out = make_divisible(exp * width_mult), make_divisible(out * width_mult)
+            layers.append(InvertedResidual(ch, out, k, stride=s, exp_chs=exp, act=act,
+                                           se_chs=make_divisible(exp / 4) if se else 0, se_act="relu",
+                                           se_gate="hardsigmoid", drop_path=drop_path_rate * index / len(cfg)))
+            ch = out
+        self.blocks = nn.Sequential(*layers)
+        last = 6 * ch
+        self.head = ConvBnAct(ch, last, 1, act="hardswish")
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = make_divisible(head_chs * width_mult)
+        self.pre_logits = nn.Sequential(nn.Linear(last, self.num_features), make_activation("hardswish"))
+        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
+        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        _init(self)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pre_logits(self.pool(self.forward_features(x)).flatten(1))
+        return self.classifier(self.dropout(x))
+
+
+@register_model
+def mobilenet_v1(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> MobileNetV1:
+    return MobileNetV1(num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def mobilenet_v2(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> MobileNetV2:
+    return MobileNetV2(num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def mobilenet_v3_large(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> MobileNetV3:
+    return MobileNetV3(V3_LARGE, 1280, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def mobilenet_v3_small(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> MobileNetV3:
+    return MobileNetV3(V3_SMALL, 1024, num_classes=num_classes, in_chans=in_chans, **kwargs)
