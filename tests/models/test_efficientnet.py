@@ -30,7 +30,6 @@ def test_imagenet_params_exact_and_flops(name):
 def test_variants_follow_compound_rule():
     rule = CompoundScaling()
     assert rule.alpha * rule.beta**2 * rule.gamma**2 == pytest.approx(1.92, abs=0.01)  # ≈ 2
-    previous = None
     for variant, phi in PHI.items():
         depth, width, resolution, _ = rule.coefficients(phi)
         with torch.device("meta"):
@@ -38,11 +37,12 @@ def test_variants_follow_compound_rule():
         assert len(model.blocks) == sum(math.ceil(depth * n) for *_, n in B0_STAGES)
         assert model.resolution == resolution
         assert depth == round(1.2**phi, 1) and width == round(1.1**phi, 1)
-        flops = meta_counts(f"efficientnet_{variant}", (3, resolution, resolution), num_classes=10)[1]
-        if previous is not None:
-            assert flops > previous  # each step up costs more
-        previous = flops
     assert rule.coefficients(1.0)[:3] == (1.2, 1.1, 256)
+    # One step of φ should about double the FLOPs (α β² γ² ≈ 2): B0 (φ=0) → B2 (φ=1) → B3 (φ=2).
+    flops = {v: meta_counts(f"efficientnet_{v}", (3, r, r), num_classes=10)[1]
+             for v in ("b0", "b2", "b3") for r in [rule.coefficients(PHI[v])[2]]}
+    assert flops["b2"] / flops["b0"] == pytest.approx(2.0, rel=0.2)
+    assert flops["b3"] / flops["b2"] == pytest.approx(2.0, rel=0.2)
 
 
 def test_forward_backward_small():

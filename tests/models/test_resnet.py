@@ -9,8 +9,7 @@ from .conftest import forward_backward, meta_counts
 # Parameter counts of torchvision's ImageNet models (num_classes=1000), the acceptance numbers.
 # FLOPs references: published multiply-adds at 224×224 × 2 (torchvision model docs "GFLOPS":
 # resnet18 1.81, resnet34 3.66, resnet50 4.09, resnet101 7.80, resnet152 11.51, wide_resnet50_2 11.40,
-# resnext50_32x4d 4.23 GMACs; SE-ResNet-50 3.86 GFLOPs in Hu et al. Table 2 counts the v1 stride
-# placement, timm's seresnet50 with the torchvision layout is 4.11 GMACs).
+# resnext50_32x4d 4.23 GMACs). SE-ResNets are in test_senet.py.
 RESNETS = {
     "resnet18": (11_689_512, 1.81e9),
     "resnet34": (21_797_672, 3.66e9),
@@ -19,7 +18,6 @@ RESNETS = {
     "resnet152": (60_192_808, 11.51e9),
     "wide_resnet50_2": (68_883_240, 11.40e9),
     "resnext50_32x4d": (25_028_904, 4.23e9),
-    "seresnet50": (28_088_024, 4.11e9),
 }
 
 

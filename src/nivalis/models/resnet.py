@@ -1,4 +1,4 @@
-"""ResNet family (He et al. 2016; seed 001 "ResNets"), with ResNeXt, Wide ResNet and SE-ResNet variants.
+"""ResNet family (He et al. 2016; seed 001 "ResNets"), with ResNeXt and Wide ResNet variants.
 
 .. math::
     y = \\mathrm{ReLU}\\big(\\mathcal{F}(x) + W_s x\\big)
@@ -7,7 +7,7 @@ Stem → four stages of residual blocks (64, 128, 256, 512 planes; stride 2 at t
 global average pooling → fully connected classifier. The ImageNet stem is a 7×7/2 convolution + 3×3/2
 max-pool (224 → 56); the CIFAR stem (`stem="cifar"`) is one 3×3/1 convolution without the max-pool, so
 32×32 inputs keep 32×32 maps into stage 1. Blocks live in `nivalis.layers.residual`; each variant below
-is only a configuration.
+is only a configuration (the SE-ResNets, `se_ratio=1/16`, are registered in `nivalis.models.senet`).
 """
 
 from __future__ import annotations
@@ -158,10 +158,3 @@ def resnext50_32x4d(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> Res
     """ResNeXt-50 (32×4d): cardinality 32, 4 channels per group in the first stage's 3×3."""
     return _create_resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans, groups=32,
                           base_width=4, **kwargs)
-
-
-@register_model
-def seresnet50(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
-    """SE-ResNet-50: every bottleneck gated by squeeze-and-excitation with reduction r = 16."""
-    return _create_resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans, se_ratio=1 / 16,
-                          **kwargs)

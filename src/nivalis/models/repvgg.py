@@ -1,0 +1,79 @@
+"""RepVGG (Ding et al. 2021; seed 001 "a branched architecture ... merged ... at inference time").
+
+Five stages of `RepVGGBlock`s (3×3 + 1×1 + identity branches while training, one 3×3 convolution + ReLU
+after `reparameterize()`), the first block of each stage with stride 2, then global pooling and FC.
+Stage widths are min(64, 64a), 64a, 128a, 256a, 512b; RepVGG-A has (1, 2, 4, 14, 1) layers per stage
+(paper Table 2), A0 uses a = 0.75, b = 2.5. The branch fusion
+
+.. math::
+    W' = \\sum_{\\text{branch}} \\frac{\\gamma}{\\sigma} W_{\\text{branch}}^{3\\times3}, \\qquad
+    b' = \\sum_{\\text{branch}} \\Big(\\beta - \\frac{\\mu\\gamma}{\\sigma}\\Big)
+
+is in `nivalis.layers.repvgg_block`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+from nivalis.layers.repvgg_block import RepVGGBlock
+from nivalis.models.registry import register_model
+
+__all__ = ["RepVGG"]
+
+
+class RepVGG(nn.Module):
+    """RepVGG with per-stage depths and width multipliers (a for stages 1-3, b for the last).
+
+    Shapes: (N, in_chans, H, W) → (N, num_classes); any H, W ≥ 32.
+    """
+
+    def __init__(self, num_blocks: Sequence[int] = (2, 4, 14, 1), width_mult: tuple[float, float] = (0.75, 2.5),
+                 num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet"):
+        super().__init__()
+        a, b = width_mult
+        if stem not in ("imagenet", "cifar"):
+            raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
+        ch = min(64, int(64 * a))
+        # The CIFAR stem keeps 32×32 inputs at full resolution into stage 1 (stride 1 instead of 2).
+        self.stage0 = RepVGGBlock(in_chans, ch, stride=2 if stem == "imagenet" else 1)
+        stages = []
+        for n, width in zip(num_blocks, (int(64 * a), int(128 * a), int(256 * a), int(512 * b))):
+            blocks = [RepVGGBlock(ch, width, stride=2)] + [RepVGGBlock(width, width) for _ in range(n - 1)]
+            stages.append(nn.Sequential(*blocks))
+            ch = width
+        self.stage1, self.stage2, self.stage3, self.stage4 = stages
+        self.num_features = ch
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(ch, num_classes) if num_classes else nn.Identity()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stage4(self.stage3(self.stage2(self.stage1(self.stage0(x)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.forward_features(x)).flatten(1))
+
+    def reparameterize(self) -> "RepVGG":
+        """Fuse every block into a single 3×3 convolution (in place; uses the BN running statistics)."""
+        for m in self.modules():
+            if isinstance(m, RepVGGBlock):
+                m.reparameterize()
+        return self
+
+
+@register_model
+def repvgg_a0(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> RepVGG:
+    return RepVGG((2, 4, 14, 1), (0.75, 2.5), num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def repvgg_a1(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> RepVGG:
+    return RepVGG((2, 4, 14, 1), (1.0, 2.5), num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model
+def repvgg_b0(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> RepVGG:
+    return RepVGG((4, 6, 16, 1), (1.0, 2.5), num_classes=num_classes, in_chans=in_chans, **kwargs)
