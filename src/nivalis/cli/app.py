@@ -62,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
     finally:
-        from nivalis.engine.distributed import shutdown
-
-        shutdown()
+        if "nivalis.engine.distributed" in sys.modules:  # only when a command used torch
+            sys.modules["nivalis.engine.distributed"].shutdown()
     sys.exit(code if isinstance(code, int) else 0)

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from nivalis.engine import get_context
 from nivalis.progress import set_quiet
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")]
@@ -39,6 +38,8 @@ def _plain(value: Any) -> Any:
 
 def emit(result: dict[str, Any], as_json: bool, human: str | None = None) -> None:
     """Print `result` as one JSON object (--json) or as readable lines; only rank 0 prints under torchrun."""
+    from nivalis.engine.distributed import get_context
+
     if not get_context().is_main:
         return
     result = _plain(result)

@@ -21,6 +21,7 @@ def _section_builders():
 def demo(
     out: Annotated[Path, typer.Option(help="Where report.html, report.md, figures and runs go.")] = Path("demo-out"),
     quick: Annotated[bool, typer.Option("--quick", help="Smaller runs (about 3 minutes here).")] = False,
+    only: Annotated[str | None, typer.Option(help="Comma-separated section names to run (default: all).")] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -30,10 +31,20 @@ def demo(
 
     from nivalis.report import Report
 
+    from nivalis.errors import UserError
+
+    builders = _section_builders()
+    if only:
+        wanted = [w.strip() for w in only.split(",") if w.strip()]
+        known = [name for name, _ in builders]
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise UserError(f"unknown demo section {unknown[0]!r} (one of: {', '.join(known)})")
+        builders = [(name, b) for name, b in builders if name in wanted]
     t0 = time.perf_counter()
     report = Report("nivalis demo report" + (" (quick)" if quick else ""), out)
     timings = {}
-    for name, build in _section_builders():
+    for name, build in builders:
         t = time.perf_counter()
         if not quiet:
             print(f"[demo] {name} ...", file=sys.stderr, flush=True)

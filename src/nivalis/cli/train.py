@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
-from nivalis.engine import TrainConfig
 
 
 def train(
@@ -17,8 +16,10 @@ def train(
     data_dir: Annotated[Path | None, typer.Option(help="Directory holding the data set in its real format.")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 15,
     seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and dropout.")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate.")] = 1e-3,
+    # defaults are nivalis.classify.DIGITS_RECIPE (literal here so --help needs no torch import)
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    lr: Annotated[float, typer.Option(min=0.0, help="Peak learning rate (cosine decay to 0).")] = 3e-3,
+    scheduler: Annotated[str, typer.Option(help="cosine, step or none.")] = "cosine",
     optimizer: Annotated[str, typer.Option(help="adam, adamw, sgd or rmsprop.")] = "adam",
     precision: Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast; faster, check the metric).")] = "fp32",
     out: Annotated[Path | None, typer.Option(help="Output directory [default: runs/MODEL-DATA].")] = None,
@@ -29,8 +30,10 @@ def train(
     """Train a zoo model on images (checkpoint every epoch; torchrun for several processes)."""
     setup(quiet)
     from nivalis.classify import train_classifier
+    from nivalis.engine import TrainConfig
 
-    cfg = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, optimizer=optimizer, precision=precision)
+    cfg = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, optimizer=optimizer, precision=precision,
+                      scheduler=scheduler)
     out = out or Path("runs") / f"{model}-{data}"
     run = train_classifier(model, data, data_dir=str(data_dir) if data_dir else None, config=cfg, out_dir=out,
                            resume=resume)

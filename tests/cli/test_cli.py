@@ -1,0 +1,63 @@
+"""The CLI as a user meets it: help, --json, one-line errors with exit 2, the acceptance commands."""
+
+import torch
+
+from tests.cli_helpers import assert_user_error, invoke, run_cli
+
+
+def test_help_lists_command_groups():
+    result = invoke("--help")
+    assert result.code == 0
+    for group in ("train", "zoo", "demo"):
+        assert group in result.out
+    for args in (["train", "--help"], ["zoo", "profile", "--help"], ["zoo", "export", "--help"], ["demo", "--help"]):
+        assert invoke(*args).code == 0, args
+
+
+def test_zoo_profile_lenet5_json():
+    data = run_cli("zoo", "profile", "lenet5", "--input", "1x32x32", "--num-classes", "10", "--json").json()
+    assert data["params"] == 61706
+    assert data["flops"] > 0 and data["latency_ms"] > 0
+    assert data["dataflow"][0] == {"layer": "features.0", "type": "Conv2d", "shape": [6, 28, 28], "floats": 4704}
+
+
+def test_train_acceptance_and_repeatability(tmp_path):
+    args = ["train", "--model", "lenet5", "--data", "digits", "--epochs", "15", "--seed", "0", "--json", "--quiet"]
+    first = run_cli(*args, "--out", str(tmp_path / "a")).json()
+    second = run_cli(*args, "--out", str(tmp_path / "b")).json()
+    assert first["test_accuracy"] >= 0.97
+    assert first["params"] == 61706 and first["flops"] > 0
+    assert (tmp_path / "a" / "checkpoint.pt").is_file() and first["checkpoint"].endswith("checkpoint.pt")
+    for key in ("test_accuracy", "test_loss", "val_accuracy"):
+        assert first[key] == second[key]
+    assert (tmp_path / "a" / "metrics.json").is_file() and (tmp_path / "a" / "history.csv").is_file()
+
+
+def test_user_mistakes_exit_2_with_one_line(tmp_path):
+    assert_user_error(invoke("train", "--model", "nope", "--out", str(tmp_path / "x")), "unknown model")
+    assert not (tmp_path / "x").exists()
+    assert_user_error(invoke("train", "--model", "lenet5", "--data", "mnist"), "unknown data set")
+    assert_user_error(invoke("train", "--model", "lenet5", "--epochs", "0"), "--epochs")
+    assert_user_error(invoke("train", "--model", "lenet5", "--bogus"), "no such option")
+    assert_user_error(invoke("zoo", "profile", "lenet5", "--input", "1x32"), "input shape")
+    assert_user_error(invoke("train", "--model", "lenet5", "--resume", "--out", str(tmp_path / "empty")),
+                      "nothing to resume")
+
+
+def test_export_checkpoint_errors_and_success(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"PK\x03\x04 truncated zip")
+    out = tmp_path / "m.onnx"
+    assert_user_error(invoke("zoo", "export", "lenet5", "--onnx", str(out), "--checkpoint", str(bad)), "checkpoint")
+    assert not out.exists()
+    ok = run_cli("zoo", "export", "lenet5", "--onnx", str(out), "--input", "1x32x32", "--num-classes", "10", "--json")
+    assert ok.code == 0, ok.err
+    assert ok.json()["max_abs_diff"] < 1e-4 and out.is_file()
+
+
+def test_resume_a_finished_run_keeps_its_result(tmp_path):
+    args = ["train", "--model", "lenet5", "--epochs", "2", "--json", "--quiet", "--out", str(tmp_path)]
+    first = run_cli(*args).json()
+    again = run_cli(*args, "--resume").json()
+    assert again["test_accuracy"] == first["test_accuracy"]
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 2

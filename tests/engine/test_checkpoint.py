@@ -1,0 +1,58 @@
+"""Checkpoints: atomic writes, safe loading, clear errors for corrupt and malicious files."""
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from nivalis.engine import load_checkpoint, save_checkpoint
+from nivalis.errors import UserError
+
+
+def test_round_trip(tmp_path):
+    payload = {"model": {"w": torch.arange(6.0).reshape(2, 3)}, "epoch": 3, "meta": {"model": "lenet5"}}
+    path = save_checkpoint(tmp_path / "c.pt", payload)
+    loaded = load_checkpoint(path)
+    assert loaded["epoch"] == 3 and loaded["meta"] == {"model": "lenet5"}
+    assert torch.equal(loaded["model"]["w"], payload["model"]["w"])
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temp file left behind
+
+
+def test_truncated_file_is_a_user_error(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", {"model": {"w": torch.randn(1000)}})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match="corrupt checkpoint"):
+        load_checkpoint(path)
+
+
+def test_missing_and_non_checkpoint(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(UserError):
+        load_checkpoint(tmp_path / "text.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(UserError, match="not a nivalis checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ['NIVALIS_PWNED']}",))
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("NIVALIS_PWNED", str(marker))
+    path = tmp_path / "evil.pt"
+    torch.save({"model": _Exploit()}, path)  # a zip-format torch file whose pickle calls os.system
+    with pytest.raises(UserError, match="refusing to load"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    raw = tmp_path / "evil.pkl"
+    raw.write_bytes(pickle.dumps({"model": _Exploit()}))  # legacy raw pickle
+    with pytest.raises(UserError):
+        load_checkpoint(raw)
+    assert not marker.exists()
