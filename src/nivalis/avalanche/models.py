@@ -1,0 +1,212 @@
+"""Window classifiers of seed 002 §3.1: a small 2D CNN, a 1D-conv CNN and zoo backbones, one logit per window.
+
+A classifier maps a window :math:`X \\in [0, 255]^{h \\times h \\times d}` to a logit :math:`z`;
+:math:`P(\\text{avalanche at the centre}) = \\sigma(z)`, trained with binary cross-entropy on logits
+(§3.1, "a logit predictor function for numerical stability"):
+
+.. math::
+    \\mathcal L = -\\big(y \\log \\sigma(z) + (1 - y) \\log(1 - \\sigma(z))\\big).
+
+`cnn` (the seed's CNN(17,17,1), CNN(17,17,3), CNN(33,33,3)): stages of two *valid* 3×3
+conv–BN–ReLU followed by 2×2 max pooling, then Flatten → Linear → ReLU → Dropout → Linear. Valid
+convolutions, un-padded pooling and a fully connected head make the network exactly convertible to a
+fully convolutional one (see `dense.py`), which is the point of this design.
+
+`cnn1d` (§3.1's "CNN with a 1D convolution"): the window is read as a sequence of rows, each row's
+:math:`h \\cdot d` values being the features — Keras' Conv1D on an (h, w·d) input. Written as
+Conv2d with kernel (3, h) then (3, 1) kernels and (2, 1) pooling, so it converts to dense form too.
+
+Zoo backbones (`vgg16`, `resnet50`, `inception_resnet_v2`, ...): `create_model(name, num_classes=1,
+in_chans=d)` from `nivalis.models`, used on the window as is (they end in global pooling, so any window
+their down-sampling survives works; IRNv2 needs 76, §3.2). Their padded, strided layers are not
+shift-equivariant, so they have no exact dense form and are evaluated window by window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from nivalis.avalanche.config import AvalancheConfig
+from nivalis.engine import load_checkpoint
+from nivalis.errors import UserError
+from nivalis.layers import ConvBnAct
+
+OWN_MODELS = ("cnn", "cnn1d")
+
+
+class WindowCNN(nn.Module):
+    """Small 2D CNN on an h × h × d window: [valid 3×3 conv-BN-ReLU ×2, 2×2 max pool] × stages, FC head.
+
+    Args:
+        window: window side h (≥ 7).
+        in_chans: depth d (1 gray, 3 RGB).
+        widths: conv widths, two per stage; stages are added while the map stays ≥ 2 px after
+            its two convs, and repeated with the last pair until the map is ≤ 6 px (so a 76 px window
+            gets a third stage instead of a 16×16 head).
+        hidden: width of the fully connected layer; dropout before the output layer.
+
+    Shapes: input [N, d, h, h] → output [N, num_classes] (logits).
+    """
+
+    def __init__(self, window: int = 33, in_chans: int = 3, num_classes: int = 1, widths: Sequence[int] = (16, 16, 32, 32),
+                 hidden: int = 32, dropout: float = 0.25):
+        super().__init__()
+        if window < 7:
+            raise UserError(f"window {window} is too small for the cnn (at least 7 px)")
+        widths = list(widths)
+        if len(widths) % 2:
+            widths.append(widths[-1])
+        pairs = [tuple(widths[i:i + 2]) for i in range(0, len(widths), 2)]
+        layers: list[nn.Module] = []
+        size, chans, k = window, in_chans, 0
+        while size - 4 >= 2 and (k < len(pairs) or size > 6):
+            w1, w2 = pairs[min(k, len(pairs) - 1)]
+            layers += [ConvBnAct(chans, w1, 3, padding=0), ConvBnAct(w1, w2, 3, padding=0), nn.MaxPool2d(2)]
+            size, chans, k = (size - 4) // 2, w2, k + 1
+        self.features = nn.Sequential(*layers)
+        self.feature_shape = (chans, size, size)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(chans * size * size, hidden), nn.ReLU(inplace=True),
+                                  nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class WindowCNN1d(nn.Module):
+    """1D-conv CNN: rows of the window form the sequence, each row's h·d values the features.
+
+    The first layer is a Conv2d with kernel (3, h) — a Conv1D over rows with h·d input features —
+    followed by (3, 1) convs and (2, 1) max pooling per stage, then the same FC head as `WindowCNN`.
+
+    Shapes: input [N, d, h, h] → output [N, num_classes].
+    """
+
+    def __init__(self, window: int = 33, in_chans: int = 3, num_classes: int = 1, widths: Sequence[int] = (32, 32, 32, 32),
+                 hidden: int = 32, dropout: float = 0.25):
+        super().__init__()
+        if window < 7:
+            raise UserError(f"window {window} is too small for the cnn1d (at least 7 px)")
+        widths = list(widths)
+        if len(widths) % 2:
+            widths.append(widths[-1])
+        layers: list[nn.Module] = []
+        size, chans, k = window, in_chans, 0
+        while size - 4 >= 2 and (k < len(widths) // 2 or size > 6):
+            w1, w2 = widths[min(2 * k, len(widths) - 2):][:2]
+            first = (3, window) if k == 0 else (3, 1)
+            layers += [ConvBnAct(chans, w1, first, padding=0), ConvBnAct(w1, w2, (3, 1), padding=0),
+                       nn.MaxPool2d((2, 1))]
+            size, chans, k = (size - 4) // 2, w2, k + 1
+        self.features = nn.Sequential(*layers)
+        self.feature_shape = (chans, size, 1)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(chans * size, hidden), nn.ReLU(inplace=True),
+                                  nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class WindowClassifier(nn.Module):
+    """A window classifier with its input convention: `prepare` turns uint8 windows into the network's input.
+
+    Attributes:
+        window: window side h; `channels`: depth d; `model_name`: `cnn`, `cnn1d` or a zoo name.
+        net: the network, [N, d, h, h] → [N, 1].
+
+    `prepare(windows)`: uint8 [N, h, h, d] (numpy or tensor) → float [N, d, h, h], scaled to [0, 1] and
+    standardised with the training scenes' per-channel mean and standard deviation (buffers, saved with
+    the weights). It is pointwise, so it also prepares a whole padded tile [1, H', W', d] for dense use.
+    Calling the classifier gives one logit per window, shape [N].
+    """
+
+    def __init__(self, net: nn.Module, model_name: str, window: int, channels: int,
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None):
+        super().__init__()
+        self.net, self.model_name, self.window, self.channels = net, model_name, int(window), int(channels)
+        self.register_buffer("mean", torch.tensor(list(mean) if mean is not None else [0.5] * channels, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(list(std) if std is not None else [0.25] * channels, dtype=torch.float32))
+
+    @property
+    def exact_dense(self) -> bool:
+        """True when the network converts exactly to a fully convolutional one (own CNNs)."""
+        return isinstance(self.net, (WindowCNN, WindowCNN1d))
+
+    def prepare(self, windows: np.ndarray | torch.Tensor) -> torch.Tensor:
+        x = torch.as_tensor(windows)
+        if x.dtype != torch.uint8:
+            raise TypeError(f"prepare expects uint8 windows, got {x.dtype}")
+        if x.ndim != 4 or x.shape[-1] != self.channels:
+            raise ValueError(f"prepare expects [N, h, w, {self.channels}] windows, got {list(x.shape)}")
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        return (x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).reshape(x.shape[0], -1)[:, 0]
+
+
+def _zoo_names() -> list[str]:
+    from nivalis.models import list_models
+
+    return list_models()
+
+
+def build_net(model: str, window: int, channels: int, config: AvalancheConfig | None = None) -> nn.Module:
+    """The network for `--model` (cnn, cnn1d, or a zoo name adapted to one logit and `channels` inputs)."""
+    cfg = config or AvalancheConfig()
+    if model == "cnn":
+        return WindowCNN(window, channels, 1, cfg.cnn_widths, cfg.cnn_hidden, cfg.dropout)
+    if model == "cnn1d":
+        return WindowCNN1d(window, channels, 1, cfg.cnn_widths, cfg.cnn_hidden, cfg.dropout)
+    from nivalis.models import create_model
+
+    if model not in _zoo_names():
+        raise UserError(f"unknown model {model!r}: cnn, cnn1d or a zoo model ({', '.join(_zoo_names()[:8])}, ...)")
+    net = create_model(model, num_classes=1, in_chans=channels)
+    net.eval()
+    try:
+        with torch.no_grad():
+            out = net(torch.zeros(2, channels, window, window))
+    except RuntimeError as exc:
+        raise UserError(f"model {model!r} cannot take {window}×{window} windows "
+                        f"({str(exc).splitlines()[0][:100]}); use a larger --window") from None
+    if out.numel() != 2:
+        raise UserError(f"model {model!r} gives {out.shape[1:]} outputs per window, not one logit")
+    net.train()
+    return net
+
+
+def build_classifier(model: str, window: int, channels: int, config: AvalancheConfig | None = None,
+                     mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> WindowClassifier:
+    if channels not in (1, 3):
+        raise UserError(f"--channels must be 1 (gray) or 3 (RGB), got {channels}")
+    if window < 3:
+        raise UserError(f"--window must be at least 3 px, got {window}")
+    return WindowClassifier(build_net(model, window, channels, config), model, window, channels, mean, std)
+
+
+def classifier_meta(clf: WindowClassifier, config: AvalancheConfig) -> dict:
+    """What a checkpoint needs to rebuild `clf` (plain values only)."""
+    return {"task": "avalanche-window", "model": clf.model_name, "window": clf.window, "channels": clf.channels,
+            "config": config.to_dict()}
+
+
+def load_classifier(checkpoint: str | Path) -> WindowClassifier:
+    """Rebuild a trained window classifier from `nivalis avalanche train`'s checkpoint (eval mode)."""
+    payload = load_checkpoint(checkpoint)
+    meta = payload.get("meta", {})
+    if meta.get("task") != "avalanche-window":
+        raise UserError(f"{checkpoint} is not an avalanche window-classifier checkpoint (task {meta.get('task')!r})")
+    config = AvalancheConfig.from_dict(meta.get("config", {}))
+    clf = build_classifier(meta["model"], int(meta["window"]), int(meta["channels"]), config)
+    try:
+        clf.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError) as exc:
+        raise UserError(f"checkpoint {checkpoint} does not match its model: {str(exc).splitlines()[0][:140]}") from None
+    clf.eval()
+    clf.meta = meta  # type: ignore[attr-defined]  (threshold, XGBoost head, training record)
+    return clf

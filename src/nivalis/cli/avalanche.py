@@ -1,0 +1,151 @@
+"""`nivalis avalanche`: simulate scenes, train window classifiers, map whole images, evaluate, colour histograms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+
+app = typer.Typer(help="Avalanche mapping in satellite images (seed 002, CAIC): a window CNN evaluated densely "
+                       "over whole scenes, GeoTIFF/GeoJSON outputs.", no_args_is_help=True)
+
+RefineOpt = Annotated[str, typer.Option(help="none (dense map ≥ threshold), edges (seed §4.2: Canny + second "
+                                             "prediction + max filter) or xgb (XGBoost head, needs --xgb-head).")]
+ThresholdOpt = Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Probability threshold of the mask "
+                                                   "[default: the one calibrated at training].")]
+PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast: about 2× faster maps; "
+                                               "probabilities differ by ~1e-2).")]
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Folder to write images/, references/, masks/ and scenes.json.")],
+    scenes: Annotated[int, typer.Option(min=1, help="Number of scenes (the seed had 60).")] = 60,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    size: Annotated[int, typer.Option(min=64, help="Scene side in pixels (2 m each).")] = 256,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write simulated avalanche scenes in the seed's layout (every 4th one a UTM GeoTIFF)."""
+    setup(quiet)
+    from nivalis.avalanche.simulate import simulate_dataset
+
+    result = simulate_dataset(out, scenes=scenes, seed=seed, size=(size, size))
+    files = result.pop("files")
+    emit(result | {"first": files[0]}, as_json)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Scene folder with images/ and masks/ (seed layout).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="cnn, cnn1d, or a zoo backbone (vgg16, resnet50, "
+                                                             "inception_resnet_v2, ...).")] = "cnn",
+    window: Annotated[int | None, typer.Option(min=3, help="Window side h: 17 or 33 (76 for inception_resnet_v2) "
+                                                          "[default: 33, 76 for inception_resnet_v2].")] = None,
+    channels: Annotated[int, typer.Option(min=1, max=3, help="1 (gray) or 3 (RGB).")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs (seed: 5).")] = 5,
+    windows_per_epoch: Annotated[int, typer.Option(min=64, help="Class-balanced windows drawn per epoch.")] = 8192,
+    optimizer: Annotated[str, typer.Option(help="adam or rmsprop (seed §3.1).")] = "adam",
+    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate (seed: 1e-3).")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    seed: Annotated[int, typer.Option(help="Seed for weights, splits and window draws.")] = 0,
+    precision: PrecisionOpt = "fp32",
+    xgb_head: Annotated[bool, typer.Option("--xgb-head", help="Also fit the XGBoost head (seed §3.3) on the "
+                                                              "validation scenes.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Run folder [default: runs/avalanche-MODEL-WxWxC].")] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a window classifier; accuracy/loss on class-balanced windows of held-out test scenes."""
+    setup(quiet)
+    from nivalis.avalanche.config import AvalancheConfig
+    from nivalis.avalanche.protocol import train_window_classifier
+    from nivalis.errors import UserError
+
+    if channels not in (1, 3):
+        raise UserError(f"--channels must be 1 or 3 (got {channels})")
+    if optimizer.lower() not in ("adam", "rmsprop"):
+        raise UserError(f"--optimizer must be adam or rmsprop (got {optimizer!r})")
+    cfg = AvalancheConfig(epochs=epochs, windows_per_epoch=windows_per_epoch, optimizer=optimizer.lower(), lr=lr,
+                          batch_size=batch_size, seed=seed, precision=precision)
+    window = window or cfg.zoo_windows.get(model, cfg.window)
+    out = out or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}"
+    run = train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
+                                  xgb_head=xgb_head)
+    emit(run.result, as_json)
+
+
+@app.command()
+def predict(
+    image: Annotated[Path, typer.Argument(help="JPEG, PNG or GeoTIFF image.")],
+    checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt from `nivalis avalanche train`.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("avalanche-out"),
+    refine: RefineOpt = "none",
+    threshold: ThresholdOpt = None,
+    precision: PrecisionOpt = "fp32",
+    tile: Annotated[int | None, typer.Option(min=16, help="Output tile side of the dense pass (memory bound).")] = None,
+    min_area: Annotated[int, typer.Option(min=1, help="Smallest polygon kept, in pixels.")] = 16,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Map every pixel: probability GeoTIFF, mask GeoTIFF, overlay PNG, avalanche polygons (GeoJSON)."""
+    setup(quiet)
+    from nivalis.avalanche.protocol import predict_image
+
+    result = predict_image(image, checkpoint, out, refine=refine, threshold=threshold, precision=precision, tile=tile,
+                           min_area_px=min_area)
+    emit(result, as_json)
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Scene folder with images/ and masks/.")],
+    checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt from `nivalis avalanche train`.")],
+    split: Annotated[str, typer.Option(help="all scenes of DATA, or the checkpoint's train/val/test split.")] = "all",
+    refine: RefineOpt = "none",
+    threshold: ThresholdOpt = None,
+    precision: PrecisionOpt = "fp32",
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Pixel accuracy, IoU, F1, POD (recall), PPV (precision): overall and per image."""
+    setup(quiet)
+    from nivalis.avalanche.protocol import evaluate_checkpoint
+
+    result = evaluate_checkpoint(checkpoint, data, split=split, refine=refine, threshold=threshold, precision=precision)
+
+    def f(v):
+        return "  –  " if v is None else f"{v:.3f}"
+
+    lines = [f"{'image':<24} {'accuracy':>8} {'iou':>6} {'f1':>6} {'pod':>6} {'ppv':>6}"]
+    lines += [f"{r['image']:<24} {f(r['accuracy']):>8} {f(r['iou']):>6} {f(r['f1']):>6} {f(r['pod']):>6} {f(r['ppv']):>6}"
+              for r in result["images"]]
+    lines.append(f"{'overall':<24} {f(result['accuracy']):>8} {f(result['iou']):>6} {f(result['f1']):>6} "
+                 f"{f(result['pod']):>6} {f(result['ppv']):>6}")
+    emit(result, as_json, human="\n".join(lines))
+
+
+@app.command()
+def histogram(
+    data: Annotated[Path, typer.Option(help="Scene folder with images/ (RGB).")],
+    out: Annotated[Path, typer.Option(help="Output folder for the figure and summary.")] = Path("avalanche-out"),
+    per_class: Annotated[int, typer.Option(min=1, help="Images shown per class (the seed showed 4).")] = 4,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """RGB and HSV histograms of sunny vs shady scenes (seed §4.3, Figure 10)."""
+    setup(quiet)
+    from nivalis.avalanche.analysis import color_histograms, histogram_figure, histogram_summary, illumination_classes
+    from nivalis.avalanche.io import load_scenes, write_json
+
+    scenes = load_scenes(data, require_masks=False)
+    classes = illumination_classes(scenes, data)
+    hists = [color_histograms(s, classes[s.name]) for s in scenes]
+    figure = histogram_figure(hists, Path(out) / "histograms.png", per_class=per_class)
+    summary = histogram_summary(hists)
+    write_json(Path(out) / "histograms.json", summary)
+    emit({"figure": str(figure), "summary": summary,
+          "classes": {c: sum(1 for v in classes.values() if v == c) for c in ("sunny", "shady")}}, as_json)
