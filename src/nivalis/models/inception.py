@@ -39,10 +39,10 @@ GOOGLENET_MODULES = {
 }
 
 
-def _init_truncated(module: nn.Module) -> None:
+def _init_truncated(module: nn.Module, std: float) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.trunc_normal_(m.weight, std=0.1 if isinstance(m, nn.Conv2d) else 0.01, a=-0.2, b=0.2)
+            nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
@@ -78,7 +78,7 @@ class GoogLeNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(drop_rate)
         self.fc = nn.Linear(1024, num_classes)
-        _init_truncated(self)
+        _init_truncated(self, 0.01)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(self.pool(x).flatten(1)))
@@ -117,7 +117,7 @@ class InceptionV3(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(drop_rate)
         self.fc = nn.Linear(2048, num_classes)
-        _init_truncated(self)
+        _init_truncated(self, 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.mixed_8(self.mixed_17(self.mixed_35(self.stem(x))))
