@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from nivalis.models import create_model
+from nivalis.models.meta import meta_counts as _meta_counts
 
 
 def meta_counts(name: str, input_shape: tuple[int, ...] | None = None, **kwargs) -> tuple[int, int | None]:
-    """(params, FLOPs at batch 1) of a registered model built on the meta device: shapes only, no memory.
-
-    FlopCounterMode counts from shapes, so the FLOPs equal `nivalis.profile.count` on real tensors
-    (checked in test_profile_agrees_with_meta) at a tiny fraction of the time for VGG/ResNet-152.
-    """
-    with torch.device("meta"):
-        model = create_model(name, **kwargs)
-    params = sum(p.numel() for p in model.parameters())
-    if input_shape is None:
-        return params, None
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, *input_shape, device="meta"))
-    return params, int(counter.get_total_flops())
+    """(params, FLOPs at batch 1) from a shape-only build (`nivalis.models.meta`); FLOPs None without a shape."""
+    counts = _meta_counts(name, input_shape, **kwargs)
+    return counts["params"], counts["flops"]
 
 
 def forward_backward(model: torch.nn.Module, x: torch.Tensor, out_shape: tuple[int, ...]) -> None:

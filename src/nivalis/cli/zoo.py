@@ -17,13 +17,25 @@ app = typer.Typer(help="The model zoo: list, profile (params, FLOPs, latency, da
 def list_(
     pattern: Annotated[str | None, typer.Argument(help="Shell-style filter, e.g. 'resnet*'.")] = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """List registered models with their family."""
+    """List registered models with their family and parameter count (at their default num_classes/in_chans)."""
+    setup(quiet)
+    from nivalis.errors import UserError
     from nivalis.models import list_models, model_family
+    from nivalis.models.meta import param_count
+    from nivalis.progress import progress
 
     names = list_models(pattern)
-    lines = [f"{n:<28} {model_family(n)}" for n in names]
-    emit({"models": names, "families": {n: model_family(n) for n in names}}, as_json, human="\n".join(lines))
+    if pattern and not names:
+        raise UserError(f"no registered model matches {pattern!r} (see `nivalis zoo list`)")
+    # Built on the meta device: exact counts without allocating or initialising weights.
+    params = {n: param_count(n) for n in progress(names, total=len(names), desc="counting parameters")}
+    rows = [{"name": n, "family": model_family(n), "params": params[n]} for n in names]
+    lines = [f"{'model':<28} {'family':<14} {'params':>13}"]
+    lines += [f"{r['name']:<28} {r['family']:<14} {r['params']:>13,}" for r in rows]
+    emit({"models": names, "families": {r["name"]: r["family"] for r in rows}, "params": params, "rows": rows},
+         as_json, human="\n".join(lines))
 
 
 @app.command()
