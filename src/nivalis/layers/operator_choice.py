@@ -36,6 +36,7 @@ the order the network applies them. A Bottleneck has one 3×3 slot per block, so
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -98,6 +99,7 @@ def output_norms(unit: nn.Module) -> list[nn.BatchNorm2d]:
     return []
 
 
+@functools.lru_cache(maxsize=4096)
 def operator_params(code: int, in_chs: int, out_chs: int, *, stride: int = 1, groups: int = 1) -> int:
     """Parameters of the unit `make_operator(code, ...)` (built on the meta device: no memory)."""
     with torch.device("meta"):
