@@ -35,6 +35,8 @@ def _register() -> None:
     app.command("train", help=train.__doc__)(train.train)
     app.add_typer(zoo.app, name="zoo")
     app.command("demo", help=demo.__doc__)(demo.demo)
+    from nivalis.cli import refine
+    app.add_typer(refine.app, name="refine")
     from nivalis.cli import avalanche
     app.add_typer(avalanche.app, name="avalanche")
 

@@ -1,0 +1,153 @@
+"""NAR's meta-controller (seed 004 §3.2): ENAS's LSTM policy over operator choices, trained with REINFORCE.
+
+The controller (Pham et al. 2018, "ENAS") emits one operator per decision d = 1..D. Its input at step
+d is the embedding of the previous choice (a learned start token at d = 1), an LSTM cell updates
+(h_d, c_d), and a shared linear head gives the logits over the operator codes, squashed as in ENAS
+and masked to the candidates allowed at d:
+
+.. math::
+    \\ell_d = C \\tanh(W h_d / T), \\qquad \\pi(a_d \\mid a_{<d}) = \\mathrm{softmax}(\\ell_d)_{a_d}
+
+REINFORCE with a moving-average baseline and an entropy bonus (ENAS adds the entropy to the reward):
+
+.. math::
+    R' = R + \\lambda_H H(\\pi), \\qquad b \\leftarrow \\beta b + (1 - \\beta) R', \\qquad
+    \\mathcal{L} = -(R' - b) \\sum_d \\log \\pi(a_d \\mid a_{<d})
+
+`R` is the proxy-validation accuracy of the sampled child with the shared weights (optionally with
+a cost penalty, `nivalis.nas.search.reward`). Defaults (hidden 64, C = 1.5, no temperature, Adam lr
+1e-3 with β1 = 0, λ_H = 1e-4, β = 0.99) are ENAS's macro-search settings, quoted in
+`nivalis.nas.search.NARConfig`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+from nivalis.layers.operator_choice import OPERATOR_NAMES
+
+
+class OperatorController(nn.Module):
+    """LSTM policy emitting one operator code per decision.
+
+    Args:
+        choices: allowed codes per decision (from `SearchSpace.choices`).
+        hidden: LSTM width (ENAS: 64).
+        tanh_constant: C in C·tanh(logits/T) (ENAS macro: 1.5); None disables the squashing.
+        temperature: T (ENAS macro: none, i.e. 1).
+    """
+
+    def __init__(self, choices: Sequence[Sequence[int]], hidden: int = 64, tanh_constant: float | None = 1.5,
+                 temperature: float = 1.0):
+        super().__init__()
+        self.choices = [list(c) for c in choices]
+        self.num_codes = len(OPERATOR_NAMES)
+        self.hidden = hidden
+        self.tanh_constant = tanh_constant
+        self.temperature = temperature
+        self.embed = nn.Embedding(self.num_codes + 1, hidden)  # last row: the start token
+        self.lstm = nn.LSTMCell(hidden, hidden)
+        self.head = nn.Linear(hidden, self.num_codes)
+        mask = torch.full((len(self.choices), self.num_codes), float("-inf"))
+        for d, allowed in enumerate(self.choices):
+            mask[d, allowed] = 0.0
+        self.register_buffer("mask", mask)
+        for p in self.parameters():  # ENAS initialises the controller uniformly in ±0.1
+            nn.init.uniform_(p, -0.1, 0.1)
+
+    def _logits(self, h: torch.Tensor, d: int) -> torch.Tensor:
+        logits = self.head(h) / self.temperature
+        if self.tanh_constant is not None:
+            logits = self.tanh_constant * torch.tanh(logits)
+        return logits + self.mask[d]
+
+    def forward(self, arch: Sequence[int] | None = None, *, generator: torch.Generator | None = None,
+                greedy: bool = False) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+        """Sample (or score a given `arch`, or take the argmax with `greedy`).
+
+        Returns (arch, Σ log π(a_d), Σ H(π_d)); the last two carry gradients.
+        """
+        h = torch.zeros(1, self.hidden)
+        c = torch.zeros(1, self.hidden)
+        token = torch.tensor([self.num_codes])
+        out: list[int] = []
+        log_prob = torch.zeros(())
+        entropy = torch.zeros(())
+        for d in range(len(self.choices)):
+            h, c = self.lstm(self.embed(token), (h, c))
+            logits = self._logits(h, d)[0]
+            log_p = torch.log_softmax(logits, dim=-1)
+            p = log_p.exp()
+            if arch is not None:
+                code = int(arch[d])
+            elif greedy:
+                code = int(torch.argmax(logits))
+            else:
+                code = int(torch.multinomial(p.detach(), 1, generator=generator))
+            log_prob = log_prob + log_p[code]
+            finite = torch.isfinite(log_p)
+            entropy = entropy - (p[finite] * log_p[finite]).sum()
+            out.append(code)
+            token = torch.tensor([code])
+        return out, log_prob, entropy
+
+    @torch.no_grad()
+    def probabilities(self) -> list[list[float]]:
+        """π(code | greedy prefix) per decision: the policy's current preference, for reports."""
+        h = torch.zeros(1, self.hidden)
+        c = torch.zeros(1, self.hidden)
+        token = torch.tensor([self.num_codes])
+        rows = []
+        for d in range(len(self.choices)):
+            h, c = self.lstm(self.embed(token), (h, c))
+            p = torch.softmax(self._logits(h, d)[0], dim=-1)
+            rows.append([float(v) for v in p])
+            token = torch.tensor([int(torch.argmax(p))])
+        return rows
+
+
+class Reinforce:
+    """REINFORCE updates of an `OperatorController` with ENAS's baseline and entropy bonus.
+
+    Args:
+        controller: the policy.
+        lr: Adam learning rate (ENAS macro: 1e-3; β1 = 0 as in ENAS).
+        entropy_weight: λ_H (ENAS: 1e-4).
+        baseline_decay: β of the moving-average baseline (ENAS: 0.99).
+    """
+
+    def __init__(self, controller: OperatorController, lr: float = 1e-3, entropy_weight: float = 1e-4,
+                 baseline_decay: float = 0.99):
+        self.controller = controller
+        self.optimizer = torch.optim.Adam(controller.parameters(), lr=lr, betas=(0.0, 0.999))
+        self.entropy_weight = entropy_weight
+        self.baseline_decay = baseline_decay
+        self.baseline: float | None = None
+
+    def step(self, log_prob: torch.Tensor, entropy: torch.Tensor, reward: float) -> dict[str, float]:
+        """One policy-gradient step for a sampled architecture's `reward`."""
+        reward = float(reward) + self.entropy_weight * float(entropy.detach())
+        if self.baseline is None:
+            self.baseline = reward
+        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
+        advantage = reward - self.baseline
+        loss = -advantage * log_prob
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"advantage": advantage, "baseline": self.baseline, "entropy": float(entropy.detach())}
+
+    def state_dict(self) -> dict:
+        return {"controller": self.controller.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "baseline": self.baseline}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.controller.load_state_dict(state["controller"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.baseline = state["baseline"]
+
+
+__all__ = ["OperatorController", "Reinforce"]

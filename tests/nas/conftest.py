@@ -1,0 +1,27 @@
+"""NAR tests run on one intra-op thread (see tests/models/conftest.py for why) on tiny backbones."""
+
+import pytest
+import torch
+
+from nivalis.nas.space import SearchSpace
+
+#: a ResNet-18 with 4 channels in stage 1: the real topology at a tiny fraction of the cost
+TINY = {"stem": "cifar", "width": 0.0625}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_space() -> SearchSpace:
+    return SearchSpace("resnet18", "block", input_shape=(1, 16, 16), num_classes=10, model_kwargs=TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_layer_space() -> SearchSpace:
+    return SearchSpace("resnet18", "layer", input_shape=(1, 16, 16), num_classes=10, model_kwargs=TINY)

@@ -1,0 +1,79 @@
+"""NAR search end to end on a tiny ResNet-18: outputs, exact resume, proxy task, rewards, retraining via fit."""
+
+import json
+
+import pytest
+import torch
+
+from nivalis.data import load_classification
+from nivalis.engine import load_checkpoint
+from nivalis.errors import UserError
+from nivalis.nas.search import NARConfig, load_arch, make_proxy, retrain, retrain_config, reward, search
+
+TINY = dict(width=0.0625, proxy_per_class=12, proxy_val_per_class=4, pretrain_epochs=1, sgdr_t0=1,
+            controller_steps=3, reward_batch_size=16, derive_samples=2, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_classification("digits")
+
+
+def test_proxy_task_is_class_balanced(digits):
+    proxy = make_proxy(digits, 40, 4, seed=0)
+    assert torch.bincount(proxy.train_labels).tolist() == [36] * 10  # the seed's 36 + 4 per identity
+    assert torch.bincount(proxy.val_labels).tolist() == [4] * 10
+    assert proxy.summary() == {"train": 360, "val": 40, "per_class": 40}
+    again = make_proxy(digits, 40, 4, seed=0)
+    assert torch.equal(proxy.val_images, again.val_images)
+
+
+def test_reward_forms():
+    assert reward(0.9, 0.5, "acc") == 0.9
+    assert reward(0.9, 1.0, "acc-flops") == pytest.approx(0.9)
+    assert reward(0.9, 0.5, "acc-flops") == pytest.approx(0.9 * 0.5 ** -0.07)  # cheaper → higher
+
+
+def test_search_writes_outputs_and_resume_repeats_it(digits, tmp_path):
+    full = search(NARConfig(epochs=2, **TINY), digits, out_dir=tmp_path / "a")
+    r = full.result
+    for key in ("backbone", "granularity", "arch", "flops", "baseline_flops", "params", "accuracy"):
+        assert key in r
+    assert len(r["arch"]) == 8 and r["flops"] <= r["baseline_flops"]
+    assert r["flops"] == full.space.cost(r["arch"], "flops")
+    assert json.loads((tmp_path / "a" / "arch.json").read_text())["arch"] == r["arch"]
+    history = json.loads((tmp_path / "a" / "search_history.json").read_text())
+    assert [h["phase"] for h in history["epochs"]] == ["pretrain", "search", "search"]
+    assert len(history["steps"]) == 6 and all("baseline" in s for s in history["steps"])
+
+    search(NARConfig(epochs=1, **TINY), digits, out_dir=tmp_path / "b")  # "interrupted" after epoch 2 of 3
+    resumed = search(NARConfig(epochs=2, **TINY), digits, out_dir=tmp_path / "b", resume=True)
+    assert resumed.result["arch"] == r["arch"] and resumed.steps == full.steps
+    a, b = load_checkpoint(tmp_path / "a" / "search.pt"), load_checkpoint(tmp_path / "b" / "search.pt")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    with pytest.raises(UserError, match="different search"):
+        search(NARConfig(epochs=2, **{**TINY, "width": 0.125}), digits, out_dir=tmp_path / "b", resume=True)
+
+
+def test_random_strategy_and_retrain(digits, tmp_path):
+    res = search(NARConfig(epochs=1, strategy="random", reward="acc-flops", **TINY), digits,
+                 out_dir=tmp_path / "r").result
+    assert res["strategy"] == "random" and len(res["derived_from"]) <= 3
+    spec = load_arch(tmp_path / "r" / "arch.json")
+    out = retrain(spec, digits, config=retrain_config(epochs=1, batch_size=128), out_dir=tmp_path / "rt")
+    assert out["flops"] == res["flops"] and out["params"] == res["params"]
+    assert 0.0 <= out["accuracy"] <= 1.0 and (tmp_path / "rt" / "checkpoint.pt").is_file()
+
+
+def test_arch_file_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_arch(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"backbone": "resnet18"}')
+    with pytest.raises(UserError, match="needs keys"):
+        load_arch(bad)
+    bad.write_text("not json")
+    with pytest.raises(UserError, match="not JSON"):
+        load_arch(bad)
+    with pytest.raises(UserError, match="unknown reward"):
+        NARConfig(reward="speed")

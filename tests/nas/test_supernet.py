@@ -1,0 +1,59 @@
+"""Supernet: a path equals its standalone child, only the path trains, SGDR schedule, BN-safe evaluation."""
+
+import math
+
+import torch
+
+from nivalis.nas.supernet import Supernet, evaluate_arch, sgdr_lr, train_shared_epoch
+
+
+def test_path_equals_standalone_child(tiny_layer_space):
+    torch.manual_seed(0)
+    net = Supernet(tiny_layer_space)
+    x = torch.randn(6, 1, 16, 16)
+    gen = torch.Generator().manual_seed(1)
+    for arch in [tiny_layer_space.baseline(), tiny_layer_space.random_arch(gen)]:
+        for p in net.parameters():  # random BN affine so zero-initialised branches also matter
+            p.data.normal_(0, 0.3) if p.dim() == 1 else None
+        child = net.child(arch)
+        net.train(), child.train()
+        assert torch.allclose(net(x), child(x), atol=1e-5)
+        net.eval(), child.eval()
+        assert torch.allclose(net(x), child(x), atol=1e-5)
+
+
+def test_only_the_active_path_gets_gradients(tiny_space):
+    net = Supernet(tiny_space)
+    arch = [1, 2, 3, 0, 1, 2, 3, 0]
+    net.set_arch(arch)
+    net(torch.randn(4, 1, 16, 16)).sum().backward()
+    for mixed, code in zip(net.mixed, tiny_space.expand(arch)):
+        for k, unit in enumerate(mixed.candidates):
+            got = [p.grad is not None for p in unit.parameters()]
+            assert all(got) if mixed.codes[k] == code else not any(got)
+
+
+def test_sgdr_restarts_at_10_and_30():
+    kw = {"lr_max": 0.1, "lr_min": 1e-4, "t0": 10, "t_mult": 2}
+    assert sgdr_lr(0, **kw) == 0.1 and sgdr_lr(10, **kw) == 0.1 and sgdr_lr(30, **kw) == 0.1
+    assert math.isclose(sgdr_lr(5, **kw), (0.1 + 1e-4) / 2)
+    assert math.isclose(sgdr_lr(20, **kw), (0.1 + 1e-4) / 2)
+    assert sgdr_lr(29.99, **kw) < 1e-3
+
+
+def test_shared_training_learns_and_evaluation_leaves_bn_alone(tiny_space):
+    torch.manual_seed(0)
+    net = Supernet(tiny_space)
+    x = torch.randn(128, 1, 16, 16)
+    y = (x[:, 0, :8].mean((1, 2)) > x[:, 0, 8:].mean((1, 2))).long()  # learnable: which half is brighter
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    losses = [train_shared_epoch(net, x, y, sample_arch=lambda: tiny_space.random_arch(gen), optimizer=opt,
+                                 lr_at=lambda e: 0.05, epoch=e, batch_size=32, generator=gen)["train_loss"]
+              for e in range(6)]
+    assert losses[-1] < 0.8 * losses[0]
+    running = [m.running_mean.clone() for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    acc = evaluate_arch(net, tiny_space.baseline(), x, y, batch_size=64)
+    assert 0.0 <= acc <= 1.0
+    after = [m.running_mean for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(torch.equal(a, b) for a, b in zip(running, after))
