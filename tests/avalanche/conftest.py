@@ -7,7 +7,7 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
     """Run these small-tensor tests on one intra-op thread: on a shared, loaded 2-core machine OpenMP's
     second thread spin-waits for a busy core and makes small convolutions 10-40× slower (measured);

@@ -56,6 +56,7 @@ class AvalancheConfig:
 
     # --- segmentation beyond the seed ----------------------------------------------------------
     unet_tile: int = 64
+    unet_widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # the paper's 64…1024 (31 M params) is too slow on 2 cores
 
     # --- analysis (§4.3, §6) -------------------------------------------------------------------
     pca_variance: float = 0.99         # §6: "9 transformed features account for 99% of the variation"
@@ -65,13 +66,14 @@ class AvalancheConfig:
         d = asdict(self)
         d["split"] = list(self.split)
         d["cnn_widths"] = list(self.cnn_widths)
+        d["unet_widths"] = list(self.unet_widths)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AvalancheConfig":
         known = set(cls.__dataclass_fields__)
         d = {k: v for k, v in d.items() if k in known}
-        for key in ("split", "cnn_widths"):
+        for key in ("split", "cnn_widths", "unet_widths"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)

@@ -22,7 +22,8 @@ it is converted so that output position :math:`(i, j)` is exactly :math:`f(X_{ij
 The conversion is done once per prediction from the eval-mode classifier. The map is computed in tiles: an
 output tile of :math:`T \\times T` pixels needs the padded input tile of :math:`(T + h - 1)^2` pixels
 (overlap :math:`h - 1`), so every tile is exact and memory is bounded by the tile, whatever the image
-size. Zoo backbones (padded, strided layers: not shift-equivariant) fall back to batched windows.
+size. Zoo backbones (padded, strided layers: not shift-equivariant) fall back to batched windows;
+a segmentation network (`unet`) is run on overlapping tiles whose margins are cropped.
 """
 
 from __future__ import annotations
@@ -217,6 +218,10 @@ def predict_probability(classifier: WindowClassifier, image: np.ndarray, *, tile
     """
     image = _check_image(classifier, image, where)
     classifier.eval()
+    if getattr(classifier, "per_pixel", False):
+        if features:
+            raise UserError(f"model {classifier.model_name!r} is a segmentation network: no window features")
+        return predict_segmentation(classifier, image, tile=tile, precision=precision, desc=desc)
     net = dense_net(classifier)
     if net is None:
         if features:
@@ -244,6 +249,27 @@ def predict_probability(classifier: WindowClassifier, image: np.ndarray, *, tile
             progress.update(1)
     progress.close()
     return (out, hidden_map) if features else out
+
+
+@torch.inference_mode()
+def predict_segmentation(segmenter: WindowClassifier, image: np.ndarray, *, tile: int = 512, margin: int = 32,
+                         precision: str = "fp32", desc: str = "segmentation") -> np.ndarray:
+    """P(avalanche) per pixel from a segmentation network, in tiles with a `margin` of context on each side
+    (reflect-padded at the image border); each tile's margin is cropped, so memory is bounded by the tile."""
+    height, width = image.shape[:2]
+    padded = np.pad(image, ((margin, margin), (margin, margin), (0, 0)), mode="reflect")
+    out = np.empty((height, width), np.float32)
+    progress = bar(math.ceil(height / tile) * math.ceil(width / tile), desc)
+    for r0 in range(0, height, tile):
+        for c0 in range(0, width, tile):
+            th, tw = min(tile, height - r0), min(tile, width - c0)
+            x = segmenter.prepare(padded[None, r0:r0 + th + 2 * margin, c0:c0 + tw + 2 * margin])
+            with _autocast(precision):
+                logits = segmenter(x)[0, margin:margin + th, margin:margin + tw]
+            out[r0:r0 + th, c0:c0 + tw] = torch.sigmoid(logits.float()).numpy()
+            progress.update(1)
+    progress.close()
+    return out
 
 
 @torch.inference_mode()

@@ -18,8 +18,12 @@ Conv2d with kernel (3, h) then (3, 1) kernels and (2, 1) pooling, so it converts
 
 Zoo backbones (`vgg16`, `resnet50`, `inception_resnet_v2`, ...): `create_model(name, num_classes=1,
 in_chans=d)` from `nivalis.models`, used on the window as is (they end in global pooling, so any window
-their down-sampling survives works; IRNv2 needs 76, §3.2). Their padded, strided layers are not
-shift-equivariant, so they have no exact dense form and are evaluated window by window.
+their down-sampling survives works; IRNv2 needs 76, §3.2; VGG pools to 1×1 before its head). Their
+padded, strided layers are not shift-equivariant, so they have no exact dense form and are evaluated
+window by window.
+
+Beyond the seed, the zoo's `unet` (narrow widths, batch norm) is trained on h × h tiles against the
+mask tile (`TileSegmenter`): a per-pixel segmentation compared in the same tables.
 """
 
 from __future__ import annotations
@@ -149,6 +153,31 @@ class WindowClassifier(nn.Module):
         return self.net(x).reshape(x.shape[0], -1)[:, 0]
 
 
+class TileSegmenter(WindowClassifier):
+    """A segmentation network (the zoo's `unet`) trained on h × h tiles: one logit per *pixel*.
+
+    Same `prepare` and standardisation as a window classifier; calling it on [N, d, H, W] gives logits
+    [N, H, W]. Whole scenes are segmented in overlapping tiles (see `dense.predict_probability`).
+    """
+
+    per_pixel = True
+
+    @property
+    def exact_dense(self) -> bool:
+        return False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[:, 0]
+
+
+def is_segmenter(model: str) -> bool:
+    if model in OWN_MODELS:
+        return False
+    from nivalis.models import model_family
+
+    return model in _zoo_names() and model_family(model) == "unet"
+
+
 def _zoo_names() -> list[str]:
     from nivalis.models import list_models
 
@@ -162,11 +191,17 @@ def build_net(model: str, window: int, channels: int, config: AvalancheConfig | 
         return WindowCNN(window, channels, 1, cfg.cnn_widths, cfg.cnn_hidden, cfg.dropout)
     if model == "cnn1d":
         return WindowCNN1d(window, channels, 1, cfg.cnn_widths, cfg.cnn_hidden, cfg.dropout)
-    from nivalis.models import create_model
+    from nivalis.models import create_model, model_family
 
     if model not in _zoo_names():
         raise UserError(f"unknown model {model!r}: cnn, cnn1d or a zoo model ({', '.join(_zoo_names()[:8])}, ...)")
-    net = create_model(model, num_classes=1, in_chans=channels)
+    family = model_family(model)
+    if family == "unet":
+        return create_model(model, num_classes=1, in_chans=channels, widths=tuple(cfg.unet_widths), batch_norm=True)
+    # VGG's 7×7 adaptive pool would only replicate the 1×1 map a 33 px window leaves: pool to 1 × 1 (512 → 4096
+    # head), as Keras' VGG16(include_top=False, input_shape=(33, 33, 3)) + a dense head, the seed's setting.
+    kwargs = {"pool_size": 1} if family == "vgg" else {}
+    net = create_model(model, num_classes=1, in_chans=channels, **kwargs)
     net.eval()
     try:
         with torch.no_grad():
@@ -186,7 +221,8 @@ def build_classifier(model: str, window: int, channels: int, config: AvalancheCo
         raise UserError(f"--channels must be 1 (gray) or 3 (RGB), got {channels}")
     if window < 3:
         raise UserError(f"--window must be at least 3 px, got {window}")
-    return WindowClassifier(build_net(model, window, channels, config), model, window, channels, mean, std)
+    cls = TileSegmenter if is_segmenter(model) else WindowClassifier
+    return cls(build_net(model, window, channels, config), model, window, channels, mean, std)
 
 
 def classifier_meta(clf: WindowClassifier, config: AvalancheConfig) -> dict:

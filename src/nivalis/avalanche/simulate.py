@@ -159,15 +159,14 @@ def _path_polygon(rng, path: np.ndarray, scale: float) -> tuple[Polygon, float]:
 
 def rasterize(polygons: list[Polygon], shape: tuple[int, int]) -> np.ndarray:
     """Pixels whose centre lies inside any polygon (pixel coordinates: x = column, y = row, centres at integers)."""
-    canvas = np.zeros(shape, np.uint8)
-    shift = 4
-    for poly in polygons:
-        rings = [poly.exterior] + list(poly.interiors)
-        pts = [np.round(np.asarray(r.coords)[:, :2] * (1 << shift)).astype(np.int32) for r in rings]
-        cv2.fillPoly(canvas, pts[:1], 1, lineType=cv2.LINE_8, shift=shift)
-        if len(pts) > 1:
-            cv2.fillPoly(canvas, pts[1:], 0, lineType=cv2.LINE_8, shift=shift)
-    return canvas.astype(bool)
+    from affine import Affine
+    from rasterio import features
+
+    if not polygons:
+        return np.zeros(shape, bool)
+    # rasterio's pixel (i, j) spans [j, j + 1] × [i, i + 1]; shifting by half a pixel puts centres on integers
+    return features.rasterize(polygons, out_shape=shape, transform=Affine.translation(-0.5, -0.5), fill=0,
+                              default_value=1, dtype="uint8").astype(bool)
 
 
 def simulate_scene(rng: np.random.Generator, size: tuple[int, int] = (256, 256), *, avalanches: int | None = None,

@@ -64,12 +64,13 @@ class WindowStream(IterableDataset):
     all scenes), the rest on non-avalanche pixels (uniform over the scenes' area, by rejection).
     With `fixed=True` every pass yields the same windows (a validation set); otherwise the draw
     depends on `(seed, epoch)` through `set_epoch`, which the engine calls, so runs repeat exactly.
-    Under torchrun each rank draws its own share.
+    Under torchrun each rank draws its own share. With `segmentation=True` the target is the mask
+    window [h, h] (a tile for a segmentation network) instead of its centre value.
     """
 
     def __init__(self, scenes: Sequence[Scene], window: int, channels: int, windows_per_epoch: int, *,
                  prepare: Callable[[np.ndarray], torch.Tensor], positive_fraction: float = 0.5, seed: int = 0,
-                 fixed: bool = False, chunk: int = 512):
+                 fixed: bool = False, chunk: int = 512, segmentation: bool = False):
         if not scenes:
             raise UserError("no scenes to draw windows from")
         if any(s.avalanche_mask is None for s in scenes):
@@ -77,6 +78,8 @@ class WindowStream(IterableDataset):
         self.window, self.channels = window, channels
         self.padded = [pad_image(to_channels(s.image, channels, f"image {s.name}"), window) for s in scenes]
         self.masks = [s.avalanche_mask for s in scenes]
+        self.segmentation = segmentation
+        self.padded_masks = [pad_image(m[..., None], window) for m in self.masks] if segmentation else None
         self.positives = [np.flatnonzero(m) for m in self.masks]
         self.n_positive = np.array([len(p) for p in self.positives], dtype=np.int64)
         self.areas = np.array([m.size for m in self.masks], dtype=np.float64)
@@ -129,11 +132,14 @@ class WindowStream(IterableDataset):
             remaining -= n
             scene, flat, labels = self._draw(rng, n)
             windows = np.empty((n, self.window, self.window, self.channels), np.uint8)
+            tiles = np.empty((n, self.window, self.window, 1), bool) if self.segmentation else None
             for s in np.unique(scene):
                 sel = scene == s
                 rows, cols = np.divmod(flat[sel], self.masks[s].shape[1])
                 windows[sel] = extract_windows(self.padded[s], rows, cols, self.window)
+                if tiles is not None:
+                    tiles[sel] = extract_windows(self.padded_masks[s], rows, cols, self.window)
             x = self.prepare(windows)
-            y = torch.from_numpy(labels)
+            y = torch.from_numpy(tiles[..., 0].astype(np.float32) if tiles is not None else labels)
             yield from zip(x, y)
 

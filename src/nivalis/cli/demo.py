@@ -15,7 +15,10 @@ def _section_builders():
     """(name, builder) pairs; each builder(out_dir, quick) returns a report Section."""
     from nivalis import classify
 
-    return [("classification", classify.demo_section)]
+    from nivalis.avalanche import protocol as avalanche
+
+    return [("classification", classify.demo_section),
+            ("avalanche", avalanche.demo_section)]
 
 
 def demo(

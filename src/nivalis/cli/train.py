@@ -14,6 +14,11 @@ def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see `nivalis zoo list`).")],
     data: Annotated[str, typer.Option(help="digits (embedded), cifar10, svhn or gtsrb.")] = "digits",
     data_dir: Annotated[Path | None, typer.Option(help="Directory holding the data set in its real format.")] = None,
+    download: Annotated[bool, typer.Option("--download", help="Fetch the official cifar10/svhn/gtsrb archives into "
+                                                              "--data-dir first (MD5-checked; needs network).")] = False,
+    block: Annotated[str | None, typer.Option(help="Swap the model's 3×3 convolutions for this block (effnet, "
+                                                   "effnet_v2_e4, mobilenet, shufflenet, mobilenetv2_e6, mob_imp; "
+                                                   "seed 003).")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 15,
     seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and dropout.")] = 0,
     # defaults are nivalis.classify.DIGITS_RECIPE (literal here so --help needs no torch import)
@@ -35,6 +40,10 @@ def train(
     cfg = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, optimizer=optimizer, precision=precision,
                       scheduler=scheduler)
     out = out or Path("runs") / f"{model}-{data}"
+    if download:
+        from nivalis.data import load_with_download
+
+        data = load_with_download(data, str(data_dir) if data_dir else None, download=True)
     run = train_classifier(model, data, data_dir=str(data_dir) if data_dir else None, config=cfg, out_dir=out,
-                           resume=resume)
+                           resume=resume, model_kwargs={"block": block} if block else None)
     emit(run.result, as_json)

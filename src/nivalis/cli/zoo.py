@@ -108,3 +108,56 @@ def export(
     except RuntimeError as exc:
         raise UserError(f"cannot export {name!r} at {input}: {str(exc).splitlines()[0][:140]}") from None
     emit({"model": name, **result}, as_json)
+
+
+@app.command()
+def compare(
+    models: Annotated[str | None, typer.Option(
+        "--models", help="Comma-separated networks; NAME:BLOCK swaps NAME's 3×3 convolutions for BLOCK "
+                         "(effnet, effnet_v2_e4, mobilenet, shufflenet, mobilenetv2_e6, mob_imp). "
+                         "The first is the reference of the FLOP factor.")] = None,
+    preset: Annotated[str | None, typer.Option(
+        help="A seed 003 table's networks: effnet-cifar, effnet-svhn, effnet-gtsrb (Tables 2-4), "
+             "effnet-v2-cifar, effnet-v2-svhn, effnet-v2-gtsrb (Tables 5-7), effnet-digits (the demo).")] = None,
+    data: Annotated[str | None, typer.Option(
+        help="digits (embedded), cifar10, svhn or gtsrb [default: the preset's data set, else digits].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Directory holding the data set in its real format.")] = None,
+    download: Annotated[bool, typer.Option("--download", help="Fetch the official archives into --data-dir "
+                                                              "first (MD5-checked; needs network).")] = False,
+    runs: Annotated[int, typer.Option(min=1, help="Trainings per network, seeds SEED..SEED+RUNS-1 (seed: 5).")] = 5,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per training (not given in the seed).")] = 15,
+    batch_size: Annotated[int, typer.Option(min=1, help="Batch size (not given in the seed).")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of the first run.")] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="Intra-op CPU threads for training and latency "
+                                                     "(0: PyTorch's default). One is fastest for these tiny "
+                                                     "networks on a shared machine.")] = 1,
+    precision: Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast; check the metric).")] = "fp32",
+    out: Annotated[Path | None, typer.Option(help="Output directory [default: runs/compare-DATA].")] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train networks by the EffNet protocol (Adam lr 1e-3, β1 0.75, RUNS seeds) and tabulate accuracy, FLOPs, latency.
+
+    Writes compare.md, compare.csv, compare.json and accuracy_vs_flops.png to OUT; finished runs
+    in OUT are reused, so an interrupted comparison continues.
+    """
+    setup(quiet)
+    import sys
+
+    from nivalis.compare import CompareConfig, compare_models, markdown_table, parse_models
+    from nivalis.data import load_with_download
+
+    specs, preset_data = parse_models(models, preset)
+    data_name = data or preset_data or "digits"
+    dataset = load_with_download(data_name, str(data_dir) if data_dir else None, download)
+    cfg = CompareConfig(runs=runs, epochs=epochs, batch_size=batch_size, seed=seed, threads=threads or None,
+                        precision=precision)
+    out = out or Path("runs") / f"compare-{data_name}"
+    show = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not (quiet or as_json) else None
+    result = compare_models(specs, dataset, cfg, out_dir=out, log=show)
+    payload = {"data": result.data, "preset": preset, "rows": result.rows, "note": result.note,
+               "config": result.config, "seconds": round(result.seconds, 2),
+               **{k: str(v) for k, v in result.paths.items()}}
+    human = f"{markdown_table(result.rows)}\n{result.note}\n\n" + "\n".join(
+        f"{k:>9}: {v}" for k, v in result.paths.items())
+    emit(payload, as_json, human=human)

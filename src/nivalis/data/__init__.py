@@ -7,6 +7,7 @@
 from nivalis.data.base import ClassificationData, load_classification, register_dataset, list_datasets
 from nivalis.data import digits  # noqa: F401,E402  (registers)
 from nivalis.data import cifar, gtsrb, svhn  # noqa: F401,E402  (registers)
-from nivalis.data.download import download_dataset  # noqa: E402
+from nivalis.data.download import download_dataset, load_with_download  # noqa: E402
 
-__all__ = ["ClassificationData", "download_dataset", "list_datasets", "load_classification", "register_dataset"]
+__all__ = ["ClassificationData", "download_dataset", "list_datasets", "load_classification", "load_with_download",
+           "register_dataset"]

@@ -120,3 +120,17 @@ def download_dataset(name: str, data_dir: str | os.PathLike, *, timeout: float =
         if archive.extract:
             extract(path, root)
     return root
+
+
+def load_with_download(name: str, data_dir: str | os.PathLike | None = None, download: bool = False):
+    """`load_classification(name, data_dir)`, first fetching the official archives when `download` is set."""
+    from nivalis.data.base import load_classification
+
+    if not download:
+        return load_classification(name, data_dir)
+    if name not in _ARCHIVES:
+        raise UserError(f"data set {name!r} has no download (downloadable: {', '.join(sorted(_ARCHIVES))})")
+    if data_dir is None:
+        raise UserError("--download needs --data-dir (where the archives are stored and unpacked)")
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    return load_classification(name, data_dir, download=True)

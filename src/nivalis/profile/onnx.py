@@ -25,11 +25,14 @@ def _to_onnx_bytes(model: nn.Module, x: torch.Tensor, opset: int = 17) -> bytes:
     return buffer.getvalue()
 
 
-def _session(onnx_bytes: bytes):
+def _session(onnx_bytes: bytes, threads: int | None = None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
     return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
 
 
@@ -56,11 +59,15 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | os.P
 
 
 @torch.no_grad()
-def onnx_latency_ms(model: nn.Module, input_shape: tuple[int, ...], *, runs: int = 30, warmup: int = 5) -> float:
-    """Median onnxruntime CPU latency (batch 1) of the model exported in memory."""
+def onnx_latency_ms(model: nn.Module, input_shape: tuple[int, ...], *, runs: int = 30, warmup: int = 5,
+                    threads: int | None = None) -> float:
+    """Median onnxruntime CPU latency (batch 1) of the model exported in memory.
+
+    `threads` fixes onnxruntime's intra-op threads (default: its own choice, all cores).
+    """
     model = model.eval()
     x = torch.randn(1, *input_shape)
-    session = _session(_to_onnx_bytes(model, x))
+    session = _session(_to_onnx_bytes(model, x), threads)
     feed = {"input": x.numpy()}
     for _ in range(warmup):
         session.run(None, feed)

@@ -1,0 +1,127 @@
+"""The pipeline: scene splits, pixel scores, threshold calibration, learning, predict → GeoTIFF/GeoJSON, evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import rasterio
+from shapely.geometry import box, shape
+
+from nivalis.avalanche.config import AvalancheConfig
+from nivalis.avalanche.io import Scene, load_scenes
+from nivalis.avalanche.protocol import (ModelSpec, best_threshold, compare_models, evaluate_checkpoint, evaluate_scenes,
+                                        predict_image, scores, split_scenes, train_window_classifier)
+from nivalis.errors import UserError
+
+
+def _blob_scenes(n=8, size=64, seed=0):
+    """Learnable scenes: bright rough blobs (avalanche debris) on smooth darker snow with dark rocks."""
+    rng = np.random.default_rng(seed)
+    scenes = []
+    for k in range(n):
+        image = rng.normal(120, 6, (size, size)).astype(np.float32)
+        mask = np.zeros((size, size), bool)
+        for _ in range(2):
+            r, c, rad = *rng.integers(10, size - 10, 2), int(rng.integers(5, 9))
+            cv2.circle(mask.view(np.uint8), (int(c), int(r)), rad, 1, -1)
+        image[mask] = rng.normal(190, 25, int(mask.sum()))
+        for _ in range(3):  # distractors: dark rocks
+            r, c = rng.integers(0, size, 2)
+            cv2.circle(image, (int(c), int(r)), 3, 40.0, -1)
+        scenes.append(Scene(f"b{k}", np.clip(image, 0, 255).astype(np.uint8)[..., None], mask))
+    return scenes
+
+
+def test_split_is_by_scene_and_training_gets_an_avalanche():
+    scenes = [Scene(f"s{k:02d}", np.zeros((4, 4, 1), np.uint8), np.zeros((4, 4), bool)) for k in range(20)]
+    scenes[19].avalanche_mask[1, 1] = True
+    for seed in range(5):
+        names = split_scenes(scenes, (0.7, 0.15, 0.15), seed=seed).names()
+        assert [len(v) for v in names.values()] == [14, 3, 3]
+        assert not set(names["train"]) & set(names["test"]) and not set(names["train"]) & set(names["val"])
+        assert "s19" in names["train"]
+    with pytest.raises(UserError, match="no scene has an avalanche"):
+        split_scenes(scenes[:19], seed=0)
+
+
+def test_scores_and_undefined_ratios():
+    s = scores({"tp": 30, "fp": 10, "fn": 20, "tn": 940})
+    assert s["accuracy"] == pytest.approx(0.97) and s["iou"] == pytest.approx(0.5) and s["f1"] == pytest.approx(2 / 3)
+    assert s["pod"] == pytest.approx(0.6) and s["ppv"] == pytest.approx(0.75)
+    empty = scores({"tp": 0, "fp": 0, "fn": 0, "tn": 100})
+    assert empty["accuracy"] == 1.0 and empty["iou"] is None and empty["pod"] is None
+
+
+def test_best_threshold_finds_the_separating_value():
+    truth = np.zeros(1000, bool)
+    truth[:100] = True
+    p = np.where(truth, 0.9, 0.6)
+    p[100:110] = 0.95  # a few confident false alarms
+    assert best_threshold([p], [truth]) == pytest.approx(0.65, abs=0.05)
+
+
+def test_training_learns_and_dense_maps_score_well(tmp_path):
+    scenes = _blob_scenes()
+    cfg = AvalancheConfig(epochs=3, windows_per_epoch=1024, val_windows=256, batch_size=32)
+    run = train_window_classifier(scenes, "cnn", window=17, channels=1, config=cfg, out_dir=tmp_path)
+    assert run.history[0]["train_loss"] > run.history[-1]["train_loss"]
+    assert run.result["accuracy"] > 0.9  # balanced test windows: chance is 0.5
+    ev = evaluate_scenes(run.classifier, run.split.test, config=cfg)
+    assert ev["f1"] > 0.7 and ev["iou"] > 0.5 and len(ev["images"]) == len(run.split.test)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["checkpoint"] == str(tmp_path / "checkpoint.pt") and 0.05 <= saved["threshold"] <= 0.95
+
+
+@pytest.fixture(scope="module")
+def trained(scene_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = AvalancheConfig(epochs=1, windows_per_epoch=512, val_windows=128, xgb_pixels=2000, xgb_trees=10)
+    run = train_window_classifier(scene_dir, "cnn", window=17, channels=3, config=cfg, out_dir=out, xgb_head=True)
+    return run
+
+
+def test_predict_geotiff_keeps_georeferencing_and_polygons_are_on_the_map(trained, scene_dir, tmp_path):
+    geo = next(s for s in load_scenes(scene_dir) if s.georef is not None)
+    result = predict_image(geo.image_path, trained.result["checkpoint"], tmp_path, threshold=0.3)
+    assert set(result) >= {"probability", "mask", "polygons", "seconds", "overlay"}
+    with rasterio.open(result["probability"]) as ds:
+        assert ds.crs.to_string() == "EPSG:32613" and tuple(ds.transform)[:6] == geo.georef.transform
+        prob = ds.read(1)
+        bounds = box(*ds.bounds)
+    assert prob.shape == geo.shape and prob.dtype == np.float32 and 0 <= prob.min() and prob.max() <= 1
+    with rasterio.open(result["mask"]) as ds:
+        mask = ds.read(1)
+        assert ds.crs.to_string() == "EPSG:32613"
+    assert set(np.unique(mask)) <= {0, 255}
+    np.testing.assert_array_equal(mask == 255, prob >= 0.3)
+    doc = json.loads(open(result["polygons"]).read())
+    polys = [shape(f["geometry"]) for f in doc["features"]]
+    assert len(polys) == result["avalanches"]
+    assert sum(p.area for p in polys) <= (mask == 255).sum() * 4.0 + 1e-6  # 2 m pixels
+    for p in polys:
+        assert bounds.buffer(1e-6).contains(p)
+    assert cv2.imread(result["overlay"]).shape[:2] == geo.shape
+
+
+def test_evaluate_refinements_and_the_xgboost_head(trained, scene_dir):
+    ckpt = trained.result["checkpoint"]
+    plain = evaluate_checkpoint(ckpt, scene_dir, split="test")
+    assert set(plain) >= {"accuracy", "iou", "f1", "pod", "ppv", "images"} and 0 <= plain["accuracy"] <= 1
+    assert [r["image"] for r in plain["images"]] == trained.split.names()["test"]
+    for refine in ("edges", "xgb"):
+        ev = evaluate_checkpoint(ckpt, scene_dir, split="test", refine=refine)
+        assert 0 <= ev["accuracy"] <= 1 and ev["pixels"] == plain["pixels"]
+    with pytest.raises(UserError, match="--split"):
+        evaluate_checkpoint(ckpt, scene_dir, split="holdout")
+
+
+def test_compare_models_rows(scene_dir):
+    scenes = load_scenes(scene_dir)
+    cfg = AvalancheConfig(epochs=1, windows_per_epoch=128, val_windows=64)
+    rows, runs = compare_models(scenes, [ModelSpec("cnn1d", 17, 1), ModelSpec("unet", 32, 3)], cfg)
+    assert [r["label"] for r in rows] == ["CNN-1D(17,17,1)", "U-Net(32,32,3)"]
+    for r in rows:
+        assert {"seconds", "loss", "accuracy", "f1", "iou", "pixel_f1"} <= set(r) and r["params"] > 0
