@@ -16,8 +16,9 @@ def _section_builders():
     from nivalis import classify
 
     from nivalis.avalanche import protocol as avalanche
+    from nivalis.profile import zoo_table
 
-    return [("classification", classify.demo_section),
+    return [("classification", classify.demo_section), ("zoo", zoo_table.demo_section),
             ("avalanche", avalanche.demo_section)]
 
 
