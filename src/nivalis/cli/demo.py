@@ -14,11 +14,13 @@ from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
 def _section_builders():
     """(name, builder) pairs; each builder(out_dir, quick) returns a report Section."""
     from nivalis import classify
+    from nivalis import compare as effnet_compare
 
     from nivalis.avalanche import protocol as avalanche
     from nivalis.profile import zoo_table
 
-    return [("classification", classify.demo_section), ("zoo", zoo_table.demo_section),
+    return [("classification", classify.demo_section),
+            ("effnet", effnet_compare.demo_section), ("zoo", zoo_table.demo_section),
             ("avalanche", avalanche.demo_section)]
 
 
