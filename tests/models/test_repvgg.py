@@ -3,6 +3,7 @@ import torch
 
 from nivalis.layers.repvgg_block import RepVGGBlock
 from nivalis.models import create_model
+from nivalis.profile import count
 
 from .conftest import forward_backward, meta_counts
 
@@ -11,7 +12,7 @@ def test_params_exact_train_and_fused():
     # timm repvgg_a0: 9,108,968 train-time parameters, 8,309,384 after fusing (one 3×3 conv + bias per layer).
     params, flops = meta_counts("repvgg_a0", (3, 224, 224))
     assert params == 9_108_968
-    # Paper Table 4: 1.52 G multiply-adds for A0 (inference form); the extra 1×1 branches add < 2 %.
+    # timm profiles repvgg_a0 as built (3×3 + 1×1 branches) at 1.52 GMACs, the figure of the paper's Table 4.
     assert flops == pytest.approx(2 * 1.52e9, rel=0.02)
 
 
@@ -31,10 +32,13 @@ def test_reparameterize_matches_train_time_model():
     model = create_model("repvgg_a0").eval()
     _randomise_bn(model)
     x = torch.randn(2, 3, 64, 64)
+    train_flops = count(model, (3, 64, 64))["flops"]
     with torch.no_grad():
         before = model(x)
         model.reparameterize()
         after = model(x)
+    # Only the 3×3 convolutions remain; each 1×1 branch cost 1/9 of its 3×3 sibling.
+    assert count(model, (3, 64, 64))["flops"] / train_flops == pytest.approx(9 / 10, rel=0.01)
     assert sum(p.numel() for p in model.parameters()) == 8_309_384
     blocks = [m for m in model.modules() if isinstance(m, RepVGGBlock)]
     assert len(blocks) == 22 and all(b.fused is not None and b.conv1x1 is None for b in blocks)
