@@ -106,3 +106,29 @@ def test_cli_json_and_errors(tmp_path):
                       "data directory not found")
     assert_user_error(invoke("zoo", "compare", "--models", "effnet_svhn", "--download"), "no download")
     assert_user_error(invoke("zoo", "compare", "--preset", "effnet-svhn", "--download"), "needs --data-dir")
+
+
+def test_note_explains_the_one_channel_cost():
+    rows = [_row("mob", "mobilenet", [0.90, 0.91, 0.92], 3e5, 0.03), _row("eff", "effnet", [0.90, 0.91, 0.93], 5e5, 0.04)]
+    assert "one input channel" in efficiency_note(rows, in_chans=1)
+    assert "one input channel" not in efficiency_note(rows, in_chans=3)
+
+
+def test_train_with_a_block_swap_and_export_its_checkpoint(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = invoke("train", "--model", "effnet_svhn_baseline", "--block", "effnet", "--epochs", "1",
+                        "--out", str(tmp_path / "run"), "--json", "--quiet")
+    finally:
+        torch.set_num_threads(before)
+    assert result.code == 0, result.err
+    assert result.json()["flops"] == 493_056  # effnet_svhn's FLOPs at 1×32×32: the swap happened
+    exported = invoke("zoo", "export", "effnet_svhn_baseline", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"),
+                      "--onnx", str(tmp_path / "m.onnx"), "--json")
+    assert exported.code == 0, exported.err
+    assert exported.json()["max_abs_diff"] < 1e-4
+    assert_user_error(invoke("train", "--model", "lenet5", "--block", "effnet", "--out", str(tmp_path / "x")),
+                      "no vanilla 3×3")
