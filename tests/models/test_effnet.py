@@ -106,3 +106,19 @@ def test_block_swap_user_errors():
         create_model("effnet_cifar_baseline", block="xception")
     with pytest.raises(UserError, match="no vanilla 3×3"):
         create_model("lenet5", block="effnet")
+
+
+@pytest.mark.parametrize("name", ["effnet_svhn", "mobilenet_svhn", "shufflenet_svhn", "mobilenetv2_svhn_e2",
+                                  "effnet_v2_svhn_e4", "mob_imp_gtsrb_e6"])
+def test_onnx_export_matches_pytorch(name, tmp_path):
+    from nivalis.profile import export_onnx
+
+    torch.manual_seed(0)
+    model = create_model(name)
+    for m in model.modules():  # real batch statistics, so outputs are O(1) and 1e-4 means something
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
+    with torch.no_grad():
+        model.train()(torch.randn(16, 3, 32, 32))
+    result = export_onnx(model.eval(), CIFAR, tmp_path / f"{name}.onnx")
+    assert result["max_abs_diff"] < 1e-4
