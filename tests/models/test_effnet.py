@@ -101,6 +101,16 @@ def test_block_swap_on_another_family():
     assert model.eval()(torch.randn(1, 3, 40, 40)).shape == (1, 10)
 
 
+def test_block_swap_on_vgg_absorbs_every_pooling():
+    from nivalis.models.meta import build_meta, meta_counts
+
+    model = build_meta("vgg11", block="effnet")
+    # 8 convolutions and 5 max-poolings became 8 blocks: each pooling went into the block before it
+    assert [type(m).__name__ for m in model.features] == ["EffNetBlock"] * 8
+    base, swapped = meta_counts("vgg11", (3, 224, 224)), meta_counts("vgg11", (3, 224, 224), block="effnet")
+    assert swapped["flops"] < 0.15 * base["flops"]
+
+
 def test_block_swap_user_errors():
     with pytest.raises(UserError, match="unknown block"):
         create_model("effnet_cifar_baseline", block="xception")
