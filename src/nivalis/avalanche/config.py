@@ -55,8 +55,8 @@ class AvalancheConfig:
     xgb_pixels: int = 20000            # balanced pixels sampled from the training scenes for the head
 
     # --- segmentation beyond the seed ----------------------------------------------------------
-    unet_tile: int = 64
-    unet_widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # the paper's 64…1024 (31 M params) is too slow on 2 cores
+    unet_tile: int = 32
+    unet_widths: tuple[int, ...] = (8, 16, 32, 64, 128)  # the paper's 64…1024 (31 M params) is too slow on 2 cores
 
     # --- analysis (§4.3, §6) -------------------------------------------------------------------
     pca_variance: float = 0.99         # §6: "9 transformed features account for 99% of the variation"

@@ -197,7 +197,7 @@ def simulate_scene(rng: np.random.Generator, size: tuple[int, int] = (256, 256),
     micro = 0.04 * _anisotropic_noise(rng, size, 3.0, 0.8, wind)
     scoured = ndimage.gaussian_filter(rng.standard_normal(size), 10 * scale) > 1.1 * rng.uniform(0.8, 1.2) * \
         ndimage.gaussian_filter(rng.standard_normal(size), 10 * scale).std()
-    micro += scoured * 0.18 * ndimage.gaussian_filter(rng.standard_normal(size), 0.8)
+    micro += scoured * 0.12 * ndimage.gaussian_filter(rng.standard_normal(size), 0.8)
     albedo = np.empty((h, w, 3))
     albedo[:] = (0.88, 0.9, 0.92)
     albedo *= (1 + 0.03 * fractal_surface(rng, size, 3.0))[..., None]
@@ -241,7 +241,7 @@ def simulate_scene(rng: np.random.Generator, size: tuple[int, int] = (256, 256),
         chunks = ndimage.maximum_filter(rng.random(size) < 0.03, 2)[ys, xs] * rng.uniform(0.4, 0.9)
         relief = np.where(debris, relief, relief + chunks)
         micro[ys, xs] = relief
-        albedo[ys[~debris], xs[~debris]] *= 0.86  # older, denser, dirtier bed-surface snow
+        albedo[ys[~debris], xs[~debris]] *= 0.78  # older, denser, dirtier bed-surface snow
 
     # rocks: where slopes are too steep to hold snow, and random outcrops
     rock_field = ndimage.gaussian_filter(rng.standard_normal(size), 2.5 * scale)

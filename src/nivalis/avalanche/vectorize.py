@@ -56,9 +56,12 @@ def polygons_geojson(polygons: list, georef: GeoRef | None = None, probability: 
         from scipy import ndimage
 
         labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-        index = np.arange(1, n + 1)
-        means = np.asarray(ndimage.mean(probability, labels, index)) if n else np.zeros(0)
-        maxima = np.asarray(ndimage.maximum(probability, labels, index)) if n else np.zeros(0)
+        inside = labels > 0
+        lab, val = labels[inside] - 1, probability[inside].astype(np.float64)
+        # bincount / maximum.at over the mask's pixels only: ndimage.maximum is seconds on a big scene
+        means = np.bincount(lab, weights=val, minlength=n) / np.maximum(np.bincount(lab, minlength=n), 1)
+        maxima = np.full(n, -np.inf)
+        np.maximum.at(maxima, lab, val)
     feats = []
     for k, poly in enumerate(polygons):
         props = {"id": k, "area_px": round(poly.area / pixel_area, 1)}

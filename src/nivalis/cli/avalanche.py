@@ -43,8 +43,8 @@ def train(
     data: Annotated[Path, typer.Option(help="Scene folder with images/ and masks/ (seed layout).")],
     model: Annotated[str, typer.Option("--model", "-m", help="cnn, cnn1d, or a zoo backbone (vgg16, resnet50, "
                                                              "inception_resnet_v2, ...).")] = "cnn",
-    window: Annotated[int | None, typer.Option(min=3, help="Window side h: 17 or 33 (76 for inception_resnet_v2) "
-                                                          "[default: 33, 76 for inception_resnet_v2].")] = None,
+    window: Annotated[int | None, typer.Option(min=3, help="Window side h: 17 or 33 (seed §3.2) [default: 33; 76 for "
+                                                          "inception_resnet_v2; the tile side, 32, for unet].")] = None,
     channels: Annotated[int, typer.Option(min=1, max=3, help="1 (gray) or 3 (RGB).")] = 3,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (seed: 5).")] = 5,
     windows_per_epoch: Annotated[int, typer.Option(min=64, help="Class-balanced windows drawn per epoch.")] = 8192,
@@ -62,7 +62,7 @@ def train(
     """Train a window classifier; accuracy/loss on class-balanced windows of held-out test scenes."""
     setup(quiet)
     from nivalis.avalanche.config import AvalancheConfig
-    from nivalis.avalanche.protocol import train_window_classifier
+    from nivalis.avalanche.protocol import default_window, train_window_classifier
     from nivalis.errors import UserError
 
     if channels not in (1, 3):
@@ -71,7 +71,7 @@ def train(
         raise UserError(f"--optimizer must be adam or rmsprop (got {optimizer!r})")
     cfg = AvalancheConfig(epochs=epochs, windows_per_epoch=windows_per_epoch, optimizer=optimizer.lower(), lr=lr,
                           batch_size=batch_size, seed=seed, precision=precision)
-    window = window or cfg.zoo_windows.get(model, cfg.window)
+    window = window or default_window(model, cfg)
     out = out or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}"
     run = train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
                                   xgb_head=xgb_head)
