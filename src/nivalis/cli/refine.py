@@ -38,8 +38,9 @@ def search(
     data: DataOpt = "digits",
     data_dir: DataDirOpt = None,
     out: Annotated[Path | None, typer.Option(help="Output directory [default: runs/refine-BACKBONE-DATA].")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Small budget (1 + 6 epochs; a few minutes here).")] = False,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Search epochs after pre-training [full 60, quick 6].")]
+    quick: Annotated[bool, typer.Option("--quick", help="Small budget: 1 + 9 epochs, one SGDR cycle (a few "
+                                                          "minutes here).")] = False,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Search epochs after pre-training [full 60, quick 9].")]
     = None,
     pretrain_epochs: Annotated[int | None, typer.Option(min=0, help="Epochs of uniformly random paths before the "
                                                                     "controller samples (-PreTrain) [full 10, quick 1]."
@@ -93,7 +94,7 @@ def retrain(
     data_dir: DataDirOpt = None,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 15,
     seed: Annotated[int, typer.Option(help="Seed of weights and shuffling.")] = 0,
-    lr: Annotated[float, typer.Option(min=0.0, help="Peak learning rate (SGD, cosine decay).")] = 0.05,
+    lr: Annotated[float, typer.Option(min=0.0, help="Peak learning rate (SGD, cosine decay).")] = 0.1,
     precision: Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast).")] = "fp32",
     out: Annotated[Path | None, typer.Option(help="Output directory [default: next to ARCH_FILE, retrain-sSEED].")]
     = None,

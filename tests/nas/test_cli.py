@@ -1,0 +1,36 @@
+"""`nivalis refine` as a user meets it: search → arch.json → retrain, --json, one-line errors."""
+
+import json
+
+from tests.cli_helpers import assert_user_error, invoke, run_cli
+
+TINY = ["--width", "0.0625", "--epochs", "1", "--pretrain-epochs", "1", "--controller-steps", "2",
+        "--proxy-per-class", "8", "--proxy-val-per-class", "3"]
+
+
+def test_search_then_retrain(tmp_path):
+    out = tmp_path / "s"
+    found = run_cli("refine", "search", "--backbone", "resnet18", "--granularity", "layer", "--data", "digits",
+                    *TINY, "--out", str(out), "--json", env={"OMP_NUM_THREADS": "1"}).json()
+    for key in ("backbone", "granularity", "arch", "flops", "baseline_flops", "params", "accuracy"):
+        assert key in found
+    assert found["granularity"] == "layer" and len(found["arch"]) == 16
+    assert json.loads((out / "arch.json").read_text())["arch"] == found["arch"]
+    result = invoke("refine", "retrain", str(out / "arch.json"), "--epochs", "1", "--json", "--quiet")
+    assert result.code == 0, result.err
+    trained = json.loads(result.out)
+    assert trained["flops"] == found["flops"] and 0 <= trained["accuracy"] <= 1
+    assert (out / "retrain-s0" / "checkpoint.pt").is_file()
+    human = invoke("refine", "space", "--backbone", "resnet18", "--input", "1x32x32", "--width", "0.25")
+    assert human.code == 0 and "8 decisions over 16 slots" in human.out
+
+
+def test_user_mistakes(tmp_path):
+    assert_user_error(invoke("refine", "retrain", str(tmp_path / "none.json")), "not found")
+    assert_user_error(invoke("refine", "search", "--granularity", "cell", "--out", str(tmp_path / "x")),
+                      "granularity")
+    assert_user_error(invoke("refine", "search", "--backbone", "lenet5", "--out", str(tmp_path / "x")),
+                      "no searchable")
+    assert_user_error(invoke("refine", "search", "--candidates", "0,9", "--out", str(tmp_path / "x")), "code 9")
+    assert_user_error(invoke("refine", "search", "--resume", "--out", str(tmp_path / "empty")), "nothing to resume")
+    assert invoke("refine", "search", "--help").code == 0
