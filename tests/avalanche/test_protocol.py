@@ -13,7 +13,7 @@ from shapely.geometry import box, shape
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.io import Scene, load_scenes
 from nivalis.avalanche.protocol import (ModelSpec, best_threshold, compare_models, evaluate_checkpoint, evaluate_scenes,
-                                        predict_image, scores, split_scenes, train_window_classifier)
+                                        map_scene, predict_image, scores, split_scenes, train_window_classifier)
 from nivalis.errors import UserError
 
 
@@ -73,6 +73,16 @@ def test_training_learns_and_dense_maps_score_well(tmp_path):
     assert ev["f1"] > 0.7 and ev["iou"] > 0.5 and len(ev["images"]) == len(run.split.test)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["checkpoint"] == str(tmp_path / "checkpoint.pt") and 0.05 <= saved["threshold"] <= 0.95
+
+
+def test_pyramid_level_training_maps_at_full_size():
+    scenes = _blob_scenes(n=6, size=96, seed=1)
+    cfg = AvalancheConfig(epochs=2, windows_per_epoch=512, val_windows=128, pyramid_levels=1)
+    run = train_window_classifier(scenes, "cnn", window=9, channels=1, config=cfg)
+    probability, mask = map_scene(run.classifier, scenes[0].image, config=cfg)
+    assert probability.shape == mask.shape == (96, 96)
+    ev = evaluate_scenes(run.classifier, run.split.test, config=cfg)
+    assert ev["pixels"] == 96 * 96 * len(run.split.test) and ev["f1"] > 0.5
 
 
 @pytest.fixture(scope="module")

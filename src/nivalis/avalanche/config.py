@@ -44,7 +44,9 @@ class AvalancheConfig:
     threshold: float = 0.5             # §4.2: binary threshold of the probability map
 
     # --- refinement (§3.2, §4.2) ---------------------------------------------------------------
-    pyramid_levels: int = 1            # §3.2: each level halves H and W (Figure 1 applies it twice)
+    # §3.2 shrank images with a Gaussian pyramid (each level halves H and W) to fit windows in memory, and §5
+    # blames it for lost edge detail; dense evaluation needs no such reduction, so 0 levels by default
+    pyramid_levels: int = 0
     canny_low: int = 50                # §4.2: Canny on the first prediction (OpenCV hysteresis thresholds)
     canny_high: int = 150
     edge_gain: float = 1.5             # unsharp gain applied along the first prediction's edges

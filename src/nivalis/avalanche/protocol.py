@@ -32,7 +32,7 @@ from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net, predict_probability
 from nivalis.avalanche.io import Scene, load_scene, load_scenes, write_geotiff, write_image, write_json
 from nivalis.avalanche.models import WindowClassifier, build_classifier, classifier_meta, is_segmenter, load_classifier
-from nivalis.avalanche.refine import XGBoostHead, fit_xgboost_head, max_filter_threshold, refine_with_edges
+from nivalis.avalanche.refine import XGBoostHead, fit_xgboost_head, gaussian_pyramid, refine_with_edges
 from nivalis.avalanche.vectorize import mask_to_polygons, write_geojson
 from nivalis.avalanche.windows import WindowStream, pad_widths
 from nivalis.engine import (Task, TrainConfig, binary_task, evaluate, fit, get_context, load_checkpoint,
@@ -77,6 +77,15 @@ def split_scenes(scenes: list[Scene], fractions: tuple[float, float, float] = (0
         j = next(i for i in donor if has[i])
         donor[donor.index(j)], parts[0][0] = parts[0][0], j
     return SceneSplit(*[[scenes[i] for i in sorted(p, key=lambda i: scenes[i].name)] for p in parts])
+
+
+def pyramid_scene(scene: Scene, levels: int) -> Scene:
+    """The scene at Gaussian-pyramid level `levels` (§3.2): image and mask halved `levels` times."""
+    if not levels:
+        return scene
+    image = gaussian_pyramid(scene.image, levels)[-1]
+    mask = gaussian_pyramid(scene.avalanche_mask.astype(np.float32)[..., None], levels)[-1][..., 0] >= 0.5
+    return replace(scene, image=image, avalanche_mask=mask, georef=None)
 
 
 def channel_stats(scenes: list[Scene], channels: int) -> tuple[list[float], list[float]]:
@@ -182,17 +191,21 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
     scenes = load_scenes(data, threshold=cfg.mask_threshold) if isinstance(data, (str, Path)) else list(data)
     _check_rgb(scenes, channels)
     split = split_scenes(scenes, cfg.split, cfg.seed)
+    if xgb_head and cfg.pyramid_levels:
+        raise UserError("the XGBoost head works on full-resolution maps: use it without --pyramid-levels")
     seed_everything(cfg.seed)
-    mean, std = channel_stats(split.train, channels)
+    levels = cfg.pyramid_levels
+    train_scenes = [pyramid_scene(s, levels) for s in split.train]
+    mean, std = channel_stats(train_scenes, channels)
     clf = build_classifier(model, window, channels, cfg, mean, std)
-    train_set = WindowStream(split.train, window, channels, cfg.windows_per_epoch, prepare=clf.prepare,
+    train_set = WindowStream(train_scenes, window, channels, cfg.windows_per_epoch, prepare=clf.prepare,
                              positive_fraction=cfg.positive_fraction, seed=cfg.seed, segmentation=segmenter)
     val_scenes = split.val if any(s.avalanche_mask.any() for s in split.val) else split.train
     test_scenes = split.test if any(s.avalanche_mask.any() for s in split.test) else val_scenes
-    val_set = WindowStream(val_scenes, window, channels, cfg.val_windows, prepare=clf.prepare, seed=cfg.seed + 1,
-                           fixed=True, segmentation=segmenter)
-    test_set = WindowStream(test_scenes, window, channels, cfg.val_windows, prepare=clf.prepare, seed=cfg.seed + 2,
-                            fixed=True, segmentation=segmenter)
+    val_set = WindowStream([pyramid_scene(s, levels) for s in val_scenes], window, channels, cfg.val_windows,
+                           prepare=clf.prepare, seed=cfg.seed + 1, fixed=True, segmentation=segmenter)
+    test_set = WindowStream([pyramid_scene(s, levels) for s in test_scenes], window, channels, cfg.val_windows,
+                            prepare=clf.prepare, seed=cfg.seed + 2, fixed=True, segmentation=segmenter)
     meta = classifier_meta(clf, cfg) | {"splits": split.names(), "threshold": cfg.threshold}
     task = binary_task()
     fitted = fit(clf, train_set, val_set, config=_train_config(cfg), task=task, out_dir=out_dir, meta=meta,
@@ -205,7 +218,7 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
     threshold = cfg.threshold
     extras: dict[str, Any] = {}
     if calibrate and has_fast_map(clf):
-        val_maps = [predict_probability(clf, s.image, tile=cfg.tile, desc="calibrate") for s in val_scenes]
+        val_maps = [map_scene(clf, s.image, threshold=0.5, config=cfg, desc="calibrate")[0] for s in val_scenes]
         threshold = best_threshold(val_maps, [s.avalanche_mask for s in val_scenes])
         extras["val_maps"] = val_maps
     head = fit_xgboost_head(clf, val_scenes, cfg) if xgb_head and dense_net(clf) is not None else None
@@ -226,6 +239,8 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
         save_checkpoint(fitted.checkpoint, payload)
         _write_run_files(Path(out_dir), result, fitted.history)
     clf.meta = meta | {"threshold": threshold}  # type: ignore[attr-defined]
+    if head is not None:
+        clf.meta["xgb_head"] = head.to_json()
     return TrainRun(clf, result, fitted.history, split, cfg, head, extras)
 
 
@@ -273,6 +288,16 @@ def map_scene(classifier: WindowClassifier, image: np.ndarray, *, refine: str = 
     cfg = config or AvalancheConfig()
     if refine not in REFINEMENTS:
         raise UserError(f"unknown refinement {refine!r} ({', '.join(REFINEMENTS)})")
+    if cfg.pyramid_levels:
+        # a model trained on pyramid level L (§3.2) maps level L; the map is brought back to full size
+        import cv2
+
+        small = gaussian_pyramid(image, cfg.pyramid_levels)[-1]
+        p, m = map_scene(classifier, small, refine=refine, threshold=threshold, config=replace(cfg, pyramid_levels=0),
+                         precision=precision, head=head, desc=desc)
+        size = (image.shape[1], image.shape[0])
+        return (cv2.resize(p, size, interpolation=cv2.INTER_LINEAR),
+                cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool))
     t = threshold if threshold is not None else float(getattr(classifier, "meta", {}).get("threshold", cfg.threshold))
     if refine == "edges":
         r = refine_with_edges(classifier, image, replace(cfg, threshold=t), precision=precision)
@@ -391,10 +416,12 @@ class ModelSpec:
     channels: int
     epochs: int | None = None
     windows_per_epoch: int | None = None
+    pyramid_levels: int = 0
 
     @property
     def label(self) -> str:
-        return f"{_LABELS.get(self.model, self.model)}({self.window},{self.window},{self.channels})"
+        scale = f" at 1/{2 ** self.pyramid_levels}" if self.pyramid_levels else ""
+        return f"{_LABELS.get(self.model, self.model)}({self.window},{self.window},{self.channels}){scale}"
 
 
 def compare_models(scenes: list[Scene], specs: list[ModelSpec], config: AvalancheConfig | None = None,
@@ -404,8 +431,10 @@ def compare_models(scenes: list[Scene], specs: list[ModelSpec], config: Avalanch
     cfg = config or AvalancheConfig()
     rows, runs = [], []
     for spec in specs:
-        spec_cfg = replace(cfg, epochs=spec.epochs or cfg.epochs, windows_per_epoch=spec.windows_per_epoch or cfg.windows_per_epoch)
-        run_dir = Path(out_dir) / spec.label.replace("(", "-").replace(")", "").replace(",", "x") if out_dir else None
+        spec_cfg = replace(cfg, epochs=spec.epochs or cfg.epochs, windows_per_epoch=spec.windows_per_epoch or cfg.windows_per_epoch,
+                           pyramid_levels=spec.pyramid_levels)
+        slug = spec.label.replace("(", "-").replace(")", "").replace(",", "x").replace(" at 1/", "-level")
+        run_dir = Path(out_dir) / slug if out_dir else None
         run = train_window_classifier(scenes, spec.model, window=spec.window, channels=spec.channels, config=spec_cfg,
                                       out_dir=run_dir, desc=spec.label)
         r = run.result
@@ -451,7 +480,7 @@ def demo_section(out_dir: Path, quick: bool):
                           val_windows=512 if quick else 1024, xgb_pixels=6000, xgb_trees=60)
     specs = [ModelSpec("cnn", 17, 1), ModelSpec("cnn", 17, 3), ModelSpec("cnn", 33, 3), ModelSpec("cnn1d", 33, 3)]
     if not quick:
-        specs.append(ModelSpec("unet", 32, 3, epochs=3, windows_per_epoch=2048))
+        specs += [ModelSpec("cnn", 17, 3, pyramid_levels=1), ModelSpec("unet", 32, 3, epochs=3, windows_per_epoch=2048)]
     rows, runs = compare_models(scenes, specs, cfg, run_dir / "models")
     split = runs[0].split
 
@@ -475,7 +504,8 @@ def demo_section(out_dir: Path, quick: bool):
                   for r in rows if "pixel_f1" in r]
 
     # refinement of the best CNN (by pixel F1): the seed's edges + second prediction, and the XGBoost head
-    dense_runs = [(r, run) for r, run in zip(rows, runs) if "pixel_f1" in r and run.classifier.exact_dense]
+    dense_runs = [(r, run) for r, run in zip(rows, runs)
+                  if "pixel_f1" in r and run.classifier.exact_dense and not run.config.pyramid_levels]
     best_row, best = max(dense_runs, key=lambda rr: _num(rr[0]["pixel_f1"]) if rr[0]["pixel_f1"] is not None else -1)
     clf, test = best.classifier, best.split.test
     ev_edges = evaluate_scenes(clf, test, refine="edges", config=cfg)

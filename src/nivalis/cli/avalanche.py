@@ -53,6 +53,9 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     seed: Annotated[int, typer.Option(help="Seed for weights, splits and window draws.")] = 0,
     precision: PrecisionOpt = "fp32",
+    pyramid_levels: Annotated[int, typer.Option(min=0, max=4, help="Train (and later map) on Gaussian-pyramid level L "
+                                                                 "of the scenes, each level halving H and W (seed "
+                                                                 "§3.2); 0 = full resolution.")] = 0,
     xgb_head: Annotated[bool, typer.Option("--xgb-head", help="Also fit the XGBoost head (seed §3.3) on the "
                                                               "validation scenes.")] = False,
     out: Annotated[Path | None, typer.Option(help="Run folder [default: runs/avalanche-MODEL-WxWxC].")] = None,
@@ -70,7 +73,7 @@ def train(
     if optimizer.lower() not in ("adam", "rmsprop"):
         raise UserError(f"--optimizer must be adam or rmsprop (got {optimizer!r})")
     cfg = AvalancheConfig(epochs=epochs, windows_per_epoch=windows_per_epoch, optimizer=optimizer.lower(), lr=lr,
-                          batch_size=batch_size, seed=seed, precision=precision)
+                          batch_size=batch_size, seed=seed, precision=precision, pyramid_levels=pyramid_levels)
     window = window or default_window(model, cfg)
     out = out or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}"
     run = train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
