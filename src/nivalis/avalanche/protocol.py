@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net, predict_probability

@@ -64,7 +64,7 @@ class WindowStream(IterableDataset):
     all scenes), the rest on non-avalanche pixels (uniform over the scenes' area, by rejection).
     With `fixed=True` every pass yields the same windows (a validation set); otherwise the draw
     depends on `(seed, epoch)` through `set_epoch`, which the engine calls, so runs repeat exactly.
-    Under torchrun each rank draws its own share. With `segmentation=True` the target is the mask
+    Under torchrun each rank draws its own share of a training stream; a fixed stream is whole on every rank. With `segmentation=True` the target is the mask
     window [h, h] (a tile for a segmentation network) instead of its centre value.
     """
 
@@ -95,9 +95,14 @@ class WindowStream(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self) -> int:
+    def _rank(self) -> tuple[int, int]:
+        # a fixed (validation/test) stream is the same set on every process, as `evaluate` expects
         ctx = get_context()
-        return len(range(ctx.rank, self.windows_per_epoch, ctx.world_size))
+        return (0, 1) if self.fixed else (ctx.rank, ctx.world_size)
+
+    def __len__(self) -> int:
+        rank, world = self._rank()
+        return len(range(rank, self.windows_per_epoch, world))
 
     def _draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n_pos = int(round(n * self.positive_fraction)) if self.n_positive.sum() else 0
@@ -123,9 +128,8 @@ class WindowStream(IterableDataset):
         return scene[order], flat[order], labels[order]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        ctx = get_context()
         epoch = 0 if self.fixed else self.epoch
-        rng = np.random.default_rng([epoch_seed(self.seed, epoch), ctx.rank])
+        rng = np.random.default_rng([epoch_seed(self.seed, epoch), self._rank()[0]])
         remaining = len(self)
         while remaining > 0:
             n = min(self.chunk, remaining)
