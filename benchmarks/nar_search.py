@@ -65,11 +65,13 @@ def main() -> None:
           f"  per seed")
     for row in res["rows"]:
         accs = ", ".join(f"{a:.4f}" for a in row["accuracies"])
-        print(f"{row['role']:<12}{row['params']:>11,}{row['flops'] / 1e6:>10.1f}{-100 * row['flops_reduction'] + 0.0:>8.1f}%"
+        change = -100 * row["flops_reduction"] + 0.0
+        print(f"{row['role']:<12}{row['params']:>11,}{row['flops'] / 1e6:>10.1f}{change:>8.1f}%"
               f"{row['acc_mean']:>16.4f} ± {row['acc_std']:.4f}{row['acc_delta_pt']:>+8.2f}  {accs}")
     c = {r["role"]: r for r in res["rows"]}["controller"]
     ok = c["flops_reduction"] >= 0.10 and c["acc_delta_pt"] >= -0.5
-    print(f"\ntarget (≥ 10% fewer FLOPs at ≤ 0.5 pt lower accuracy): {'met' if ok else 'missed'} by the controller; "
+    print(f"\ntarget (≥ 10% fewer FLOPs at ≤ 0.5 pt lower accuracy): {'met' if ok else 'missed'} "
+          f"by the controller; "
           f"total {time.perf_counter() - t0:.0f} s "
           f"(retraining {res['seconds']['retrain']:.0f} s for {3 * args.seeds} runs)")
     res.pop("search_runs")

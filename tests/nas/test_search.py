@@ -77,3 +77,24 @@ def test_arch_file_errors(tmp_path):
         load_arch(bad)
     with pytest.raises(UserError, match="unknown reward"):
         NARConfig(reward="speed")
+
+
+def test_cifar_format_search_and_latency_reward(tmp_path):
+    from tests.data.conftest import write_cifar
+
+    root = write_cifar(tmp_path / "cifar", per_batch=20, n_test=20)
+    cfg = NARConfig(epochs=1, reward="acc-latency", granularity="layer",
+                    **{**TINY, "proxy_per_class": 6, "proxy_val_per_class": 2})
+    found = search(cfg, "cifar10", data_dir=str(root), out_dir=tmp_path / "s")
+    r = found.result
+    assert r["input_shape"] == [3, 32, 32] and len(r["arch"]) == 16 and r["data"] == "cifar10"
+    space = found.space
+    assert space.cost(space.baseline(), "latency_ms") > 0
+    assert all(s["cost_ratio"] > 0 for s in found.steps)
+    # measured per-slot latencies (at this tiny width pooling is not faster than a 2-channel conv, so no order
+    # between operators is asserted): one entry per allowed candidate of every slot
+    table = space._tables["latency_ms"]
+    assert [sorted(row) for row in table] == [list(s.candidates) for s in space.slots]
+    out = retrain(tmp_path / "s" / "arch.json", "cifar10", data_dir=str(root),
+                  config=retrain_config(epochs=1, batch_size=16))
+    assert out["flops"] == r["flops"] and out["data"] == "cifar10"

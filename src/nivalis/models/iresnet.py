@@ -1,4 +1,4 @@
-"""Improved-residual face backbones of ArcFace (Deng et al. 2019): LResNet-E-IR, the backbone NAR refines (seed 004 §4.1).
+"""ArcFace's improved-residual face backbones (Deng et al. 2019): LResNet-E-IR, which NAR refines (seed 004 §4.1).
 
 .. math::
     y = x_s + \\mathrm{BN}\\big(W_2 * \\mathrm{PReLU}(\\mathrm{BN}(W_1 * \\mathrm{BN}(x)))\\big)

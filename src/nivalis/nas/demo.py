@@ -1,4 +1,4 @@
-"""The demo report's refinement section: NAR on a narrow ResNet-18 over digits, against the original and random search."""
+"""The demo report's refinement section: NAR on a narrow ResNet-18 over digits vs the original and random search."""
 
 from __future__ import annotations
 
@@ -94,17 +94,23 @@ def demo_section(out_dir: Path, quick: bool):
     def arch_text(arch):
         return "[" + ",".join(map(str, arch)) + "] " + " ".join(OPERATOR_NAMES[c] for c in arch)
 
-    base = rows["original"]
+    roles = ("original", "controller", "random")
+
+    def change(role):
+        return f"{-100 * rows[role]['flops_reduction'] + 0.0:+.1f}%"
+
     sec.table(["architecture", "arch vector", "params", "FLOPs", "FLOPs vs original"],
-              [[role, arch_text(rows[role]["arch"]), rows[role]["params"], rows[role]["flops"],
-                f"{-100 * rows[role]['flops_reduction'] + 0.0:+.1f}%"] for role in ("original", "controller", "random")],
-              caption=f"Found architectures (FLOPs at 1×{DEMO_IMAGE_SIZE}×{DEMO_IMAGE_SIZE}, batch 1; multiply-add = 2)")
+              [[role, arch_text(rows[role]["arch"]), rows[role]["params"], rows[role]["flops"], change(role)]
+               for role in roles],
+              caption=f"Found architectures (FLOPs at 1×{DEMO_IMAGE_SIZE}×{DEMO_IMAGE_SIZE}, batch 1; "
+                      "multiply-add = 2)")
     sec.table(["architecture", "test accuracy (mean ± std, 3 seeds)", "Δ vs original (pt)", "per seed",
                "FLOPs vs original"],
               [[role, f"{rows[role]['acc_mean']:.4f} ± {rows[role]['acc_std']:.4f}",
                 f"{rows[role]['acc_delta_pt']:+.2f}", ", ".join(f"{a:.3f}" for a in rows[role]["accuracies"]),
-                f"{-100 * rows[role]['flops_reduction'] + 0.0:+.1f}%"] for role in ("original", "controller", "random")],
-              caption=f"Retrained from scratch ({epochs} epochs) on {res['train_images']} digits, tested on {res['test_images']} test digits")
+                change(role)] for role in roles],
+              caption=f"Retrained from scratch ({epochs} epochs) on {res['train_images']} digits, tested on "
+                      f"{res['test_images']} test digits")
     c, r = rows["controller"], rows["random"]
     verdict = "meets" if c["flops_reduction"] >= 0.10 and c["acc_delta_pt"] >= -0.5 else "misses"
     noise = 100 * max(row["acc_std"] for row in rows.values()) / 3 ** 0.5

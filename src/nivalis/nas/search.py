@@ -29,7 +29,6 @@ A found architecture is retrained from scratch on the full training split with `
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -103,6 +102,8 @@ class NARConfig:
             raise UserError(f"unknown reward {self.reward!r} ({', '.join(REWARDS)})")
         if self.strategy not in STRATEGIES:
             raise UserError(f"unknown strategy {self.strategy!r} ({', '.join(STRATEGIES)})")
+        if self.precision not in ("fp32", "bf16"):
+            raise UserError(f"unknown precision {self.precision!r} (fp32, bf16)")
         if self.stem not in ("auto", "cifar", "imagenet"):
             raise UserError(f"unknown stem {self.stem!r} (auto, cifar, imagenet)")
         for name in ("epochs", "proxy_per_class", "proxy_val_per_class", "batch_size", "reward_batch_size",
@@ -235,6 +236,65 @@ def _arch_label(arch: list[int]) -> str:
     return "[" + ",".join(str(c) for c in arch) + "]"
 
 
+def _controller_phase(config: NARConfig, space: SearchSpace, supernet: Supernet, controller: OperatorController,
+                      trainer: Reinforce, proxy: ProxyTask, steps: list[dict[str, Any]], cost_ratio, epoch: int,
+                      gen: torch.Generator, desc: str) -> float:
+    """`controller_steps` children evaluated on proxy-validation minibatches (REINFORCE updates for the
+    controller, uniform draws for random search); appends to `steps`, returns the mean reward."""
+    rewards = []
+    progress = bar(config.controller_steps, desc=desc)
+    for _ in range(config.controller_steps):
+        idx = torch.randperm(len(proxy.val_labels), generator=gen)[:config.reward_batch_size]
+        if config.strategy == "controller":
+            arch, log_prob, entropy = controller(generator=gen)
+        else:
+            arch = space.random_arch(gen)
+        acc = evaluate_arch(supernet, arch, proxy.val_images[idx], proxy.val_labels[idx], precision=config.precision)
+        ratio = cost_ratio(arch)
+        r = reward(acc, ratio, config.reward, config.cost_exponent)
+        step = {"step": len(steps) + 1, "epoch": epoch + 1, "arch": arch, "accuracy": acc, "cost_ratio": ratio,
+                "reward": r}
+        if config.strategy == "controller":
+            step.update(trainer.step(log_prob, entropy, r))
+        steps.append(step)
+        rewards.append(r)
+        progress.update(1)
+        progress.set_postfix(reward=f"{np.mean(rewards):.3f}")
+    progress.close()
+    return float(np.mean(rewards))
+
+
+def _derive(config: NARConfig, space: SearchSpace, supernet: Supernet, controller: OperatorController,
+            proxy: ProxyTask, steps: list[dict[str, Any]], cost_ratio, total: int,
+            desc: str) -> tuple[list[tuple[float, float, list[int]]], float]:
+    """ENAS's derivation: the controller's greedy choice and `derive_samples` samples (random search: its
+    best-rewarded children), each scored on the whole proxy-validation split. Returns (reward, accuracy,
+    arch) per candidate and the original architecture's accuracy with the same shared weights."""
+    if config.strategy == "controller":
+        gen = torch.Generator().manual_seed(epoch_seed(config.seed, total + 1))
+        with torch.no_grad():
+            pool = [controller(greedy=True)[0]] + [controller(generator=gen)[0] for _ in range(config.derive_samples)]
+    else:
+        pool = [s["arch"] for s in sorted(steps, key=lambda s: -s["reward"])]
+        pool = pool or [space.random_arch(torch.Generator().manual_seed(config.seed))]
+    unique: list[list[int]] = []
+    for arch in pool:
+        if list(arch) not in unique:
+            unique.append(list(arch))
+    unique = unique[:config.derive_samples + 1]
+    progress = bar(len(unique) + 1, desc=desc)
+    scored = []
+    for arch in unique:
+        acc = evaluate_arch(supernet, arch, proxy.val_images, proxy.val_labels, precision=config.precision)
+        scored.append((reward(acc, cost_ratio(arch), config.reward, config.cost_exponent), acc, arch))
+        progress.update(1)
+    baseline_acc = evaluate_arch(supernet, space.baseline(), proxy.val_images, proxy.val_labels,
+                                 precision=config.precision)
+    progress.update(1)
+    progress.close()
+    return scored, baseline_acc
+
+
 def search(config: NARConfig, data: ClassificationData | str = "digits", *, data_dir: str | None = None,
            out_dir: str | Path | None = None, resume: bool = False, desc: str = "refine") -> SearchResult:
     """Run a NAR search; write `arch.json`, `search_history.json` and the resumable `search.pt` to `out_dir`."""
@@ -316,28 +376,9 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
                                       generator=gen, precision=config.precision,
                                       desc=f"{desc} {phase} {epoch + 1}/{total}"))
         if not pretrain and config.controller_steps:
-            rewards = []
-            progress = bar(config.controller_steps, desc=f"{desc} controller {epoch + 1}/{total}")
-            for _ in range(config.controller_steps):
-                idx = torch.randperm(len(proxy.val_labels), generator=gen)[:config.reward_batch_size]
-                if config.strategy == "controller":
-                    arch, log_prob, entropy = controller(generator=gen)
-                else:
-                    arch = space.random_arch(gen)
-                acc = evaluate_arch(supernet, arch, proxy.val_images[idx], proxy.val_labels[idx],
-                                    precision=config.precision)
-                ratio = cost_ratio(arch)
-                r = reward(acc, ratio, config.reward, config.cost_exponent)
-                step = {"step": len(steps) + 1, "epoch": epoch + 1, "arch": arch, "accuracy": acc,
-                        "cost_ratio": ratio, "reward": r}
-                if config.strategy == "controller":
-                    step.update(trainer.step(log_prob, entropy, r))
-                steps.append(step)
-                rewards.append(r)
-                progress.update(1)
-                progress.set_postfix(reward=f"{np.mean(rewards):.3f}")
-            progress.close()
-            row["mean_reward"] = float(np.mean(rewards))
+            row["mean_reward"] = _controller_phase(config, space, supernet, controller, trainer, proxy, steps,
+                                                   cost_ratio, epoch, gen,
+                                                   desc=f"{desc} controller {epoch + 1}/{total}")
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if ckpt is not None and ctx.is_main:
@@ -347,29 +388,8 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
                                    "seconds": elapsed_before + time.perf_counter() - t_start})
         ctx.barrier()
 
-    # derivation: best reward on the whole proxy-validation split
-    if config.strategy == "controller":
-        gen = torch.Generator().manual_seed(epoch_seed(config.seed, total + 1))
-        with torch.no_grad():
-            pool = [controller(greedy=True)[0]] + [controller(generator=gen)[0] for _ in range(config.derive_samples)]
-    else:
-        ranked = sorted(steps, key=lambda s: -s["reward"])
-        pool = [s["arch"] for s in ranked] or [space.random_arch(torch.Generator().manual_seed(config.seed))]
-    unique: list[list[int]] = []
-    for arch in pool:
-        if arch not in unique:
-            unique.append(list(arch))
-    unique = unique[:config.derive_samples + 1]
-    progress = bar(len(unique) + 1, desc=f"{desc} derive")
-    scored = []
-    for arch in unique:
-        acc = evaluate_arch(supernet, arch, proxy.val_images, proxy.val_labels, precision=config.precision)
-        scored.append((reward(acc, cost_ratio(arch), config.reward, config.cost_exponent), acc, arch))
-        progress.update(1)
-    baseline_acc = evaluate_arch(supernet, space.baseline(), proxy.val_images, proxy.val_labels,
-                                 precision=config.precision)
-    progress.update(1)
-    progress.close()
+    scored, baseline_acc = _derive(config, space, supernet, controller, proxy, steps, cost_ratio, total,
+                                   desc=f"{desc} derive")
     best_reward, best_acc, best = max(scored, key=lambda t: t[0])
     seconds = elapsed_before + time.perf_counter() - t_start
     flops, base_flops = space.cost(best, "flops"), space.cost(space.baseline(), "flops")

@@ -1,4 +1,4 @@
-"""NAR's weight-sharing supernet (seed 004 §3.2, after ENAS, Pham et al. 2018): every candidate of every slot, one path at a time.
+"""NAR's weight-sharing supernet (seed 004 §3.2, after ENAS): every candidate of every slot, one path at a time.
 
 Each 3×3 slot of the backbone becomes a `MixedOperator` holding all its candidate units (each with
 its own weights and BN); the stem, shortcuts, 1×1 convolutions and classifier are shared by every
