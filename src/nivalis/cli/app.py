@@ -39,6 +39,8 @@ def _register() -> None:
     app.add_typer(refine.app, name="refine")
     from nivalis.cli import avalanche
     app.add_typer(avalanche.app, name="avalanche")
+    from nivalis.cli import snow
+    app.add_typer(snow.app, name="snow")
 
 
 _register()

@@ -1,0 +1,109 @@
+"""Seconds per training epoch of the snow models: dense batched (nivalis) vs a per-graph PyG loop.
+
+The per-graph loop is how the public GCN-LSTM implementations train (PyTorch Geometric Temporal's
+GConvLSTM, one radargram's sequence of graphs per step, sparse message passing over the 65,280 edges of a
+fully connected 256-node graph). It runs the *same* weights through `GConvLSTM.forward_sparse` / PyG's
+`GCNConv` / `nn.LSTM` one radargram at a time; its epoch time is extrapolated from `--sample` radargrams.
+
+    python benchmarks/snow_epoch.py                       # 816 simulated radargrams, fp32 and bf16
+    python benchmarks/snow_epoch.py --data DIR --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch_geometric.nn import GCNConv
+
+from nivalis.engine import fit, regression_task
+from nivalis.snow.config import SnowConfig
+from nivalis.snow.graphs import SnowGraphs, fit_graph_stats
+from nivalis.snow.protocol import _train_config, build_model, load_dataset, split_indices
+from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
+
+
+def per_graph_forward(name: str, model: torch.nn.Module, x: torch.Tensor, edge_index: torch.Tensor,
+                      edge_weight: torch.Tensor, gcn_conv: GCNConv | None) -> torch.Tensor:
+    """One radargram ([T, N, F]) through PyG's sparse layers with the model's own weights → [N, P]."""
+    if name == "gcn_lstm":
+        h, _ = model.recurrent.forward_sparse(x, edge_index, edge_weight)
+    elif name == "gcn":
+        h = gcn_conv(model.node_features(x[None])[0], edge_index, edge_weight)
+    else:
+        _, (h, _) = model.recurrent(x.permute(1, 0, 2))
+        h = h[-1]
+    return model.head(h)
+
+
+def time_per_graph(name: str, model, data: SnowGraphs, sample: int, precision: str) -> float:
+    """Seconds per radargram of a per-graph training loop (one optimiser step per radargram)."""
+    nodes = data.adjacency.shape[-1]
+    full = ~torch.eye(nodes, dtype=torch.bool)
+    edge_index = full.nonzero().t().contiguous()
+    gcn_conv = None
+    if name == "gcn":
+        gcn_conv = GCNConv(model.conv.in_channels, model.conv.out_channels)
+        gcn_conv.lin.weight, gcn_conv.bias = model.conv.lin.weight, model.conv.bias  # shared parameters
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    times = []
+    for i in range(min(sample + 1, len(data))):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        weight = data.adjacency[i][full]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = per_graph_forward(name, model, data.features[i], edge_index, weight, gcn_conv)
+        F.mse_loss(out.float(), data.targets[i]).backward()
+        opt.step()
+        if i:  # the first step pays one-time allocations
+            times.append(time.perf_counter() - t0)
+    return sum(times) / len(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="folder of radargram .mat files (default: simulate)")
+    parser.add_argument("--radargrams", type=int, default=816)
+    parser.add_argument("--precision", default="fp32,bf16")
+    parser.add_argument("--models", default="lstm,gcn,gcn_lstm")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sample", type=int, default=12, help="radargrams timed in the per-graph loop")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = args.data
+        if data_dir is None:
+            data_dir = Path(tmp)
+            simulate_campaign(data_dir, SimulatorConfig(radargrams=args.radargrams, seed=0))
+        cfg = SnowConfig(batch_size=args.batch_size)
+        arrays, summary = load_dataset(data_dir, cfg)
+    train_idx, _ = split_indices(len(arrays), cfg)[0]
+    train = arrays.subset(train_idx)
+    stats = fit_graph_stats(train)
+    data = SnowGraphs.build(train, stats)
+    print(f"{summary.usable} usable radargrams of {summary.files}; one epoch = {len(data)} training radargrams; "
+          f"{torch.get_num_threads()} thread(s); batch {args.batch_size}")
+    print(f"{'model':<10}{'precision':<11}{'batched s/epoch':>17}{'per-graph s/epoch':>19}{'ratio':>8}"
+          f"{'per-graph ms/radargram':>24}")
+    for precision in args.precision.split(","):
+        for name in args.models.split(","):
+            run_cfg = SnowConfig(batch_size=args.batch_size, precision=precision, epochs=2)
+            model, _ = build_model(name, stats, run_cfg, seed=0)
+            result = fit(model, data, None, config=_train_config(run_cfg, 0), task=regression_task(), out_dir=None)
+            batched = result.history[-1]["seconds"]  # epoch 2: warm allocator and caches
+            model, _ = build_model(name, stats, run_cfg, seed=0)
+            per_radargram = time_per_graph(name, model, data, args.sample, precision)
+            per_graph = per_radargram * len(data)
+            print(f"{name:<10}{precision:<11}{batched:>17.2f}{per_graph:>19.1f}{per_graph / batched:>7.1f}x"
+                  f"{per_radargram * 1000:>24.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

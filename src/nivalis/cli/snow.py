@@ -1,0 +1,179 @@
+"""`nivalis snow`: simulate, inspect, reproduce Table II, train and predict snow-layer thickness (seed 000)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+
+app = typer.Typer(help="Snow accumulation from Snow Radar layers: GCN-LSTM on temporal graphs (seed 000).",
+                  no_args_is_help=True)
+
+EpochsOpt = Annotated[int, typer.Option(min=1, help="Training epochs (seed: 150).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the splits, weights, shuffling and dropout.")]
+PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast: about 2x faster; check the RMSE).")]
+BatchOpt = Annotated[int, typer.Option(min=1, help="Radargrams per optimiser step (dense batches).")]
+FeatureLayersOpt = Annotated[int, typer.Option(min=1, help="Feature layers per radargram (seed: 10).")]
+TargetLayersOpt = Annotated[int, typer.Option(min=1, help="Target layers per radargram (seed: 5).")]
+DirectionOpt = Annotated[str, typer.Option(help="deep_to_shallow (seed) or shallow_to_deep (predict deeper layers).")]
+ExtraOpt = Annotated[str, typer.Option(help="Comma-separated extra node features from the files, e.g. Elevation,curr_smb.")]
+ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="Intra-op threads per training (1 is faster when "
+                                                "other jobs share the cores) [default: torch's].")]
+LearnAdjOpt = Annotated[bool, typer.Option("--learnable-adjacency", help="Train an edge-weight matrix on top of the "
+                                           "haversine weights (seed §VI-A.3).")]
+
+
+def _config(**kw):
+    from nivalis.snow.config import SnowConfig
+
+    extra = kw.pop("extra_features", "") or ""
+    kw["extra_features"] = tuple(x.strip() for x in extra.split(",") if x.strip())
+    models = kw.pop("models", None)
+    if models:
+        kw["models"] = tuple(m.strip() for m in models.split(",") if m.strip())
+    return SnowConfig(**kw).validate()
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Folder for the radargram .mat files.")],
+    radargrams: Annotated[int, typer.Option(min=1, help="Radargrams (frames of 256 traces) to write.")] = 816,
+    seed: SeedOpt = 0,
+    echograms: Annotated[bool, typer.Option("--echograms", help="Also write echogram images (Data, 1200-1700 "
+                                            "rows; about 0.3 MB per file).")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="v7.3 (HDF5, as the processed set) or v5.")] = "v7.3",
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Simulate a Snow Radar campaign over Greenland and write it in the processed .mat format."""
+    setup(quiet)
+    from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
+
+    result = simulate_campaign(out, SimulatorConfig(radargrams=radargrams, seed=seed, echograms=echograms, fmt=fmt))
+    emit(result, as_json, human=f"wrote {result['files']} radargrams ({result['usable']} usable) to {out} "
+                                f"in {result['seconds']:.1f} s")
+
+
+@app.command()
+def inspect(
+    path: Annotated[Path, typer.Argument(help="A radargram .mat file (or a folder of them for a summary).")],
+    feature_layers: FeatureLayersOpt = 10,
+    target_layers: TargetLayersOpt = 5,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Layers, columns, usability and mean layer thickness (pixels, top-down) of a processed radargram."""
+    setup(quiet)
+    from nivalis.snow.io import load_radargram, load_radargram_folder
+
+    rows = 1 + feature_layers + target_layers
+    if path.is_dir():
+        _, summary = load_radargram_folder(path, rows_needed=rows)
+        result = summary.to_dict()
+        emit(result, as_json, human=f"{result['files']} files: {result['usable']} usable, {result['unusable']} "
+                                    f"unusable {result['unusable_reasons']}, {result['bad']} unreadable")
+        return
+    result = load_radargram(path).summary(rows_needed=rows)
+    thick = ", ".join("–" if v is None else f"{v:.1f}" for v in result["thickness_px"][:20])
+    more = " ..." if len(result["thickness_px"]) > 20 else ""
+    human = (f"{path}: MAT {result['format']}, {result['layers']} layer rows × {result['columns']} columns, "
+             f"{'usable' if result['usable'] else 'NOT usable: ' + result['reason']}\n"
+             f"  mean thickness per layer (px, top-down): {thick}{more}\n"
+             f"  latitude {result['latitude'][0]:.4f}..{result['latitude'][1]:.4f}, "
+             f"longitude {result['longitude'][0]:.4f}..{result['longitude'][1]:.4f}; fields: "
+             f"{', '.join(result['fields']) or '-'}; echogram: {result['echogram'] or '-'}")
+    emit(result, as_json, human=human)
+
+
+@app.command()
+def paper(
+    data: Annotated[Path, typer.Option(help="Folder of radargram .mat files (try `nivalis snow simulate`).")],
+    epochs: EpochsOpt = 150,
+    splits: Annotated[int, typer.Option(min=1, help="Random 4:1 train/test permutations (seed: 5).")] = 5,
+    seed: SeedOpt = 0,
+    models: Annotated[str, typer.Option(help="Comma-separated models to compare.")] = "lstm,gcn,gcn_lstm",
+    precision: PrecisionOpt = "fp32",
+    batch_size: BatchOpt = 32,
+    feature_layers: FeatureLayersOpt = 10,
+    target_layers: TargetLayersOpt = 5,
+    direction: DirectionOpt = "deep_to_shallow",
+    extra_features: ExtraOpt = "",
+    learnable_adjacency: LearnAdjOpt = False,
+    workers: Annotated[int, typer.Option(min=1, help="Trainings run at once in separate processes (2 on a 2-core "
+                                         "CPU: each with --threads, default 1).")] = 1,
+    threads: ThreadsOpt = None,
+    out: Annotated[Path, typer.Option(help="Where Table II (md, csv), results.json and figures 3-4 go.")] = Path(
+        "runs/snow-paper"),
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Reproduce Table II and figures 3-4: LSTM, GCN and GCN-LSTM on random 4:1 splits, RMSE per year."""
+    setup(quiet)
+    from nivalis.snow.protocol import run_paper, table_markdown
+
+    cfg = _config(epochs=epochs, splits=splits, seed=seed, models=models, precision=precision, batch_size=batch_size,
+                  feature_layers=feature_layers, target_layers=target_layers, direction=direction,
+                  extra_features=extra_features, learnable_adjacency=learnable_adjacency)
+    result = run_paper(data, cfg, out, workers=workers, threads=threads)
+    payload = {"table": result.table, "seconds": round(result.seconds, 3), "years": result.years,
+               "data": result.summary, "files": result.files}
+    emit(payload, as_json, human=table_markdown(result) + f"\n{result.summary.get('usable')} usable radargrams "
+         f"({result.summary.get('files')} files); {result.seconds:.0f} s; written to {out}")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Folder of radargram .mat files.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="gcn_lstm, gcn or lstm.")] = "gcn_lstm",
+    epochs: EpochsOpt = 150,
+    seed: SeedOpt = 0,
+    split: Annotated[int, typer.Option(min=0, help="Which random 4:1 permutation to train on (0 = the first).")] = 0,
+    precision: PrecisionOpt = "fp32",
+    batch_size: BatchOpt = 32,
+    feature_layers: FeatureLayersOpt = 10,
+    target_layers: TargetLayersOpt = 5,
+    direction: DirectionOpt = "deep_to_shallow",
+    extra_features: ExtraOpt = "",
+    learnable_adjacency: LearnAdjOpt = False,
+    out: Annotated[Path | None, typer.Option(help="Run folder [default: runs/snow-MODEL].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train one thickness model (checkpoint every epoch, --resume, torchrun for several processes)."""
+    setup(quiet)
+    import torch
+
+    from nivalis.snow.protocol import train_snow
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = _config(epochs=epochs, seed=seed, precision=precision, batch_size=batch_size, feature_layers=feature_layers,
+                  target_layers=target_layers, direction=direction, extra_features=extra_features,
+                  learnable_adjacency=learnable_adjacency, models=model)
+    result = train_snow(data, model, cfg, out or Path("runs") / f"snow-{model}", resume=resume, split=split)
+    rmse = ", ".join(f"{y} {v:.3f}" for y, v in result["rmse"].items())
+    emit(result, as_json, human=f"{model}: test RMSE (px) {rmse}; total {result['total_rmse']:.3f}; "
+                                f"{result['seconds']:.0f} s; checkpoint {result['checkpoint']}")
+
+
+@app.command()
+def predict(
+    path: Annotated[Path, typer.Argument(help="A radargram .mat file.")],
+    checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt from `nivalis snow train`.")],
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Predict the thickness (pixels) of the target layers at every trace of one radargram."""
+    setup(quiet)
+    from nivalis.snow.protocol import predict_file
+
+    result = predict_file(checkpoint, path)
+    lines = [f"{path} ({result['model']}): predicted mean thickness per year (px), RMSE against the tracked layers"]
+    for year, row in zip(result["years"], result["thickness_px"]):
+        lines.append(f"  {year}: {sum(row) / len(row):7.2f}   RMSE {result['rmse_px'][year]:.3f}")
+    emit(result, as_json, human="\n".join(lines))

@@ -1,0 +1,5 @@
+"""Snow-accumulation forecasting from Snow Radar layers (seed 000): reader, simulator, graphs, GCN-LSTM."""
+
+from nivalis.snow.io import Radargram, load_radargram, load_radargram_folder, write_radargram
+
+__all__ = ["Radargram", "load_radargram", "load_radargram_folder", "write_radargram"]

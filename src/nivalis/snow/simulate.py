@@ -1,0 +1,425 @@
+"""Snow Radar layer simulator: flight lines over Greenland's accumulation zone written as processed `.mat` files.
+
+The simulator is the embedded default data set of the snow pipeline. It writes the real processed format
+(`nivalis.snow.io`), so the reader is the only way in. Everything is generated from physics-shaped
+fields, not noise around a formula the models are meant to find:
+
+**Flight lines.** A flight starts at a random point of the box ``latitude_range × longitude_range`` and
+flies a smoothly turning great-circle path; traces are ``trace_spacing_m`` = 14.5 m apart (seed 000,
+Table I) and every 256 consecutive traces form one radargram (frame ``YYYYMMDD_FF_NNN.mat``).
+Positions are mapped to a local plane :math:`\\mathbf{x} = (R \\cos\\phi_0\\,\\Delta\\lambda, R\\,\\Delta\\phi)`.
+
+**Accumulation** (m water equivalent per year) at trace :math:`\\mathbf{x}` in year :math:`t`:
+
+.. math::
+    b(\\mathbf{x}, t) = \\bar b(\\mathbf{x})\\,\\bigl(1 + \\sigma_a\\, a(\\mathbf{x}, t)\\bigr)
+        \\bigl(1 - \\sigma_w\\, \\ell_u \\partial_{\\mathbf{w}} s(\\mathbf{x} - \\mathbf{u} a_t)\\,(1 + \\sigma_{wy} \\varepsilon_t)\\bigr)
+        \\bigl(1 + \\sigma_d\\, n(\\mathbf{x}, t)\\bigr)
+
+- climatology :math:`\\bar b = b_0\\, e^{\\gamma_\\phi (\\phi - 72^\\circ)} (1 + \\gamma_\\lambda (\\lambda + 44^\\circ))
+  (1 + \\sigma_c f(\\mathbf{x}))`, with :math:`f` a smooth Gaussian random field (length ``climate_length_km``);
+- :math:`a(\\mathbf{x}, t)`: year-to-year anomaly, a unit Gaussian random field of length ``anomaly_length_km``
+  whose random-Fourier coefficients follow an AR(1) process in time (``anomaly_ar1``): correlated in space
+  and from one year to the next;
+- wind redistribution: :math:`s` is the surface undulation field (length ``undulation_length_m``, fixed
+  to the bed, so persistent in time); snow is scoured from slopes facing the prevailing (katabatic) wind
+  :math:`\\mathbf{w}` and deposited in the lee, :math:`\\ell_u \\partial_\\mathbf{w} s` being the unit-variance
+  slope along the wind; the wind strength varies from year to year by :math:`\\varepsilon_t \\sim N(0, 1)`.
+  The ice flows (velocity :math:`\\mathbf{u}(\\mathbf{x})`, ``flow_speed_m_per_year`` down-slope) through the fixed
+  undulations, so the layer of age :math:`a_t` at :math:`\\mathbf{x}` received the redistribution of
+  :math:`\\mathbf{x} - \\mathbf{u} a_t`: the undulation imprint shifts along track from layer to layer, which
+  only a model looking at neighbouring traces *and* at the layer sequence can follow;
+- :math:`n(\\mathbf{x}, t)`: year-specific drifting (sastrugi) noise, correlated along track over
+  ``drift_length_m``.
+
+The random fields are random-Fourier-feature Gaussian fields,
+:math:`f(\\mathbf{x}) = \\sqrt{2/M} \\sum_m c_m \\cos(\\mathbf{k}_m \\cdot \\mathbf{x} + \\varphi_m)`,
+:math:`\\mathbf{k}_m \\sim N(0, \\ell^{-2} I)`, whose covariance is :math:`e^{-|\\Delta\\mathbf{x}|^2 / 2\\ell^2}`.
+
+**Firn densification** (Herron & Langway 1980, steady state) turns accumulation into layer thickness, so a
+year's layer gets thinner in pixels as it is buried:
+
+.. math::
+    \\ln\\frac{\\rho}{\\rho_i - \\rho} = \\rho_i k_0 z + \\ln\\frac{\\rho_0}{\\rho_i - \\rho_0}
+    \\;(\\rho \\le 0.55), \\qquad
+    \\ln\\frac{\\rho}{\\rho_i - \\rho} = \\frac{\\rho_i k_1}{\\sqrt{\\bar b}} (z - z_{0.55}) + \\ln\\frac{0.55}{\\rho_i - 0.55},
+
+:math:`k_0 = 11 e^{-10160/RT}`, :math:`k_1 = 575 e^{-21400/RT}`, :math:`\\rho_i = 0.917`, temperature
+:math:`T(\\phi)`. A layer of accumulation :math:`b` at depth :math:`z` is :math:`h = b\\,\\rho_w / \\rho(z + h/2)`
+metres thick, and :math:`h / 0.04` pixels (≈ 4 cm per pixel, seed 000 §III). Layer boundaries are stacked
+from the flat surface row downwards (the 2012 survey: first layer 2011, then 2010, ...).
+
+**Layer tracking.** Each radargram has an echo quality :math:`Q` (dB, AR(1) along the flight); layer k at
+mean depth :math:`z_k` has :math:`\\mathrm{SNR}_k = Q - \\alpha z_k` and is tracked only while
+:math:`\\mathrm{SNR}_k > 0`, so radargrams with poor echoes have too few layers. Tracked layers have gaps
+(NaN runs) at a rate :math:`g_0 e^{-\\mathrm{SNR}_k / g_s}`. Picking errors grow as the echoes fade,
+:math:`\\sigma(z) = \\sigma_0 e^{z / z_\\sigma}` pixels (bright shallow layers are picked to within a
+pixel, faint deep ones to a few), half of the variance white and half correlated along track over a few
+traces; occasional runs follow a neighbouring wiggle (±1–3 px, more often deeper); picks are rounded to
+whole pixel rows as in hand-labelled images.
+
+**Echograms** (optional): 1200–1700 rows × 256, the surface and every layer boundary a bright reflector
+whose power fades with depth (two-way attenuation ``attenuation_db_per_m``), with a weaker volume-scatter
+background, thermal noise floor and multiplicative speckle (4-look gamma), log-compressed to uint8.
+
+Also written: ``Elevation`` (ice-sheet surface + the undulations :math:`s`), and physical fields
+``curr_temp`` (°C), ``curr_dens`` (kg m⁻³, the densification model at each layer's depth) and ``curr_smb``
+(m w.e., a regional-climate-model-like SMB: climatology and anomaly without the small-scale terms).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from nivalis.errors import UserError
+from nivalis.snow.io import layers_usability, write_radargram
+
+EARTH_RADIUS_M = 6_371_000.0
+RHO_ICE = 0.917
+GAS_CONSTANT = 8.314
+
+
+@dataclass
+class SimulatorConfig:
+    """Physical and survey parameters of the simulated Snow Radar campaign."""
+
+    radargrams: int = 816                       # seed 000 §III: 816 radargrams before filtering
+    seed: int = 0
+    traces: int = 256                           # seed 000 §III: 256 columns per image
+    trace_spacing_m: float = 14.5               # seed 000 Table I: along-track footprint
+    pixel_m: float = 0.04                       # seed 000 §III: ≈ 4 cm of firn per pixel
+    survey_year: int = 2012                     # seed 000 §I: flights of 2012
+    radargrams_per_flight: tuple[int, int] = (60, 140)
+    latitude_range: tuple[float, float] = (68.5, 75.5)
+    longitude_range: tuple[float, float] = (-48.0, -38.0)
+    years: int = 110                            # annual layers simulated below the surface (echograms need depth)
+    surface_row: int = 60                       # flat surface row of every image
+    # accumulation (m w.e. per year)
+    accumulation_72n: float = 0.30
+    latitude_gradient: float = -0.07            # per degree north (exponential)
+    longitude_gradient: float = 0.015           # per degree east (relative)
+    climate_rel_std: float = 0.15
+    climate_length_km: float = 150.0
+    anomaly_rel_std: float = 0.15
+    anomaly_length_km: float = 200.0
+    anomaly_ar1: float = 0.6
+    wind_rel_std: float = 0.15
+    wind_year_std: float = 0.25
+    wind_direction_deg: float = 250.0           # katabatic flow towards the west-south-west
+    undulation_length_m: float = 450.0
+    undulation_amplitude_m: float = 5.0
+    flow_speed_m_per_year: float = 40.0         # ice flow carries buried layers across the fixed undulations
+    flow_speed_std: float = 20.0
+    flow_direction_deg: float = 250.0           # down-slope, towards the west-south-west coast
+    drift_rel_std: float = 0.05
+    drift_length_m: float = 45.0
+    # firn
+    surface_density: float = 0.36               # Mg m^-3
+    temperature_72n_k: float = 249.0
+    temperature_lapse_k_per_deg: float = -0.8
+    # tracking and picking
+    quality_mean_db: float = 22.0
+    quality_std_db: float = 9.0
+    quality_ar1: float = 0.8
+    snr_loss_db_per_m: float = 1.5
+    gap_rate: float = 0.6
+    gap_snr_scale_db: float = 2.5
+    pick_sigma_px: float = 0.35                 # picking error at the surface, growing as echoes fade:
+    pick_noise_depth_m: float = 5.0             # sigma(z) = pick_sigma_px * exp(z / pick_noise_depth_m)
+    pick_correlated: float = 0.5                # share of the error variance correlated along track
+    pick_correlation_traces: float = 6.0
+    wiggle_rate: float = 0.25                   # runs on a neighbouring wiggle, per layer and 5 m of depth
+    # echograms
+    echograms: bool = False
+    attenuation_db_per_m: float = 0.9
+    fmt: str = "v7.3"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RandomField:
+    """Gaussian random field on the local plane (km) by random Fourier features; optionally AR(1) in time."""
+
+    def __init__(self, rng: np.random.Generator, length_km: float, modes: int = 192):
+        self.k = rng.normal(0.0, 1.0 / length_km, size=(modes, 2))
+        self.phase = rng.uniform(0.0, 2 * math.pi, size=modes)
+        self.coef = rng.normal(size=modes)
+        self.scale = math.sqrt(2.0 / modes)
+        self.length_km = length_km
+
+    def basis(self, xy: np.ndarray) -> np.ndarray:
+        return self.scale * np.cos(xy @ self.k.T + self.phase)
+
+    def __call__(self, xy: np.ndarray) -> np.ndarray:
+        return self.basis(xy) @ self.coef
+
+    def directional_slope(self, xy: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """Unit-variance derivative along `direction` (ℓ ∂f/∂w: the field's slope in lengths)."""
+        grad = -self.scale * np.sin(xy @ self.k.T + self.phase) * (self.k @ direction)
+        return (grad @ self.coef) * self.length_km
+
+    def advected_slopes(self, xy: np.ndarray, direction: np.ndarray, velocity: np.ndarray, ages: np.ndarray
+                        ) -> np.ndarray:
+        """[len(ages), n] unit-variance slopes along `direction` where the ice at `xy` was `ages` years ago.
+
+        The field is fixed in space (tied to the bed) while the ice moves with `velocity` (km per year, [n, 2]):
+        :math:`f(\\mathbf{x} - \\mathbf{u} a)`. Each Fourier mode's phase advances by :math:`\\mathbf{k} \\cdot
+        \\mathbf{u}` per year, applied as a complex rotation year after year instead of a new sine per age.
+        """
+        phase = np.exp(1j * (xy @ self.k.T + self.phase)).astype(np.complex64)              # [n, M]
+        step = np.exp(-1j * (velocity @ self.k.T)).astype(np.complex64)                     # one year upstream
+        weights = (-self.scale * self.length_km * self.coef * (self.k @ direction)).astype(np.float32)
+        out = np.empty((len(ages), xy.shape[0]))
+        current = phase * np.exp(-1j * (velocity @ self.k.T) * ages[0]).astype(np.complex64)
+        for i, age in enumerate(ages):
+            if i:
+                gap = age - ages[i - 1]
+                current *= step if gap == 1 else np.exp(-1j * (velocity @ self.k.T) * gap).astype(np.complex64)
+            out[i] = current.imag @ weights
+        return out
+
+    def ar1_coefficients(self, rng: np.random.Generator, steps: int, phi: float) -> np.ndarray:
+        """[steps, modes] coefficients following c_t = φ c_{t-1} + √(1-φ²) η_t (unit variance)."""
+        out = np.empty((steps, self.k.shape[0]))
+        c = rng.normal(size=self.k.shape[0])
+        for t in range(steps):
+            c = phi * c + math.sqrt(1 - phi * phi) * rng.normal(size=c.shape)
+            out[t] = c
+        return out
+
+
+def herron_langway_density(depth_m: np.ndarray, temperature_k: np.ndarray, accumulation: np.ndarray,
+                           surface_density: float) -> np.ndarray:
+    """Firn density (Mg m⁻³) at depth by the two-stage Herron & Langway (1980) steady-state model."""
+    k0 = 11.0 * np.exp(-10160.0 / (GAS_CONSTANT * temperature_k))
+    k1 = 575.0 * np.exp(-21400.0 / (GAS_CONSTANT * temperature_k))
+    z0 = np.log(surface_density / (RHO_ICE - surface_density))
+    z_crit = (np.log(0.55 / (RHO_ICE - 0.55)) - z0) / (RHO_ICE * k0)
+    stage1 = RHO_ICE * k0 * depth_m + z0
+    stage2 = RHO_ICE * k1 / np.sqrt(np.maximum(accumulation, 0.02)) * (depth_m - z_crit) + np.log(0.55 / (RHO_ICE - 0.55))
+    q = np.exp(np.where(depth_m <= z_crit, stage1, stage2))
+    return RHO_ICE * q / (1.0 + q)
+
+
+@dataclass
+class _Fields:
+    climate: RandomField
+    anomaly: RandomField
+    anomaly_coef: np.ndarray          # [years, modes], index 0 = most recent year
+    undulation: RandomField
+    elevation: RandomField
+    flow: RandomField
+    wind_year: np.ndarray             # [years]
+    wind_dir: np.ndarray
+    flow_dir: np.ndarray
+
+
+def _local_xy(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    r_km = EARTH_RADIUS_M / 1000.0
+    x = r_km * math.cos(math.radians(72.0)) * np.radians(lon + 44.0)
+    y = r_km * np.radians(lat - 72.0)
+    return np.stack([x, y], -1)
+
+
+def _flight_track(rng: np.random.Generator, n_traces: int, cfg: SimulatorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Latitude/longitude (degrees) of a smoothly turning flight line, one point every trace_spacing_m."""
+    lat0 = math.radians(rng.uniform(*cfg.latitude_range))
+    lon0 = math.radians(rng.uniform(*cfg.longitude_range))
+    s = np.arange(n_traces) * cfg.trace_spacing_m
+    heading = np.full(n_traces, rng.uniform(0, 2 * math.pi))
+    for wavelength_km, amp in ((150.0, 0.5), (40.0, 0.15), (12.0, 0.04)):
+        heading += rng.uniform(0.3, 1.0) * amp * np.sin(2 * math.pi * s / (wavelength_km * 1000.0) + rng.uniform(0, 6.3))
+    lat = np.empty(n_traces)
+    lon = np.empty(n_traces)
+    lat[0], lon[0] = lat0, lon0
+    d = cfg.trace_spacing_m / EARTH_RADIUS_M
+    lat[1:] = lat0 + np.cumsum(d * np.cos(heading[:-1]))
+    lon[1:] = lon0 + np.cumsum(d * np.sin(heading[:-1]) / np.cos(lat[:-1]))
+    return np.degrees(lat), np.degrees(lon)
+
+
+def _make_fields(rng: np.random.Generator, cfg: SimulatorConfig) -> _Fields:
+    wind = math.radians(cfg.wind_direction_deg)
+    return _Fields(
+        climate=RandomField(rng, cfg.climate_length_km),
+        anomaly=(anomaly := RandomField(rng, cfg.anomaly_length_km)),
+        anomaly_coef=anomaly.ar1_coefficients(rng, cfg.years + 20, cfg.anomaly_ar1)[20:][::-1],
+        undulation=RandomField(rng, cfg.undulation_length_m / 1000.0, modes=256),
+        elevation=RandomField(rng, 80.0),
+        flow=RandomField(rng, 150.0),
+        wind_year=rng.normal(size=cfg.years),
+        wind_dir=np.array([math.sin(wind), math.cos(wind)]),
+        flow_dir=np.array([math.sin(math.radians(cfg.flow_direction_deg)),
+                           math.cos(math.radians(cfg.flow_direction_deg))]),
+    )
+
+
+def _flight_physics(rng: np.random.Generator, lat: np.ndarray, lon: np.ndarray, fields: _Fields,
+                    cfg: SimulatorConfig) -> dict[str, np.ndarray]:
+    """True accumulation, densities and layer-boundary rows (float pixels) along one flight line."""
+    xy = _local_xy(lat, lon)
+    n = lat.size
+    clim = (cfg.accumulation_72n * np.exp(cfg.latitude_gradient * (lat - 72.0))
+            * (1 + cfg.longitude_gradient * (lon + 44.0)) * (1 + cfg.climate_rel_std * fields.climate(xy)))
+    anomaly = fields.anomaly.basis(xy) @ fields.anomaly_coef.T          # [n, years]
+    anomaly = anomaly.T                                                  # [years, n], row 0 = 2011
+    speed = np.maximum(cfg.flow_speed_m_per_year + cfg.flow_speed_std * fields.flow(xy), 2.0) / 1000.0  # km/a
+    velocity = speed[:, None] * fields.flow_dir[None, :]
+    ages = np.arange(cfg.years) + 0.75       # spring survey: the top layer fell during the past year
+    # the snow of year t fell where the ice was age_t years ago: slopes of the fixed undulations upstream
+    slope = fields.undulation.advected_slopes(xy, fields.wind_dir, velocity, ages)          # [years, n]
+    wind = 1 - cfg.wind_rel_std * slope * (1 + cfg.wind_year_std * fields.wind_year[:, None])
+    drift_sigma = cfg.drift_length_m / cfg.trace_spacing_m
+    drift = gaussian_filter1d(rng.normal(size=(cfg.years, n)), drift_sigma, axis=1, mode="nearest")
+    drift /= drift.std(axis=1, keepdims=True) + 1e-12
+    regional = clim[None, :] * (1 + cfg.anomaly_rel_std * anomaly)
+    accumulation = np.maximum(regional * wind * (1 + cfg.drift_rel_std * drift), 0.03)
+    temperature = cfg.temperature_72n_k + cfg.temperature_lapse_k_per_deg * (lat - 72.0)
+    depth = np.zeros((cfg.years + 1, n))
+    density = np.empty((cfg.years, n))
+    for t in range(cfg.years):  # youngest layer first, each one buried under the ones above
+        top = depth[t]
+        h = accumulation[t] / herron_langway_density(top, temperature, clim, cfg.surface_density)
+        rho = herron_langway_density(top + h / 2, temperature, clim, cfg.surface_density)
+        density[t] = rho
+        depth[t + 1] = top + accumulation[t] / rho
+    rows = cfg.surface_row + depth / cfg.pixel_m
+    undulation = fields.undulation(xy)
+    elevation = (2300.0 + 110.0 * (lat - 72.0) - 70.0 * (lon + 44.0) + 60.0 * fields.elevation(xy)
+                 + cfg.undulation_amplitude_m * undulation)
+    smb = regional * (1 + 0.03 * rng.normal(size=regional.shape))
+    return {"rows": rows, "depth": depth, "accumulation": accumulation, "density": density, "smb": smb,
+            "temperature": temperature, "elevation": elevation}
+
+
+def _track_layers(rng: np.random.Generator, rows: np.ndarray, depth: np.ndarray, quality_db: float,
+                  cfg: SimulatorConfig) -> np.ndarray:
+    """Hand-tracked layer rows of one radargram: boundaries while SNR > 0, with gaps and picking errors."""
+    width = rows.shape[1]
+    snr = quality_db - cfg.snr_loss_db_per_m * depth.mean(axis=1)
+    lost = np.nonzero(snr[1:] <= 0)[0]
+    n_rows = int(lost[0]) + 1 if lost.size else rows.shape[0]
+    picked = rows[:n_rows].copy()
+    for k in range(1, n_rows):
+        depth_k = float(depth[k].mean())
+        sigma = cfg.pick_sigma_px * math.exp(depth_k / cfg.pick_noise_depth_m)
+        smooth = gaussian_filter1d(rng.normal(size=width), cfg.pick_correlation_traces, mode="wrap")
+        smooth *= math.sqrt(cfg.pick_correlated) * sigma / (smooth.std() + 1e-12)
+        picked[k] += smooth + rng.normal(0.0, math.sqrt(1 - cfg.pick_correlated) * sigma, width)
+        for _ in range(rng.poisson(cfg.wiggle_rate * (1 + depth_k / 5.0))):
+            length = int(rng.integers(8, 64))
+            start = int(rng.integers(0, width - length))
+            picked[k, start:start + length] += rng.choice([-1, 1]) * rng.integers(1, 4)
+    picked = np.round(picked)
+    picked[1:] = np.maximum(picked[1:], picked[:-1])  # a tracker never puts a deeper layer above a shallower one
+    for k in range(1, n_rows):
+        for _ in range(rng.poisson(cfg.gap_rate * math.exp(-max(snr[k], 0.0) / cfg.gap_snr_scale_db))):
+            length = int(rng.integers(3, 40))
+            start = int(rng.integers(0, width - length))
+            picked[k, start:start + length] = np.nan
+    return picked
+
+
+def _echogram(rng: np.random.Generator, rows: np.ndarray, depth: np.ndarray, cfg: SimulatorConfig) -> np.ndarray:
+    """uint8 echogram [H, W]: bright reflectors at every boundary fading with depth, speckle, noise floor."""
+    height = int(rng.integers(1200, 1701))
+    width = rows.shape[1]
+    r = np.arange(height, dtype=np.float64)[:, None]
+    below = np.clip(r - cfg.surface_row, 0, None) * cfg.pixel_m                     # depth (m) of each row
+    volume = 10 ** ((-cfg.attenuation_db_per_m * 2 * below - 28.0) / 10) * (r >= cfg.surface_row)  # volume scatter
+    power = np.repeat(volume, width, axis=1)
+    cols = np.arange(width)
+    for k in range(rows.shape[0]):
+        centre = rows[k]
+        if centre.min() >= height - 3:
+            break
+        strength_db = (12.0 if k == 0 else 0.0) - cfg.attenuation_db_per_m * 2 * depth[k] + rng.normal(0, 1.5, width)
+        strength_db = gaussian_filter1d(strength_db, 3.0)
+        amp = 10 ** (strength_db / 10)
+        base = np.floor(centre).astype(int)
+        for off in range(-2, 4):
+            rr = base + off
+            ok = (rr >= 0) & (rr < height)
+            w = np.exp(-0.5 * ((rr - centre) / 0.9) ** 2)
+            power[rr[ok], cols[ok]] += amp[ok] * w[ok]
+    noise_floor = 10 ** (-52.0 / 10)
+    speckle = rng.gamma(4.0, 0.25, size=power.shape)
+    db = 10 * np.log10((power + noise_floor) * speckle)
+    return np.clip((db + 58.0) / 58.0 * 255.0, 0, 255).astype(np.uint8)
+
+
+def _frame_name(flight: int, frame: int, cfg: SimulatorConfig, day: int) -> str:
+    month, dom = (3, 15 + day) if day < 17 else (4, day - 16)
+    return f"{cfg.survey_year}{month:02d}{dom:02d}_{flight + 1:02d}_{frame + 1:03d}.mat"
+
+
+def simulate_campaign(out_dir: str | Path, config: SimulatorConfig | None = None, *, desc: str = "simulate"
+                      ) -> dict[str, Any]:
+    """Write `config.radargrams` radargram files into `out_dir`; return what was written and how many are usable."""
+    from nivalis.progress import bar
+
+    cfg = config or SimulatorConfig()
+    if cfg.radargrams < 1:
+        raise UserError(f"--radargrams must be at least 1, got {cfg.radargrams}")
+    if cfg.fmt not in ("v7.3", "v5"):
+        raise UserError(f"unknown MAT format {cfg.fmt!r} (v7.3, v5)")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(cfg.seed)
+    fields = _make_fields(rng, cfg)
+    files: list[str] = []
+    usable = 0
+    progress = bar(cfg.radargrams, desc=desc)
+    flight = 0
+    lo, hi = cfg.radargrams_per_flight
+    while len(files) < cfg.radargrams:
+        n_frames = min(int(rng.integers(lo, hi + 1)), cfg.radargrams - len(files))
+        lat, lon = _flight_track(rng, n_frames * cfg.traces, cfg)
+        phys = _flight_physics(rng, lat, lon, fields, cfg)
+        quality = np.empty(n_frames)
+        u = rng.normal()
+        for i in range(n_frames):
+            u = cfg.quality_ar1 * u + math.sqrt(1 - cfg.quality_ar1 ** 2) * rng.normal()
+            quality[i] = cfg.quality_mean_db + cfg.quality_std_db * u
+        day = int(rng.integers(0, 30))
+        for i in range(n_frames):
+            cols = slice(i * cfg.traces, (i + 1) * cfg.traces)
+            layers = _track_layers(rng, phys["rows"][:, cols], phys["depth"][:, cols], quality[i], cfg)
+            n_rows = layers.shape[0]
+            per_layer = np.full((n_rows, cfg.traces), np.nan)
+            dens = per_layer.copy()
+            dens[:n_rows - 1] = 1000.0 * phys["density"][:n_rows - 1, cols]
+            smb = per_layer.copy()
+            smb[:n_rows - 1] = phys["smb"][:n_rows - 1, cols]
+            temp = np.broadcast_to(phys["temperature"][cols] - 273.15, (n_rows, cfg.traces)).copy()
+            variables: dict[str, np.ndarray] = {
+                "layers_vector": layers, "Latitude": lat[cols].reshape(-1, 1), "Longitude": lon[cols].reshape(-1, 1),
+                "Elevation": phys["elevation"][cols].reshape(-1, 1),
+                "curr_smb": smb.astype(np.float32), "curr_dens": dens.astype(np.float32),
+                "curr_temp": temp.astype(np.float32),
+            }
+            if cfg.echograms:
+                variables["Data"] = _echogram(rng, phys["rows"][:, cols], phys["depth"][:, cols], cfg)
+            name = _frame_name(flight, i, cfg, day)
+            write_radargram(out / name, variables, fmt=cfg.fmt)
+            files.append(name)
+            usable += layers_usability(layers, 16, cfg.traces)[0]
+            progress.update(1)
+        flight += 1
+    progress.close()
+    return {"out": str(out), "files": len(files), "usable": usable, "flights": flight, "seed": cfg.seed,
+            "format": cfg.fmt, "echograms": cfg.echograms, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+__all__ = ["RandomField", "SimulatorConfig", "herron_langway_density", "simulate_campaign"]

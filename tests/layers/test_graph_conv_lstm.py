@@ -1,0 +1,106 @@
+"""GConvLSTM: the dense batched path equals PyG's per-graph ChebConv path, and K = 1 is a plain LSTM."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.nn import ChebConv
+from torch_geometric.utils import dense_to_sparse, to_dense_adj
+
+from nivalis.layers.graph_conv_lstm import GConvLSTM, chebyshev_basis, scaled_laplacian
+
+
+def _graph(n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(n, n, generator=g, dtype=torch.float64)
+    a = (a + a.T) / 2
+    a.fill_diagonal_(0)
+    a[0, 1] = a[1, 0] = 0.0  # a missing edge, as min-max normalisation makes the weakest edge 0
+    return a
+
+
+def test_scaled_laplacian_matches_chebconv_normalisation():
+    a = _graph(9, 0)
+    edge_index, edge_weight = dense_to_sparse(a)
+    conv = ChebConv(1, 1, K=2)
+    ei, w = conv.__norm__(edge_index, 9, edge_weight, "sym", lambda_max=2.0, dtype=a.dtype)
+    expected = to_dense_adj(ei, edge_attr=w, max_num_nodes=9)[0]
+    torch.testing.assert_close(scaled_laplacian(a), expected)
+    x = torch.randn(9, 4, dtype=a.dtype)
+    basis = chebyshev_basis(scaled_laplacian(a), x, 3)
+    torch.testing.assert_close(basis[:, 8:], 2 * expected @ (expected @ x) - x)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("peephole", [True, False])
+def test_dense_batched_equals_pyg_sparse_per_graph(k, peephole):
+    torch.manual_seed(k)
+    nodes, steps, feats, hidden = 11, 4, 3, 6
+    cell = GConvLSTM(feats, hidden, K=k, peephole=peephole).double()
+    graphs = [_graph(nodes, s) for s in range(3)]
+    x = torch.randn(3, steps, nodes, feats, dtype=torch.float64)
+    lap = torch.stack([scaled_laplacian(a) for a in graphs])
+    h_dense, c_dense = cell(x, lap)
+    seq, _ = cell(x, lap, return_sequence=True)
+    torch.testing.assert_close(seq[:, -1], h_dense)
+    for b, a in enumerate(graphs):
+        edge_index, edge_weight = dense_to_sparse(a)
+        h_sparse, c_sparse = cell.forward_sparse(x[b], edge_index, edge_weight)
+        torch.testing.assert_close(h_dense[b], h_sparse, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(c_dense[b], c_sparse, rtol=1e-12, atol=1e-12)
+
+
+def test_gradients_of_both_paths_agree():
+    torch.manual_seed(0)
+    cell = GConvLSTM(2, 4, K=2).double()
+    a = _graph(7, 5)
+    x = torch.randn(1, 3, 7, 2, dtype=torch.float64)
+    cell(x, scaled_laplacian(a)[None])[0].sum().backward()
+    dense = [p.grad.clone() for p in cell.parameters()]
+    cell.zero_grad()
+    edge_index, edge_weight = dense_to_sparse(a)
+    cell.forward_sparse(x[0], edge_index, edge_weight)[0].sum().backward()
+    for g_dense, p in zip(dense, cell.parameters()):
+        torch.testing.assert_close(g_dense, p.grad)
+
+
+def test_k1_without_peephole_is_torch_lstm():
+    """With K = 1 the graph convolution is a per-node linear map: the cell is nn.LSTM (gates i, f, g, o)."""
+    torch.manual_seed(1)
+    feats, hidden = 3, 5
+    cell = GConvLSTM(feats, hidden, K=1, peephole=False)
+    with torch.no_grad():
+        cell.b.normal_()
+        for conv in (*cell.conv_x, *cell.conv_h):
+            conv.bias.normal_()
+    lstm = torch.nn.LSTM(feats, hidden, batch_first=True)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.cat([c.lins[0].weight for c in cell.conv_x]))
+        lstm.weight_hh_l0.copy_(torch.cat([c.lins[0].weight for c in cell.conv_h]))
+        lstm.bias_ih_l0.copy_(torch.cat([c.bias for c in cell.conv_x]))
+        lstm.bias_hh_l0.copy_(torch.cat([c.bias for c in cell.conv_h]) + cell.b.reshape(-1))
+    x = torch.randn(2, 6, 8, feats)                                  # [B, T, N, F]
+    h, c = cell(x, torch.zeros(8, 8))
+    _, (h_ref, c_ref) = lstm(x.permute(0, 2, 1, 3).reshape(16, 6, feats))
+    torch.testing.assert_close(h, h_ref[0].reshape(2, 8, hidden), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(c, c_ref[0].reshape(2, 8, hidden), rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_autocast_stays_close_with_float32_state_and_grads():
+    torch.manual_seed(2)
+    cell = GConvLSTM(3, 16, K=2)
+    a = _graph(32, 1).float()
+    x = torch.randn(4, 5, 32, 3)
+    ref, _ = cell(x, scaled_laplacian(a))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low, _ = cell(x, scaled_laplacian(a))
+    assert low.dtype == torch.float32                                 # gates and cell state stay float32
+    assert 0 < (low - ref).abs().max() < 0.05                         # the matmuls did run in bf16
+    low.float().sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in cell.parameters())
+
+
+def test_parameter_count():
+    cell = GConvLSTM(3, 64, K=2)
+    # 4 gates × (ChebConv x: K·F·C + C, ChebConv h: K·C·C + C) + 3 peephole vectors + 4 gate biases
+    assert sum(p.numel() for p in cell.parameters()) == 4 * (2 * 3 * 64 + 64 + 2 * 64 * 64 + 64) + 3 * 64 + 4 * 64

@@ -1,0 +1,26 @@
+"""Snow tests: one intra-op thread (shared 2-core machine), one small simulated campaign per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def campaign(tmp_path_factory) -> Path:
+    """32 simulated radargrams (two flights), about two thirds of them usable, with echograms."""
+    out = tmp_path_factory.mktemp("snow_campaign")
+    simulate_campaign(out, SimulatorConfig(radargrams=32, seed=3, radargrams_per_flight=(16, 16), echograms=True))
+    return out

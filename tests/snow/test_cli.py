@@ -1,0 +1,96 @@
+"""`nivalis snow ...` end to end as a user runs it: --json output, files, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nivalis.cli.app import main
+from nivalis.snow.io import load_radargram, write_radargram
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def run_json(capsys, *args: str) -> dict:
+    code, out, err = run(capsys, *args, "--json", "--quiet")
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 1, out
+    return json.loads(lines[0])
+
+
+def assert_user_error(code: int, out: str, err: str, fragment: str) -> None:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and out == ""
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_simulate_and_inspect(capsys, tmp_path):
+    sim = run_json(capsys, "snow", "simulate", "--out", str(tmp_path / "d"), "--radargrams", "6", "--seed", "1",
+                   "--format", "v5")
+    assert sim["files"] == 6 and 0 <= sim["usable"] <= 6
+    files = sorted((tmp_path / "d").glob("*.mat"))
+    assert len(files) == 6
+    info = run_json(capsys, "snow", "inspect", str(files[0]))
+    r = load_radargram(files[0])
+    assert info["layers"] == r.n_layers and info["columns"] == 256
+    assert info["usable"] == r.usability()[0]
+    assert len(info["thickness_px"]) == r.n_layers - 1
+    first = np.nanmean(r.layers[1] - r.layers[0])
+    assert info["thickness_px"][0] == pytest.approx(first, abs=1e-3)
+    folder = run_json(capsys, "snow", "inspect", str(tmp_path / "d"))
+    assert folder["files"] == 6 and folder["usable"] == sim["usable"]
+    code, out, err = run(capsys, "snow", "inspect", str(files[0]))
+    assert code == 0 and "layer rows" in out
+
+
+def test_paper_train_predict(capsys, campaign, tmp_path):
+    table = run_json(capsys, "snow", "paper", "--data", str(campaign), "--epochs", "1", "--splits", "2",
+                     "--batch-size", "16", "--out", str(tmp_path / "paper"))
+    assert list(table["table"]) == ["LSTM", "GCN", "GCN-LSTM"]
+    mean, std = table["table"]["GCN-LSTM"]["total"]
+    assert mean > 0 and std >= 0 and table["seconds"] > 0
+    assert (tmp_path / "paper" / "fig3_overlay.png").is_file()
+
+    run_dir = tmp_path / "train"
+    trained = run_json(capsys, "snow", "train", "--data", str(campaign), "--model", "gcn", "--epochs", "2",
+                       "--out", str(run_dir))
+    assert set(trained["rmse"]) == {"2007", "2008", "2009", "2010", "2011"}
+    assert (run_dir / "checkpoint.pt").is_file()
+    resumed = run_json(capsys, "snow", "train", "--data", str(campaign), "--model", "gcn", "--epochs", "3",
+                       "--out", str(run_dir), "--resume")
+    assert resumed["epochs"] == 3
+
+    usable = next(p for p in sorted(campaign.glob("*.mat")) if load_radargram(p).usability()[0])
+    pred = run_json(capsys, "snow", "predict", str(usable), "--checkpoint", str(run_dir / "checkpoint.pt"))
+    thickness = np.asarray(pred["thickness_px"])
+    assert thickness.shape == (5, 256) and np.isfinite(thickness).all()
+    assert pred["years"] == ["2007", "2008", "2009", "2010", "2011"]
+
+    unusable = next(p for p in sorted(campaign.glob("*.mat")) if not load_radargram(p).usability()[0])
+    assert_user_error(*run(capsys, "snow", "predict", str(unusable), "--checkpoint", str(run_dir / "checkpoint.pt")),
+                      "not usable")
+
+
+def test_user_errors(capsys, tmp_path):
+    (tmp_path / "notes.mat").write_text("hello")
+    assert_user_error(*run(capsys, "snow", "inspect", str(tmp_path / "notes.mat")), "not a MATLAB")
+    assert_user_error(*run(capsys, "snow", "inspect", str(tmp_path / "missing.mat")), "not found")
+    lat = np.linspace(70, 70.01, 256).reshape(-1, 1)
+    write_radargram(tmp_path / "nolayers.mat", {"Latitude": lat, "Longitude": lat})
+    assert_user_error(*run(capsys, "snow", "inspect", str(tmp_path / "nolayers.mat")), "missing field layers_vector")
+    assert_user_error(*run(capsys, "snow", "paper", "--data", str(tmp_path / "nowhere")), "not found")
+    assert_user_error(*run(capsys, "snow", "train", "--data", str(tmp_path), "--model", "transformer"),
+                      "unknown snow model")
+    assert_user_error(*run(capsys, "snow", "predict", str(tmp_path / "notes.mat"), "--checkpoint",
+                           str(tmp_path / "none.pt")), "checkpoint not found")
+    assert_user_error(*run(capsys, "snow", "simulate", "--out", str(tmp_path / "x"), "--format", "v4"),
+                      "unknown MAT format")

@@ -1,0 +1,77 @@
+"""The three regressors of seed 000: shapes, exact parameter counts, GCN dense vs PyG sparse."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.nn import GCNConv
+from torch_geometric.utils import dense_to_sparse
+
+from nivalis.errors import UserError
+from nivalis.snow.config import SnowConfig
+from nivalis.snow.models import GCNRegressor, create_snow_model, snow_model_kwargs
+
+HEAD = 64 * 32 + 32 + 32 * 5 + 5          # FC 64→32, FC 32→5 (§IV-C)
+EXPECTED = {
+    # GConvLSTM(3→64, K=2): 4 gates × (x: 2·3·64 + 64, h: 2·64·64 + 64) + 3 peepholes + 4 biases of 64
+    "gcn_lstm": 4 * (2 * 3 * 64 + 64 + 2 * 64 * 64 + 64) + 3 * 64 + 4 * 64 + HEAD,
+    "gcn": (2 + 10) * 64 + 64 + HEAD,      # one GCN layer on 12 node features
+    "lstm": 4 * 64 * (3 + 64) + 2 * 4 * 64 + HEAD,
+}
+
+
+@pytest.mark.parametrize("name", ["gcn_lstm", "gcn", "lstm"])
+def test_shapes_and_exact_parameter_counts(name):
+    model = create_snow_model(name, **snow_model_kwargs(name, SnowConfig(), in_features=3, n_static=2))
+    assert sum(p.numel() for p in model.parameters()) == EXPECTED[name]
+    x, adj = torch.randn(2, 10, 256, 3), torch.rand(2, 256, 256)
+    model.head.set_target_scale([10.0] * 5, [2.0] * 5)
+    model.eval()
+    out = model(x, adj)
+    assert out.shape == (2, 256, 5) and torch.isfinite(out).all()
+    assert 0 < float(out.detach().mean()) < 20             # the output lives at the training targets' scale
+
+
+def test_graph_models_use_the_graph_and_lstm_does_not():
+    torch.manual_seed(0)
+    x, adj = torch.randn(1, 10, 32, 3), torch.rand(1, 32, 32)
+    adj = (adj + adj.transpose(1, 2)) / 2
+    other = adj.flip(-1).flip(-2) * 0.3
+    for name in ("gcn_lstm", "gcn", "lstm"):
+        model = create_snow_model(name, **snow_model_kwargs(name, SnowConfig(columns=32), 3, 2)).eval()
+        changed = not torch.allclose(model(x, adj), model(x, other))
+        assert changed == (name != "lstm"), name
+
+
+def test_dense_gcn_equals_pyg_gcnconv():
+    torch.manual_seed(0)
+    model = GCNRegressor(in_features=3, n_static=2, steps=10).double().eval()
+    n = 20
+    adj = torch.rand(n, n, dtype=torch.float64)
+    adj = (adj + adj.T) / 2
+    adj.fill_diagonal_(0)
+    x = torch.randn(1, 10, n, 3, dtype=torch.float64)
+    nodes = model.node_features(x)[0]
+    assert nodes.shape == (n, 12)
+    torch.testing.assert_close(nodes[:, :2], x[0, 0, :, :2])
+    torch.testing.assert_close(nodes[:, 2:], x[0, :, :, 2].T)
+    sparse = GCNConv(12, 64).double()
+    sparse.lin.weight.data.copy_(model.conv.lin.weight)
+    sparse.bias.data.copy_(model.conv.bias)
+    edge_index, edge_weight = dense_to_sparse(adj)
+    torch.testing.assert_close(model.conv(nodes[None], adj[None])[0], sparse(nodes, edge_index, edge_weight))
+
+
+def test_learnable_adjacency_starts_at_the_haversine_graph_and_trains():
+    cfg = SnowConfig(columns=16, learnable_adjacency=True)
+    plain = create_snow_model("gcn_lstm", **snow_model_kwargs("gcn_lstm", SnowConfig(columns=16), 3, 2))
+    learn = create_snow_model("gcn_lstm", **snow_model_kwargs("gcn_lstm", cfg, 3, 2))
+    assert sum(p.numel() for p in learn.parameters()) - sum(p.numel() for p in plain.parameters()) == 16 * 16
+    learn.load_state_dict({**plain.state_dict(), "adjacency.edge_logits": torch.zeros(16, 16)})
+    x, adj = torch.randn(2, 10, 16, 3), torch.rand(2, 16, 16)
+    plain.eval(), learn.eval()
+    torch.testing.assert_close(plain(x, adj), learn(x, adj))
+    learn(x, adj).sum().backward()
+    assert learn.adjacency.edge_logits.grad.abs().sum() > 0
+    with pytest.raises(UserError, match="no graph"):
+        create_snow_model("lstm", **snow_model_kwargs("lstm", cfg, 3, 2))
