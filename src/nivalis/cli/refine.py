@@ -58,9 +58,9 @@ def search(
     = 1.0,
     stem: Annotated[str, typer.Option(help="ResNet stem: auto (cifar for inputs <= 64 px), cifar, imagenet.")]
     = "auto",
-    proxy_per_class: Annotated[int, typer.Option(min=2, help="Proxy-task images per class (seed: 40).")] = 40,
+    proxy_per_class: Annotated[int, typer.Option(min=2, help="Proxy-task images per class (seed: 40).")] = 60,
     proxy_val_per_class: Annotated[int, typer.Option(min=1, help="Of those, proxy-validation images (seed: 4).")]
-    = 4,
+    = 20,
     seed: Annotated[int, typer.Option(help="Seed of weights, proxy subset and sampling.")] = 0,
     precision: Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast).")] = "fp32",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/search.pt.")] = False,
