@@ -456,6 +456,8 @@ def retrain(spec: dict[str, Any] | str | Path, data: ClassificationData | str | 
     kwargs = dict(spec.get("model_kwargs", {}))
     for key in ("ops", "conv3x3", "num_classes", "in_chans"):
         kwargs.pop(key, None)
+    if "input_size" in kwargs:  # the IR nets' FC follows the input side; an architecture transfers across sizes
+        kwargs["input_size"] = data.input_shape[1]
     space = SearchSpace(spec["backbone"], spec["granularity"], input_shape=data.input_shape,
                         num_classes=data.num_classes, model_kwargs=kwargs, candidates=range(len(OPERATOR_NAMES)),
                         param_rule=False)

@@ -142,11 +142,11 @@ class SearchSpace:
         try:
             with torch.device("meta"):
                 model = create_model(self.backbone, conv3x3=recorder, **self.base_kwargs())
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             if "conv3x3" in str(exc):
                 raise UserError(f"backbone {self.backbone!r} has no searchable residual 3×3 slots "
                                 "(use a ResNet or LResNet-E-IR of the zoo)") from None
-            raise UserError(f"cannot build {self.backbone!r}: {exc}") from None
+            raise UserError(f"cannot build {self.backbone!r} with {self.model_kwargs}: {exc}") from None
         if not records:
             raise UserError(f"backbone {self.backbone!r} has no searchable residual 3×3 slots")
         order = {id(u): i for i, (u, _) in enumerate(records)}
