@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from nivalis.nas.supernet import Supernet, evaluate_arch, sgdr_lr, train_shared_epoch
+from nivalis.nas.supernet import Supernet, evaluate_arch, random_shift, sgdr_lr, train_shared_epoch
 
 
 def test_path_equals_standalone_child(tiny_layer_space):
@@ -57,3 +57,13 @@ def test_shared_training_learns_and_evaluation_leaves_bn_alone(tiny_space):
     assert 0.0 <= acc <= 1.0
     after = [m.running_mean for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(torch.equal(a, b) for a, b in zip(running, after))
+
+
+def test_random_shift_is_a_crop_of_the_padded_batch():
+    x = torch.randn(5, 2, 8, 8)
+    out = random_shift(x, torch.Generator().manual_seed(3), pad=2)
+    offsets = torch.randint(0, 5, (5, 2), generator=torch.Generator().manual_seed(3))
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    assert out.shape == x.shape and not torch.equal(out, x)
+    for i, (dy, dx) in enumerate(offsets.tolist()):
+        assert torch.equal(out[i], padded[i, :, dy:dy + 8, dx:dx + 8])

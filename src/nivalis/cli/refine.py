@@ -61,6 +61,8 @@ def search(
     proxy_per_class: Annotated[int, typer.Option(min=2, help="Proxy-task images per class (seed: 40).")] = 60,
     proxy_val_per_class: Annotated[int, typer.Option(min=1, help="Of those, proxy-validation images (seed: 4).")]
     = 20,
+    augment: Annotated[str, typer.Option(help="Proxy training augmentation: none, shift (pad 4 + random crop, "
+                                              "ENAS) or shift+flip.")] = "none",
     seed: Annotated[int, typer.Option(help="Seed of weights, proxy subset and sampling.")] = 0,
     precision: Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast).")] = "fp32",
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/search.pt.")] = False,
@@ -79,7 +81,7 @@ def search(
             preset[key] = value
     cfg = NARConfig(backbone=backbone, granularity=granularity, candidates=candidates, param_rule=param_rule,
                     width=width, stem=stem, proxy_per_class=proxy_per_class, proxy_val_per_class=proxy_val_per_class,
-                    reward=reward, strategy=strategy, seed=seed, precision=precision, **preset)
+                    reward=reward, strategy=strategy, augment=augment, seed=seed, precision=precision, **preset)
     out = out or Path("runs") / f"refine-{backbone}-{data}"
     result = run_search(cfg, data, data_dir=str(data_dir) if data_dir else None, out_dir=out, resume=resume).result
     result.pop("derived_from", None)

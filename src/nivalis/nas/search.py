@@ -28,6 +28,7 @@ A found architecture is retrained from scratch on the full training split with `
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -46,7 +47,7 @@ from nivalis.layers.operator_choice import OPERATOR_NAMES, SEED_CANDIDATES
 from nivalis.models import model_family
 from nivalis.nas.controller import OperatorController, Reinforce
 from nivalis.nas.space import GRANULARITIES, SearchSpace, parse_candidates
-from nivalis.nas.supernet import Supernet, evaluate_arch, sgdr_lr, train_shared_epoch
+from nivalis.nas.supernet import Supernet, evaluate_arch, random_shift, sgdr_lr, train_shared_epoch
 from nivalis.progress import bar
 
 SEARCH_CHECKPOINT = "search.pt"
@@ -80,6 +81,9 @@ class NARConfig:
     momentum: float = 0.9                 # ENAS child SGD, Nesterov
     weight_decay: float = 2.5e-4          # ENAS macro child l2
     batch_size: int = 64
+    # proxy training augmentation: none (as the retraining, nivalis's classification protocol), "shift" (ENAS's
+    # pad 4 + random crop) or "shift+flip"; on digits (width 0.25) "shift" left the controller without signal
+    augment: str = "none"
     # controller (ENAS macro search, Pham et al. 2018)
     controller_hidden: int = 64
     controller_lr: float = 1e-3
@@ -104,6 +108,8 @@ class NARConfig:
             raise UserError(f"unknown reward {self.reward!r} ({', '.join(REWARDS)})")
         if self.strategy not in STRATEGIES:
             raise UserError(f"unknown strategy {self.strategy!r} ({', '.join(STRATEGIES)})")
+        if self.augment not in ("none", "shift", "shift+flip"):
+            raise UserError(f"unknown augmentation {self.augment!r} (none, shift, shift+flip)")
         if self.precision not in ("fp32", "bf16"):
             raise UserError(f"unknown precision {self.precision!r} (fp32, bf16)")
         if self.stem not in ("auto", "cifar", "imagenet"):
@@ -351,6 +357,8 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
         elapsed_before = float(state.get("seconds", 0.0))
 
     total = config.pretrain_epochs + config.epochs
+    augment = (None if config.augment == "none" else
+               functools.partial(random_shift, flip=config.augment == "shift+flip"))
 
     def lr_at(epoch: float) -> float:
         return sgdr_lr(epoch, lr_max=config.lr_max, lr_min=config.lr_min, t0=config.sgdr_t0,
@@ -375,7 +383,7 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
         row: dict[str, Any] = {"epoch": epoch + 1, "phase": phase, "lr": lr_at(epoch)}
         row.update(train_shared_epoch(supernet, proxy.train_images, proxy.train_labels, sample_arch=sample_arch,
                                       optimizer=optimizer, lr_at=lr_at, epoch=epoch, batch_size=config.batch_size,
-                                      generator=gen, precision=config.precision,
+                                      generator=gen, precision=config.precision, augment=augment,
                                       desc=f"{desc} {phase} {epoch + 1}/{total}"))
         if not pretrain and config.controller_steps:
             row["mean_reward"] = _controller_phase(config, space, supernet, controller, trainer, proxy, steps,

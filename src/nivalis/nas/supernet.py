@@ -135,14 +135,28 @@ def _allreduce_grads(model: nn.Module, world_size: int) -> None:
             p.grad /= world_size
 
 
+def random_shift(images: torch.Tensor, generator: torch.Generator, pad: int = 4,
+                 flip: bool = False) -> torch.Tensor:
+    """Translate each image by up to `pad` pixels (zero padding, i.e. the mean of z-scored data), as in
+    ENAS's child training (pad 4 + random crop), optionally mirrored left-right with probability ½."""
+    n, _, h, w = images.shape
+    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
+    mirror = torch.rand(n, generator=generator) < 0.5 if flip else torch.zeros(n, dtype=torch.bool)
+    padded = F.pad(images, (pad, pad, pad, pad))
+    out = torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
+    return torch.where(mirror[:, None, None, None], out.flip(-1), out)
+
+
 def train_shared_epoch(supernet: Supernet, images: torch.Tensor, labels: torch.Tensor, *,
                        sample_arch: Callable[[], list[int]], optimizer: torch.optim.Optimizer,
                        lr_at: Callable[[float], float], epoch: int, batch_size: int, generator: torch.Generator,
-                       precision: str = "fp32", desc: str = "shared") -> dict[str, float]:
+                       precision: str = "fp32", augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+                       | None = None, desc: str = "shared") -> dict[str, float]:
     """One pass over the proxy training images; a fresh path from `sample_arch()` for every step.
 
-    Under torchrun every rank draws the same permutation and path and trains on its share of each
-    batch; gradients are averaged across ranks before the step.
+    `augment(batch, generator)` transforms each training batch (e.g. `random_shift`). Under torchrun
+    every rank draws the same permutation, augmentation and path from the shared `generator` and
+    trains on its share of each batch; gradients are averaged across ranks before the step.
     """
     ctx = get_context()
     supernet.train()
@@ -154,12 +168,15 @@ def train_shared_epoch(supernet: Supernet, images: torch.Tensor, labels: torch.T
         idx = order[step * batch_size:(step + 1) * batch_size]
         if len(idx) < 2:  # a batch of one breaks batch norm
             continue
-        idx = idx[ctx.rank::ctx.world_size] if ctx.enabled else idx
+        x, y = images[idx], labels[idx]
+        if augment is not None:  # the whole batch, so every rank consumes the same random numbers
+            x = augment(x, generator)
+        if ctx.enabled:
+            x, y = x[ctx.rank::ctx.world_size], y[ctx.rank::ctx.world_size]
         arch = sample_arch()
         supernet.set_arch(arch)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(epoch + step / steps)
-        x, y = images[idx], labels[idx]
         optimizer.zero_grad(set_to_none=True)
         with _autocast(precision):
             out = supernet(x)
@@ -173,9 +190,9 @@ def train_shared_epoch(supernet: Supernet, images: torch.Tensor, labels: torch.T
             _allreduce_grads(supernet, ctx.world_size)
         nn.utils.clip_grad_norm_([p for p in supernet.parameters() if p.grad is not None], 5.0)
         optimizer.step()
-        loss_sum += value * len(idx)
+        loss_sum += value * len(y)
         correct += int((out.argmax(1) == y).sum())
-        seen += len(idx)
+        seen += len(y)
         progress.update(1)
         progress.set_postfix(loss=f"{loss_sum / max(seen, 1):.3f}")
     progress.close()
@@ -220,4 +237,4 @@ def evaluate_arch(supernet: Supernet, arch: Sequence[int], images: torch.Tensor,
     return float(correct[0] / correct[1].clamp_min(1))
 
 
-__all__ = ["MixedOperator", "Supernet", "evaluate_arch", "sgdr_lr", "train_shared_epoch"]
+__all__ = ["MixedOperator", "Supernet", "evaluate_arch", "random_shift", "sgdr_lr", "train_shared_epoch"]
