@@ -7,9 +7,6 @@ This is what `nivalis train` runs: Adam, batch 32, peak lr 3e-3 with cosine deca
 
 from __future__ import annotations
 
-import csv
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ import torch
 
 from nivalis.data import ClassificationData, load_classification
 from nivalis.engine import TrainConfig, classification_task, evaluate, fit, get_context, predict, seed_everything
+from nivalis.engine.records import write_run_files
 from nivalis.errors import UserError
 from nivalis.models import create_model
 from nivalis.profile import count
@@ -76,22 +74,8 @@ def train_classifier(model_name: str, data: ClassificationData | str = "digits",
         "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None,
     }
     if out_dir is not None and get_context().is_main:
-        _write_run_files(Path(out_dir), result, fitted.history)
+        write_run_files(out_dir, result, fitted.history)
     return ClassifierRun(model_name, data, result, fitted.history, confusion, model)
-
-
-def _write_run_files(out_dir: Path, result: dict, history: list[dict]) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out_dir / "metrics.json")
-    if history:
-        tmp = out_dir / ".history.csv.tmp"
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(history[-1].keys()))
-            writer.writeheader()
-            writer.writerows(history)
-        os.replace(tmp, out_dir / "history.csv")
 
 
 def demo_section(out_dir: Path, quick: bool):

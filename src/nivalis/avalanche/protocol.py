@@ -18,8 +18,6 @@ stored in the checkpoint; `--threshold` overrides it.
 
 from __future__ import annotations
 
-import csv
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,13 +27,14 @@ import numpy as np
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net, predict_probability
-from nivalis.avalanche.io import Scene, load_scene, load_scenes, write_geotiff, write_image, write_json
+from nivalis.avalanche.io import Scene, load_scene, load_scenes, write_geotiff, write_image
 from nivalis.avalanche.models import WindowClassifier, build_classifier, classifier_meta, is_segmenter, load_classifier
 from nivalis.avalanche.refine import XGBoostHead, fit_xgboost_head, gaussian_pyramid, refine_with_edges
 from nivalis.avalanche.vectorize import mask_to_polygons, write_geojson
 from nivalis.avalanche.windows import WindowStream, pad_widths
 from nivalis.engine import (Task, TrainConfig, binary_task, evaluate, fit, get_context, load_checkpoint,
                             save_checkpoint, seed_everything)
+from nivalis.engine.records import write_run_files
 from nivalis.errors import UserError
 
 REFINEMENTS = ("none", "edges", "xgb")
@@ -236,7 +235,7 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
         if head is not None:
             payload["meta"]["xgb_head"] = head.to_json()
         save_checkpoint(fitted.checkpoint, payload)
-        _write_run_files(Path(out_dir), result, fitted.history)
+        write_run_files(out_dir, result, fitted.history)
     clf.meta = meta | {"threshold": threshold}  # type: ignore[attr-defined]
     if head is not None:
         clf.meta["xgb_head"] = head.to_json()
@@ -254,17 +253,6 @@ def centre_pixel_task(window: int) -> Task:
     base = binary_task()
     return Task(loss=lambda out, y: base.loss(out[:, c, c], y[:, c, c]), metrics=base.metrics,
                 metric_inputs=lambda out, y: base.metric_inputs(out[:, c, c], y[:, c, c]))
-
-
-def _write_run_files(out_dir: Path, result: dict, history: list[dict]) -> None:
-    write_json(out_dir / "metrics.json", result)
-    if history:
-        tmp = out_dir / ".history.csv.tmp"
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(history[-1].keys()))
-            writer.writeheader()
-            writer.writerows(history)
-        os.replace(tmp, out_dir / "history.csv")
 
 
 # ------------------------------------------------------------------------------------------------ prediction
