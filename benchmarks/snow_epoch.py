@@ -7,6 +7,11 @@ fully connected 256-node graph). It runs the *same* weights through `GConvLSTM.f
 
     python benchmarks/snow_epoch.py                       # 816 simulated radargrams, fp32 and bf16
     python benchmarks/snow_epoch.py --data DIR --threads 1
+
+It also counts the floating-point operations of one training epoch (forward + backward, PyTorch's
+`FlopCounterMode`), the throughput the batched epoch reaches, and projects the seed's full protocol
+(3 models × 5 splits × 150 epochs) from the measured epochs, so a slow protocol can be told apart
+from a compute-bound one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 from torch_geometric.nn import GCNConv
 
 from nivalis.engine import fit, regression_task
@@ -65,6 +71,29 @@ def time_per_graph(name: str, model, data: SnowGraphs, sample: int, precision: s
     return sum(times) / len(times)
 
 
+def epoch_flops(model: torch.nn.Module, data: SnowGraphs, batch_size: int) -> float:
+    """Floating-point operations of one training epoch (matmuls forward + backward; pointwise ops not counted)."""
+    model.train()
+    total = 0.0
+    for start in range(0, len(data), batch_size):
+        sl = slice(start, start + batch_size)
+        with FlopCounterMode(display=False) as counter:
+            F.mse_loss(model(data.features[sl], data.adjacency[sl]), data.targets[sl]).backward()
+        total += counter.get_total_flops()
+    model.zero_grad(set_to_none=True)
+    return total
+
+
+def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """What this CPU's matmul reaches on large square matrices: the ceiling an epoch could approach."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size ** 3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="folder of radargram .mat files (default: simulate)")
@@ -91,8 +120,11 @@ def main() -> None:
     print(f"{summary.usable} usable radargrams of {summary.files}; one epoch = {len(data)} training radargrams; "
           f"{torch.get_num_threads()} thread(s); batch {args.batch_size}")
     print(f"{'model':<10}{'precision':<11}{'batched s/epoch':>17}{'per-graph s/epoch':>19}{'ratio':>8}"
-          f"{'per-graph ms/radargram':>24}")
+          f"{'per-graph ms/radargram':>24}{'GFLOP/epoch':>13}{'GFLOP/s':>9}")
+    protocol = SnowConfig()
+    flops = {}
     for precision in args.precision.split(","):
+        epoch_total = 0.0
         for name in args.models.split(","):
             run_cfg = SnowConfig(batch_size=args.batch_size, precision=precision, epochs=2)
             model, _ = build_model(name, stats, run_cfg, seed=0)
@@ -101,8 +133,19 @@ def main() -> None:
             model, _ = build_model(name, stats, run_cfg, seed=0)
             per_radargram = time_per_graph(name, model, data, args.sample, precision)
             per_graph = per_radargram * len(data)
+            if name not in flops:
+                flops[name] = epoch_flops(build_model(name, stats, run_cfg, seed=0)[0], data, args.batch_size)
+            epoch_total += batched
             print(f"{name:<10}{precision:<11}{batched:>17.2f}{per_graph:>19.1f}{per_graph / batched:>7.1f}x"
-                  f"{per_radargram * 1000:>24.1f}", flush=True)
+                  f"{per_radargram * 1000:>24.1f}{flops[name] / 1e9:>13.0f}{flops[name] / 1e9 / batched:>9.0f}",
+                  flush=True)
+        runs = protocol.splits * protocol.epochs
+        peak = matmul_gflops(torch.bfloat16 if precision == "bf16" else torch.float32)
+        print(f"  {precision}: a 2048² matmul reaches {peak:.0f} GFLOP/s here, so the protocol's matmuls need at "
+              f"least {sum(flops.values()) * runs / peak / 1e9 / 60:.1f} min at that rate", flush=True)
+        print(f"  {precision}: the full protocol ({len(args.models.split(','))} models × {protocol.splits} splits × "
+              f"{protocol.epochs} epochs on this campaign) projects to {epoch_total * runs / 60:.1f} min of training; "
+              f"its matmuls alone are {sum(flops.values()) * runs / 1e12:.0f} TFLOP", flush=True)
 
 
 if __name__ == "__main__":

@@ -94,3 +94,31 @@ def test_user_errors(capsys, tmp_path):
                            str(tmp_path / "none.pt")), "checkpoint not found")
     assert_user_error(*run(capsys, "snow", "simulate", "--out", str(tmp_path / "x"), "--format", "v4"),
                       "unknown MAT format")
+
+
+def test_train_under_torchrun_two_processes(campaign, tmp_path):
+    """`nivalis snow train` under torchrun (gloo, 2 CPU ranks): one JSON line from rank 0, one checkpoint."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from nivalis.engine import load_checkpoint
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    torchrun = str(torchrun) if torchrun.exists() else shutil.which("torchrun")
+    assert torchrun, "torchrun not found next to the interpreter"
+    out = tmp_path / "ddp"
+    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "nivalis", "snow", "train",
+                           "--data", str(campaign), "--model", "gcn_lstm", "--epochs", "2", "--batch-size", "4",
+                           "--out", str(out), "--json", "--quiet"],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stdout
+    result = json.loads(lines[0])
+    assert result["epochs"] == 2 and np.isfinite(result["total_rmse"])
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt["epoch"] == 2 and ckpt["meta"]["model"] == "gcn_lstm"
+    assert ckpt["history"][-1]["train_loss"] < ckpt["history"][0]["train_loss"]  # the ranks trained together

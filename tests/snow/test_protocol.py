@@ -64,3 +64,15 @@ def test_same_seed_same_table_with_one_or_two_workers(campaign, tmp_path):
     for name in ("table_ii.md", "table_ii.csv", "results.json", "fig3_overlay.png", "fig4_true_vs_predicted.png"):
         assert (tmp_path / "a" / name).stat().st_size > 0
     assert "± " in (tmp_path / "a" / "table_ii.md").read_text()
+
+
+def test_ordering_sentence_compares_with_the_seed():
+    from nivalis.snow.protocol import ordering_text
+
+    seed_like = {"LSTM": {"total": [7.3, 1.2]}, "GCN": {"total": [6.0, 0.5]}, "GCN-LSTM": {"total": [4.7, 0.4]}}
+    text = ordering_text(seed_like)
+    assert "GCN-LSTM (4.700) < GCN (6.000) < LSTM (7.300)" in text and "the same order" in text
+    assert "does not separate" not in text
+    tied = {"LSTM": {"total": [1.70, 0.10]}, "GCN": {"total": [1.75, 0.06]}, "GCN-LSTM": {"total": [1.77, 0.16]}}
+    text = ordering_text(tied)
+    assert "a different order" in text and "does not separate" in text

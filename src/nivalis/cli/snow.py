@@ -41,7 +41,7 @@ def _config(**kw):
 def simulate(
     out: Annotated[Path, typer.Option(help="Folder for the radargram .mat files.")],
     radargrams: Annotated[int, typer.Option(min=1, help="Radargrams (frames of 256 traces) to write.")] = 816,
-    seed: SeedOpt = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the campaign (flight lines, climate fields, tracking).")] = 0,
     echograms: Annotated[bool, typer.Option("--echograms", help="Also write echogram images (Data, 1200-1700 "
                                             "rows; about 0.3 MB per file).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="v7.3 (HDF5, as the processed set) or v5.")] = "v7.3",
@@ -112,7 +112,7 @@ def paper(
 ) -> None:
     """Reproduce Table II and figures 3-4: LSTM, GCN and GCN-LSTM on random 4:1 splits, RMSE per year."""
     setup(quiet)
-    from nivalis.snow.protocol import run_paper, table_markdown
+    from nivalis.snow.protocol import ordering_text, run_paper, table_markdown
 
     cfg = _config(epochs=epochs, splits=splits, seed=seed, models=models, precision=precision, batch_size=batch_size,
                   feature_layers=feature_layers, target_layers=target_layers, direction=direction,
@@ -120,7 +120,8 @@ def paper(
     result = run_paper(data, cfg, out, workers=workers, threads=threads)
     payload = {"table": result.table, "seconds": round(result.seconds, 3), "years": result.years,
                "data": result.summary, "files": result.files}
-    emit(payload, as_json, human=table_markdown(result) + f"\n{result.summary.get('usable')} usable radargrams "
+    emit(payload, as_json, human=table_markdown(result) + f"\n{ordering_text(result.table)}\n"
+         f"{result.summary.get('usable')} usable radargrams "
          f"({result.summary.get('files')} files); {result.seconds:.0f} s; written to {out}")
 
 
