@@ -8,14 +8,14 @@ import numpy as np
 
 from nivalis.layers.operator_choice import OPERATOR_NAMES
 from nivalis.nas.experiment import refine_and_compare
-from nivalis.nas.search import NARConfig
+from nivalis.nas.search import NARConfig, budget
 
-#: demo budgets: one SGDR cycle over the whole search (the seed's first cycle, T_0 = 10, stretched to 20)
+#: demo search budgets: the quick demo runs one SGDR cycle (T_0 = 10) with fewer controller steps; the full demo
+#: runs `nivalis refine search`'s own full budget (10 + 60 epochs, three SGDR cycles) at the demo's scale
 DEMO_BUDGET = {
     True: {"pretrain_epochs": 1, "epochs": 9, "sgdr_t0": 10, "controller_steps": 5, "derive_samples": 4,
            "baseline_decay": 0.9},
-    False: {"pretrain_epochs": 2, "epochs": 18, "sgdr_t0": 20, "controller_steps": 8, "derive_samples": 6,
-            "baseline_decay": 0.9},
+    False: budget(False),
 }
 DEMO_WIDTH = 0.25
 DEMO_IMAGE_SIZE = 16
@@ -59,9 +59,11 @@ def demo_section(out_dir: Path, quick: bool):
         f"{ctrl['search_space_size']:,} architectures) with an ENAS controller trained by REINFORCE on the "
         f"shared weights of a supernet. To fit the demo's time budget the backbone is ResNet-18 at width "
         f"{DEMO_WIDTH} ({int(64 * DEMO_WIDTH)}–{int(512 * DEMO_WIDTH)} channels, CIFAR stem) on digits at "
-        f"{DEMO_IMAGE_SIZE}×{DEMO_IMAGE_SIZE}, and the search is short: {cfg.pretrain_epochs} epoch(s) of uniformly "
-        f"random paths (-PreTrain) + {cfg.epochs} search epochs in one SGDR cycle, {cfg.controller_steps} controller "
-        f"steps per epoch, on a class-balanced proxy task of {ctrl['proxy']['train']} training and "
+        f"{DEMO_IMAGE_SIZE}×{DEMO_IMAGE_SIZE}. The search runs {cfg.pretrain_epochs} epoch(s) of uniformly "
+        f"random paths (-PreTrain) + {cfg.epochs} search epochs (SGDR, T_0 = {cfg.sgdr_t0}, T_mult = "
+        f"{cfg.sgdr_t_mult}), {cfg.controller_steps} controller steps per epoch"
+        f"{' (a short budget: the quick demo)' if quick else ' (the full budget of `nivalis refine search`)'}, "
+        f"on a class-balanced proxy task of {ctrl['proxy']['train']} training and "
         f"{ctrl['proxy']['val']} validation images from the training split. Random search gets the same budget "
         f"(same shared-weight steps, same number of evaluated children). Each architecture is then retrained from "
         f"scratch on the full training split ({epochs} epochs, SGD lr 0.1 + cosine, seeds 0–2) and tested on the "
