@@ -76,3 +76,5 @@ def test_ordering_sentence_compares_with_the_seed():
     tied = {"LSTM": {"total": [1.70, 0.10]}, "GCN": {"total": [1.75, 0.06]}, "GCN-LSTM": {"total": [1.77, 0.16]}}
     text = ordering_text(tied)
     assert "a different order" in text and "does not separate" in text
+    one_split = {m: {"total": [v["total"][0], 0.0]} for m, v in tied.items()}
+    assert "With one split" in ordering_text(one_split)

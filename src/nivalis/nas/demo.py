@@ -124,6 +124,11 @@ def demo_section(out_dir: Path, quick: bool):
              f"to {noise:.2f} pt. With the seed's accuracy-only reward every candidate is cheaper than conv 3×3, so "
              f"FLOPs fall wherever the search leaves the original operator. `benchmarks/nar_search.py` runs the "
              f"CLI's full budget.")
+    if quick:
+        full = budget(False)
+        sec.text(f"This is the quick demo's search ({cfg.pretrain_epochs} + {cfg.epochs} epochs), a short one; "
+                 f"the full demo and `nivalis refine search` run {full['pretrain_epochs']} + "
+                 f"{full['epochs']} epochs.")
     pools = sum(code in (2, 3) for code in c["arch"])
     if pools > len(c["arch"]) // 2:
         sec.text(f"The controller's network pools in {pools} of {len(c['arch'])} blocks: in a search this short "

@@ -334,7 +334,9 @@ def ordering_text(table: dict[str, dict[str, list[float]]]) -> str:
     noise = max(entry["total"][1] for entry in table.values())
     text = f"Ranking by total RMSE in this run: {order} px; the seed's Table II ranks GCN-LSTM < GCN < LSTM"
     text += " — the same order." if same else " — a different order."
-    if noise > 0 and spread < noise:
+    if noise == 0:
+        text += " With one split there is no split-to-split spread to judge the differences by."
+    elif spread < noise:
         text += (f" The whole spread ({spread:.3f} px) is smaller than the split-to-split standard deviation "
                  f"({noise:.3f} px), so this run does not separate the models.")
     return text
