@@ -43,6 +43,7 @@ class _Exploit:
         return (os.system, (f"touch {os.environ['NIVALIS_PWNED']}",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")  # the hostile file is written by plain pickle
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
     monkeypatch.setenv("NIVALIS_PWNED", str(marker))
