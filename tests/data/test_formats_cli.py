@@ -1,18 +1,10 @@
 """`nivalis train --data cifar10|svhn|gtsrb --data-dir DIR` trains on each real format; wrong folders exit 2."""
 
 import pytest
-import torch
 
 from tests.cli_helpers import assert_user_error, invoke
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks train fastest on one thread, above all on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("data, fixture", [("cifar10", "cifar_dir"), ("svhn", "svhn_dir"), ("gtsrb", "gtsrb_dir")])

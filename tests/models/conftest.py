@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from nivalis.models.meta import meta_counts as _meta_counts
@@ -24,16 +23,3 @@ def forward_backward(model: torch.nn.Module, x: torch.Tensor, out_shape: tuple[i
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, f"no gradient reached {missing[:5]}"
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Run each zoo test on one intra-op thread, then restore the setting.
-
-    With several test processes sharing 2 cores, OpenMP threads wait on each other: a ResNet-50
-    forward + backward at 32×32 took 10-14 s on 2 threads under load and 0.25 s on one.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

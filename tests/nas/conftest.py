@@ -1,7 +1,6 @@
-"""NAR tests run on one intra-op thread (see tests/models/conftest.py for why) on tiny backbones."""
+"""NAR tests run on one intra-op thread (tests/conftest.py) on tiny backbones."""
 
 import pytest
-import torch
 
 from nivalis.nas.space import SearchSpace
 
@@ -9,12 +8,6 @@ from nivalis.nas.space import SearchSpace
 TINY = {"stem": "cifar", "width": 0.0625}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
