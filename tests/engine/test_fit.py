@@ -1,10 +1,13 @@
 """The training loop: learns, repeats itself exactly for a seed, resumes to the same result."""
 
+import pytest
 import torch
 from torch.utils.data import TensorDataset
 
 from nivalis.data import load_classification
 from nivalis.engine import TrainConfig, classification_task, evaluate, fit, load_checkpoint, seed_everything
+from nivalis.engine.fit import resolve_device
+from nivalis.errors import UserError
 from nivalis.models import create_model
 
 
@@ -14,11 +17,11 @@ def _small_digits():
     return TensorDataset(x[:400], y[:400]), data.val
 
 
-def _train(tmp, epochs, resume=False, seed=0, precision="fp32"):
+def _train(tmp, epochs, resume=False, seed=0, precision="fp32", device="cpu"):
     train, val = _small_digits()
     seed_everything(seed)
     model = create_model("lenet5")
-    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=2e-3, seed=seed, precision=precision)
+    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=2e-3, seed=seed, precision=precision, device=device)
     return fit(model, train, val, config=cfg, task=classification_task(10), out_dir=tmp, resume=resume)
 
 
@@ -57,3 +60,24 @@ def test_resume_repeats_an_uninterrupted_run(tmp_path):
 def test_bf16_autocast_trains(tmp_path):
     result = _train(tmp_path, epochs=2, precision="bf16")
     assert result.history[-1]["val_accuracy"] > 0.5
+
+
+def test_device_names():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for bad in ("tpu", "gpu0", "meta"):
+        with pytest.raises(UserError, match="device"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_matches_cpu_and_resumes_on_cpu(tmp_path):
+    gpu = _train(tmp_path / "gpu", epochs=2, device="cuda")
+    cpu = _train(tmp_path / "cpu", epochs=2)
+    assert next(gpu.model.parameters()).is_cuda
+    assert abs(gpu.history[-1]["val_accuracy"] - cpu.history[-1]["val_accuracy"]) < 0.05
+    resumed = _train(tmp_path / "gpu", epochs=3, resume=True)  # a GPU checkpoint continues on the CPU
+    assert len(resumed.history) == 3 and resumed.history[-1]["val_accuracy"] > 0.8

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from nivalis.cli.app import main
 from nivalis.snow.io import load_radargram, write_radargram
@@ -94,6 +95,9 @@ def test_user_errors(capsys, tmp_path):
                            str(tmp_path / "none.pt")), "checkpoint not found")
     assert_user_error(*run(capsys, "snow", "simulate", "--out", str(tmp_path / "x"), "--format", "v4"),
                       "unknown MAT format")
+    assert_user_error(*run(capsys, "snow", "paper", "--data", str(tmp_path), "--device", "tpu"), "unknown device")
+    if not torch.cuda.is_available():  # asking for a GPU that is not there fails before any data is read
+        assert_user_error(*run(capsys, "snow", "train", "--data", str(tmp_path), "--device", "cuda"), "no CUDA GPU")
 
 
 def test_train_under_torchrun_two_processes(campaign, tmp_path):

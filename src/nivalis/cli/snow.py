@@ -14,7 +14,8 @@ app = typer.Typer(help="Snow accumulation from Snow Radar layers: GCN-LSTM on te
 
 EpochsOpt = Annotated[int, typer.Option(min=1, help="Training epochs (seed: 150).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the splits, weights, shuffling and dropout.")]
-PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast: about 2x faster; check the RMSE).")]
+PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (autocast: about 2x faster on CPU; check the RMSE).")]
+DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto (a GPU when PyTorch sees one).")]
 BatchOpt = Annotated[int, typer.Option(min=1, help="Radargrams per optimiser step (dense batches).")]
 FeatureLayersOpt = Annotated[int, typer.Option(min=1, help="Feature layers per radargram (seed: 10).")]
 TargetLayersOpt = Annotated[int, typer.Option(min=1, help="Target layers per radargram (seed: 5).")]
@@ -34,7 +35,12 @@ def _config(**kw):
     models = kw.pop("models", None)
     if models:
         kw["models"] = tuple(m.strip() for m in models.split(",") if m.strip())
-    return SnowConfig(**kw).validate()
+    cfg = SnowConfig(**kw).validate()
+    if "device" in kw:
+        from nivalis.engine.fit import resolve_device
+
+        cfg.device = str(resolve_device(cfg.device))  # a missing GPU fails here, before any data is read
+    return cfg
 
 
 @app.command()
@@ -96,6 +102,7 @@ def paper(
     seed: SeedOpt = 0,
     models: Annotated[str, typer.Option(help="Comma-separated models to compare.")] = "lstm,gcn,gcn_lstm",
     precision: PrecisionOpt = "fp32",
+    device: DeviceOpt = "cpu",
     batch_size: BatchOpt = 32,
     feature_layers: FeatureLayersOpt = 10,
     target_layers: TargetLayersOpt = 5,
@@ -114,8 +121,8 @@ def paper(
     setup(quiet)
     from nivalis.snow.protocol import ordering_text, run_paper, table_markdown
 
-    cfg = _config(epochs=epochs, splits=splits, seed=seed, models=models, precision=precision, batch_size=batch_size,
-                  feature_layers=feature_layers, target_layers=target_layers, direction=direction,
+    cfg = _config(epochs=epochs, splits=splits, seed=seed, models=models, precision=precision, device=device,
+                  batch_size=batch_size, feature_layers=feature_layers, target_layers=target_layers, direction=direction,
                   extra_features=extra_features, learnable_adjacency=learnable_adjacency)
     result = run_paper(data, cfg, out, workers=workers, threads=threads)
     payload = {"table": result.table, "seconds": round(result.seconds, 3), "years": result.years,
@@ -133,6 +140,7 @@ def train(
     seed: SeedOpt = 0,
     split: Annotated[int, typer.Option(min=0, help="Which random 4:1 permutation to train on (0 = the first).")] = 0,
     precision: PrecisionOpt = "fp32",
+    device: DeviceOpt = "cpu",
     batch_size: BatchOpt = 32,
     feature_layers: FeatureLayersOpt = 10,
     target_layers: TargetLayersOpt = 5,
@@ -153,8 +161,8 @@ def train(
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = _config(epochs=epochs, seed=seed, precision=precision, batch_size=batch_size, feature_layers=feature_layers,
-                  target_layers=target_layers, direction=direction, extra_features=extra_features,
+    cfg = _config(epochs=epochs, seed=seed, precision=precision, device=device, batch_size=batch_size,
+                  feature_layers=feature_layers, target_layers=target_layers, direction=direction, extra_features=extra_features,
                   learnable_adjacency=learnable_adjacency, models=model)
     result = train_snow(data, model, cfg, out or Path("runs") / f"snow-{model}", resume=resume, split=split)
     rmse = ", ".join(f"{y} {v:.3f}" for y, v in result["rmse"].items())

@@ -7,6 +7,11 @@ passed to `model(*inputs)`.
 Reproducibility: the caller seeds (`seed_everything`) before building the model; `fit` derives each
 epoch's shuffling and dropout randomness from `(config.seed, epoch)`, so a run resumed from the
 checkpoint of epoch k repeats an uninterrupted run exactly.
+
+Device: `TrainConfig.device` is ``cpu`` (the default), ``cuda``, ``cuda:N`` or ``auto``; the model and every
+batch move there and bf16 autocast runs on that device type. Checkpoints load onto the CPU first, so one
+written on a GPU resumes or predicts on a machine without one. Under torchrun with CUDA each process takes
+the GPU of its local rank.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 (CPU autocast; measure its effect before relying on it)
     grad_clip: float | None = None
     eval_batch_size: int = 256
+    device: str = "cpu"  # cpu | cuda | cuda:N | auto (CUDA when PyTorch sees one)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -105,12 +111,43 @@ def _split_batch(batch) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
     return tuple(inputs), target
 
 
-def _autocast(precision: str):
+def resolve_device(name: str = "cpu") -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` as a torch device; asking for a GPU that is not there is a UserError."""
+    name = (name or "cpu").strip().lower()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r} (cpu, cuda, cuda:N, auto)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"unsupported device {name!r} (cpu, cuda, cuda:N, auto)")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r}: PyTorch sees no CUDA GPU here (torch {torch.__version__}); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"device {name!r}: only {torch.cuda.device_count()} CUDA GPU(s) visible")
+    return device
+
+
+def module_device(model: nn.Module) -> torch.device:
+    """The device of a model's first parameter (CPU for a model without parameters)."""
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _autocast(precision: str, device_type: str = "cpu"):
     if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(device_type, dtype=torch.bfloat16)
     if precision != "fp32":
         raise UserError(f"unknown precision {precision!r} (fp32, bf16)")
-    return torch.autocast("cpu", enabled=False)
+    return torch.autocast(device_type, enabled=False)
+
+
+def _to(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    if device.type == "cpu":
+        return tensors
+    return tuple(t.to(device, non_blocking=True) for t in tensors)
 
 
 def _train_loader(dataset: Dataset, cfg: TrainConfig, epoch: int) -> DataLoader:
@@ -135,18 +172,20 @@ def evaluate(model: nn.Module, dataset: Dataset, task: Task, *, batch_size: int 
     model = model.module if isinstance(model, DistributedDataParallel) else model
     was_training = model.training
     model.eval()
+    device = module_device(model)
     metrics = task.metrics()
     total_loss, total_n = 0.0, 0
     try:
         for batch in DataLoader(dataset, batch_size=batch_size):
             inputs, target = _split_batch(batch)
-            with _autocast(precision):
+            inputs, (target_dev,) = _to(inputs, device), _to((target,), device)
+            with _autocast(precision, device.type):
                 out = model(*inputs)
-                loss = task.loss(out, target)
+                loss = task.loss(out, target_dev)
             n = target.shape[0]
             total_loss += float(loss) * n
             total_n += n
-            metrics.update(*task.metric_inputs(out.float(), target))
+            metrics.update(*task.metric_inputs(out.float().cpu(), target))
     finally:
         model.train(was_training)
     if total_n == 0:
@@ -158,9 +197,10 @@ def evaluate(model: nn.Module, dataset: Dataset, task: Task, *, batch_size: int 
 
 @torch.no_grad()
 def predict(model: nn.Module, dataset: Dataset, *, batch_size: int = 256) -> torch.Tensor:
-    """Concatenated model outputs over `dataset` in order (eval mode)."""
+    """Concatenated model outputs over `dataset` in order (eval mode), on the CPU."""
     model.eval()
-    outs = [model(*_split_batch(batch)[0]) for batch in DataLoader(dataset, batch_size=batch_size)]
+    device = module_device(model)
+    outs = [model(*_to(_split_batch(batch)[0], device)).cpu() for batch in DataLoader(dataset, batch_size=batch_size)]
     return torch.cat(outs)
 
 
@@ -177,6 +217,12 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
     """
     ctx = get_context()
     cfg = config
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        index = ctx.local_rank if ctx.enabled else device.index
+        device = torch.device("cuda", torch.cuda.current_device() if index is None else index)
+        torch.cuda.set_device(device)
+    model.to(device)
     optimizer = build_optimizer(model.parameters(), cfg)
     scheduler = build_scheduler(optimizer, cfg)
     history: list[dict[str, float]] = []
@@ -196,7 +242,11 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
         start_epoch = int(state["epoch"])
         history = list(state.get("history", []))
 
-    train_model: nn.Module = DistributedDataParallel(model) if ctx.enabled else model
+    if ctx.enabled:
+        device_ids = [device.index] if device.type == "cuda" else None
+        train_model: nn.Module = DistributedDataParallel(model, device_ids=device_ids)
+    else:
+        train_model = model
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -208,8 +258,9 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
         loss_sum, n_sum = 0.0, 0
         for batch in loader:
             inputs, target = _split_batch(batch)
+            inputs, (target,) = _to(inputs, device), _to((target,), device)
             optimizer.zero_grad(set_to_none=True)
-            with _autocast(cfg.precision):
+            with _autocast(cfg.precision, device.type):
                 out = train_model(*inputs)
                 loss = task.loss(out, target)
             loss_value = float(loss.detach())

@@ -33,7 +33,8 @@ class SnowConfig:
     splits: int = 5                     # §III: five random permutations ...
     test_fraction: float = 0.2          # §III: ... split 4:1 (454 train / 114 test of 568)
     batch_size: int = 32                # not in the seed: radargrams per optimiser step (dense batches)
-    precision: str = "fp32"             # not in the seed: "bf16" = CPU autocast (faster; effect on RMSE reported)
+    precision: str = "fp32"             # not in the seed: "bf16" = autocast (faster; effect on RMSE reported)
+    device: str = "cpu"                 # not in the seed: cpu | cuda | cuda:N | auto
     seed: int = 0
     models: tuple[str, ...] = MODELS
 

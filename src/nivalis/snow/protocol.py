@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from nivalis.engine import TrainConfig, fit, get_context, load_checkpoint, regression_task, seed_everything
+from nivalis.engine.fit import _autocast, module_device
 from nivalis.errors import UserError
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import (
@@ -62,7 +63,8 @@ def split_indices(n: int, cfg: SnowConfig) -> list[tuple[np.ndarray, np.ndarray]
 
 def _train_config(cfg: SnowConfig, seed: int, epochs: int | None = None) -> TrainConfig:
     return TrainConfig(epochs=epochs or cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam",
-                       scheduler="none", seed=seed, precision=cfg.precision, eval_batch_size=64)
+                       scheduler="none", seed=seed, precision=cfg.precision, eval_batch_size=64,
+                       device=cfg.device)
 
 
 def build_model(name: str, stats: GraphStats, cfg: SnowConfig, seed: int) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -80,12 +82,12 @@ def predict_thickness(model: torch.nn.Module, dataset: SnowGraphs, precision: st
     """[R, N, P] predicted thickness (pixels) for every radargram of `dataset`."""
     model.eval()
     outs = []
-    ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else \
-        (lambda: torch.autocast("cpu", enabled=False))
+    device = module_device(model)
     for start in range(0, len(dataset), batch_size):
         sl = slice(start, start + batch_size)
-        with ctx():
-            outs.append(model(dataset.features[sl], dataset.adjacency[sl]).float())
+        with _autocast(precision, device.type):
+            features, adjacency = dataset.features[sl].to(device), dataset.adjacency[sl].to(device)
+            outs.append(model(features, adjacency).float().cpu())
     return torch.cat(outs) if outs else torch.empty(0)
 
 
