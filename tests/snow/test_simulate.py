@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from nivalis.snow.graphs import haversine_m
 from nivalis.snow.io import load_radargram, load_radargram_folder
@@ -42,6 +43,30 @@ def test_campaign_is_physical_and_in_the_real_format(campaign):
     rows = usable[0].layers[3].astype(int)
     assert echo[rows, cols].mean() > echo[rows + 4, cols].mean() + 10  # layers are bright reflectors
     assert "Elevation" in first.summary()["fields"] and "curr_smb" in first.fields
+
+
+def _local_persistence(folder) -> tuple[float, float]:
+    """Correlation of the within-radargram anomaly of the 5 target layers with that of the 10 feature layers
+    below them, at the trace itself and averaged over neighbouring traces."""
+    radargrams, _ = load_radargram_folder(folder, rows_needed=16)
+    thick = np.stack([r.thickness()[:15] for r in radargrams if r.usability()[0]])
+    target, feature = thick[:, :5].mean(1), thick[:, 5:].mean(1)
+    target, feature = target - target.mean(1, keepdims=True), feature - feature.mean(1, keepdims=True)
+    smooth = gaussian_filter1d(feature, 8.0, axis=1, mode="nearest")
+    return (float(np.corrcoef(feature.ravel(), target.ravel())[0, 1]),
+            float(np.corrcoef(smooth.ravel(), target.ravel())[0, 1]))
+
+
+def test_local_accumulation_pattern_persists_from_deep_to_shallow_layers(campaign, tmp_path):
+    """The structure a model must use once latitude/longitude have given it the regional climate: the wind
+    imprint and km-scale relief repeat from the deep layers into the shallow ones; without them the only
+    local link is the shared pick between adjacent layers (thicknesses anti-correlated)."""
+    own, smooth = _local_persistence(campaign)
+    assert own > 0.5 and smooth > 0.5
+    flat = SimulatorConfig(radargrams=32, seed=5, radargrams_per_flight=(16, 16), relief_rel_std=0.0, wind_rel_std=0.0)
+    simulate_campaign(tmp_path / "flat", flat)
+    own_flat, smooth_flat = _local_persistence(tmp_path / "flat")
+    assert own_flat < 0.0 and smooth_flat < 0.1
 
 
 def test_same_seed_same_files(tmp_path):
