@@ -5,8 +5,6 @@ import pytest
 from tests.cli_helpers import assert_user_error, invoke
 
 
-
-
 @pytest.mark.parametrize("data, fixture", [("cifar10", "cifar_dir"), ("svhn", "svhn_dir"), ("gtsrb", "gtsrb_dir")])
 def test_train_effnet_on_each_format(data, fixture, request, tmp_path):
     data_dir = request.getfixturevalue(fixture)

@@ -5,8 +5,9 @@ import torch
 from torch.utils.data import TensorDataset
 
 from nivalis.data import load_classification
-from nivalis.engine import TrainConfig, classification_task, evaluate, fit, load_checkpoint, seed_everything
-from nivalis.engine.fit import resolve_device
+from nivalis.engine import (
+    TrainConfig, classification_task, evaluate, fit, load_checkpoint, resolve_device, seed_everything,
+)
 from nivalis.errors import UserError
 from nivalis.models import create_model
 

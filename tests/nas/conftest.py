@@ -8,8 +8,6 @@ from nivalis.nas.space import SearchSpace
 TINY = {"stem": "cifar", "width": 0.0625}
 
 
-
-
 @pytest.fixture(scope="session")
 def tiny_space() -> SearchSpace:
     return SearchSpace("resnet18", "block", input_shape=(1, 16, 16), num_classes=10, model_kwargs=TINY)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from nivalis.avalanche.io import to_channels
 from nivalis.avalanche.models import WindowClassifier
 from nivalis.avalanche.windows import pad_image, window_view
+from nivalis.engine import autocast_for
 from nivalis.errors import UserError
 from nivalis.progress import bar
 
@@ -190,14 +191,6 @@ def dense_net(classifier: WindowClassifier) -> DenseWindowNet | None:
         return None
 
 
-def _autocast(precision: str):
-    if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    if precision != "fp32":
-        raise UserError(f"unknown precision {precision!r} (fp32, bf16)")
-    return torch.autocast("cpu", enabled=False)
-
-
 def _check_image(classifier: WindowClassifier, image: np.ndarray, where: str) -> np.ndarray:
     if image.ndim == 2:
         image = image[..., None]
@@ -239,7 +232,7 @@ def predict_probability(classifier: WindowClassifier, image: np.ndarray, *, tile
         for c0 in range(0, width, tile):
             th, tw = min(tile, height - r0), min(tile, width - c0)
             x = classifier.prepare(padded[None, r0:r0 + th + h - 1, c0:c0 + tw + h - 1])
-            with _autocast(precision):
+            with autocast_for(precision):
                 logits, hid = net(x, hidden=True)
             out[r0:r0 + th, c0:c0 + tw] = torch.sigmoid(logits[0, 0, :th, :tw].float()).numpy()
             if features:
@@ -264,7 +257,7 @@ def predict_segmentation(segmenter: WindowClassifier, image: np.ndarray, *, tile
         for c0 in range(0, width, tile):
             th, tw = min(tile, height - r0), min(tile, width - c0)
             x = segmenter.prepare(padded[None, r0:r0 + th + 2 * margin, c0:c0 + tw + 2 * margin])
-            with _autocast(precision):
+            with autocast_for(precision):
                 logits = segmenter(x)[0, margin:margin + th, margin:margin + tw]
             out[r0:r0 + th, c0:c0 + tw] = torch.sigmoid(logits.float()).numpy()
             progress.update(1)
@@ -289,7 +282,7 @@ def predict_windows(classifier: WindowClassifier, image: np.ndarray, *, batch_si
     progress = bar(math.ceil(out.size / batch_size), desc)
     for start in range(0, out.size, batch_size):
         x = classifier.prepare(np.ascontiguousarray(view[start:start + batch_size]))
-        with _autocast(precision):
+        with autocast_for(precision):
             out[start:start + batch_size] = torch.sigmoid(classifier(x).float()).numpy()
         progress.update(1)
     progress.close()

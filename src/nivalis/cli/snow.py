@@ -37,7 +37,7 @@ def _config(**kw):
         kw["models"] = tuple(m.strip() for m in models.split(",") if m.strip())
     cfg = SnowConfig(**kw).validate()
     if "device" in kw:
-        from nivalis.engine.fit import resolve_device
+        from nivalis.engine import resolve_device
 
         cfg.device = str(resolve_device(cfg.device))  # a missing GPU fails here, before any data is read
     return cfg
@@ -122,8 +122,8 @@ def paper(
     from nivalis.snow.protocol import ordering_text, run_paper, table_markdown
 
     cfg = _config(epochs=epochs, splits=splits, seed=seed, models=models, precision=precision, device=device,
-                  batch_size=batch_size, feature_layers=feature_layers, target_layers=target_layers, direction=direction,
-                  extra_features=extra_features, learnable_adjacency=learnable_adjacency)
+                  batch_size=batch_size, feature_layers=feature_layers, target_layers=target_layers,
+                  direction=direction, extra_features=extra_features, learnable_adjacency=learnable_adjacency)
     result = run_paper(data, cfg, out, workers=workers, threads=threads)
     payload = {"table": result.table, "seconds": round(result.seconds, 3), "years": result.years,
                "data": result.summary, "files": result.files}
@@ -162,8 +162,8 @@ def train(
     if threads:
         torch.set_num_threads(threads)
     cfg = _config(epochs=epochs, seed=seed, precision=precision, device=device, batch_size=batch_size,
-                  feature_layers=feature_layers, target_layers=target_layers, direction=direction, extra_features=extra_features,
-                  learnable_adjacency=learnable_adjacency, models=model)
+                  feature_layers=feature_layers, target_layers=target_layers, direction=direction,
+                  extra_features=extra_features, learnable_adjacency=learnable_adjacency, models=model)
     result = train_snow(data, model, cfg, out or Path("runs") / f"snow-{model}", resume=resume, split=split)
     rmse = ", ".join(f"{y} {v:.3f}" for y, v in result["rmse"].items())
     emit(result, as_json, human=f"{model}: test RMSE (px) {rmse}; total {result['total_rmse']:.3f}; "

@@ -136,7 +136,8 @@ def module_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-def _autocast(precision: str, device_type: str = "cpu"):
+def autocast_for(precision: str, device_type: str = "cpu"):
+    """The autocast context of a precision (fp32: autocast off; bf16: bfloat16) on a device type."""
     if precision == "bf16":
         return torch.autocast(device_type, dtype=torch.bfloat16)
     if precision != "fp32":
@@ -179,7 +180,7 @@ def evaluate(model: nn.Module, dataset: Dataset, task: Task, *, batch_size: int 
         for batch in DataLoader(dataset, batch_size=batch_size):
             inputs, target = _split_batch(batch)
             inputs, (target_dev,) = _to(inputs, device), _to((target,), device)
-            with _autocast(precision, device.type):
+            with autocast_for(precision, device.type):
                 out = model(*inputs)
                 loss = task.loss(out, target_dev)
             n = target.shape[0]
@@ -260,7 +261,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
             inputs, target = _split_batch(batch)
             inputs, (target,) = _to(inputs, device), _to((target,), device)
             optimizer.zero_grad(set_to_none=True)
-            with _autocast(cfg.precision, device.type):
+            with autocast_for(cfg.precision, device.type):
                 out = train_model(*inputs)
                 loss = task.loss(out, target)
             loss_value = float(loss.detach())

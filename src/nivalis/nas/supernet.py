@@ -28,8 +28,7 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nivalis.engine import get_context
-from nivalis.engine.fit import _autocast
+from nivalis.engine import autocast_for, get_context
 from nivalis.errors import UserError
 from nivalis.layers.operator_choice import make_operator, output_norms
 from nivalis.models import create_model
@@ -178,7 +177,7 @@ def train_shared_epoch(supernet: Supernet, images: torch.Tensor, labels: torch.T
         for group in optimizer.param_groups:
             group["lr"] = lr_at(epoch + step / steps)
         optimizer.zero_grad(set_to_none=True)
-        with _autocast(precision):
+        with autocast_for(precision):
             out = supernet(x)
             loss = F.cross_entropy(out, y)
         value = float(loss.detach())
@@ -224,7 +223,7 @@ def evaluate_arch(supernet: Supernet, arch: Sequence[int], images: torch.Tensor,
                 part = part[ctx.rank::ctx.world_size]
             if len(part) == 0:
                 continue
-            with _autocast(precision):
+            with autocast_for(precision):
                 out = supernet(images[part])
             correct[0] += float((out.argmax(1) == labels[part]).sum())
             correct[1] += len(part)

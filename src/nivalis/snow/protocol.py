@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from nivalis.engine import TrainConfig, fit, get_context, load_checkpoint, regression_task, seed_everything
-from nivalis.engine.fit import _autocast, module_device
+from nivalis.engine import (
+    TrainConfig, autocast_for, fit, get_context, load_checkpoint, module_device, regression_task, seed_everything,
+)
 from nivalis.errors import UserError
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import (
@@ -85,7 +86,7 @@ def predict_thickness(model: torch.nn.Module, dataset: SnowGraphs, precision: st
     device = module_device(model)
     for start in range(0, len(dataset), batch_size):
         sl = slice(start, start + batch_size)
-        with _autocast(precision, device.type):
+        with autocast_for(precision, device.type):
             features, adjacency = dataset.features[sl].to(device), dataset.adjacency[sl].to(device)
             outs.append(model(features, adjacency).float().cpu())
     return torch.cat(outs) if outs else torch.empty(0)
