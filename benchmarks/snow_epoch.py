@@ -8,6 +8,9 @@ fully connected 256-node graph). It runs the *same* weights through `GConvLSTM.f
     python benchmarks/snow_epoch.py                       # 816 simulated radargrams, fp32 and bf16
     python benchmarks/snow_epoch.py --data DIR --threads 1
 
+The recurrent models also run through their op-by-op path (``fused`` off: autograd records every gate op of
+`GConvLSTM`, nn.LSTM's own kernel) so the fused recurrence's gain is measured in the same run.
+
 It also counts the floating-point operations of one training epoch (forward + backward, PyTorch's
 `FlopCounterMode`), the throughput the batched epoch reaches, and projects the seed's full protocol
 (3 models × 5 splits × 150 epochs) from the measured epochs, so a slow protocol can be told apart
@@ -71,8 +74,28 @@ def time_per_graph(name: str, model, data: SnowGraphs, sample: int, precision: s
     return sum(times) / len(times)
 
 
+def set_fused(name: str, model: torch.nn.Module, fused: bool) -> bool:
+    """Switch a recurrent model between its fused and op-by-op paths; False for models without one."""
+    if name == "gcn_lstm":
+        model.recurrent.fused = fused
+    elif name == "lstm":
+        model.fused = fused
+    else:
+        return False
+    return True
+
+
+def epoch_seconds(name: str, model: torch.nn.Module, data: SnowGraphs, cfg: SnowConfig) -> float:
+    """Seconds of the second of two training epochs (the first warms allocator and caches)."""
+    result = fit(model, data, None, config=_train_config(cfg, 0), task=regression_task(), out_dir=None)
+    return result.history[-1]["seconds"]
+
+
 def epoch_flops(model: torch.nn.Module, data: SnowGraphs, batch_size: int) -> float:
-    """Floating-point operations of one training epoch (matmuls forward + backward; pointwise ops not counted)."""
+    """Floating-point operations of one training epoch (matmuls forward + backward; pointwise ops not counted).
+
+    Counted on the op-by-op path: the model's own arithmetic, without the fused path's alignment padding.
+    """
     model.train()
     total = 0.0
     for start in range(0, len(data), batch_size):
@@ -119,25 +142,30 @@ def main() -> None:
     data = SnowGraphs.build(train, stats)
     print(f"{summary.usable} usable radargrams of {summary.files}; one epoch = {len(data)} training radargrams; "
           f"{torch.get_num_threads()} thread(s); batch {args.batch_size}")
-    print(f"{'model':<10}{'precision':<11}{'batched s/epoch':>17}{'per-graph s/epoch':>19}{'ratio':>8}"
-          f"{'per-graph ms/radargram':>24}{'GFLOP/epoch':>13}{'GFLOP/s':>9}")
+    print(f"{'model':<10}{'precision':<11}{'batched s/epoch':>17}{'op-by-op s/epoch':>18}{'fused gain':>12}"
+          f"{'per-graph s/epoch':>19}{'ratio':>8}{'per-graph ms/radargram':>24}{'GFLOP/epoch':>13}{'GFLOP/s':>9}")
     protocol = SnowConfig()
     flops = {}
     for precision in args.precision.split(","):
         epoch_total = 0.0
         for name in args.models.split(","):
             run_cfg = SnowConfig(batch_size=args.batch_size, precision=precision, epochs=2)
+            batched = epoch_seconds(name, build_model(name, stats, run_cfg, seed=0)[0], data, run_cfg)
             model, _ = build_model(name, stats, run_cfg, seed=0)
-            result = fit(model, data, None, config=_train_config(run_cfg, 0), task=regression_task(), out_dir=None)
-            batched = result.history[-1]["seconds"]  # epoch 2: warm allocator and caches
+            unfused = "-"
+            if set_fused(name, model, False):
+                seconds = epoch_seconds(name, model, data, run_cfg)
+                unfused = f"{seconds:.2f}{'':>4}{seconds / batched:>7.1f}x"
             model, _ = build_model(name, stats, run_cfg, seed=0)
             per_radargram = time_per_graph(name, model, data, args.sample, precision)
             per_graph = per_radargram * len(data)
             if name not in flops:
-                flops[name] = epoch_flops(build_model(name, stats, run_cfg, seed=0)[0], data, args.batch_size)
+                model, _ = build_model(name, stats, run_cfg, seed=0)
+                set_fused(name, model, False)
+                flops[name] = epoch_flops(model, data, args.batch_size)
             epoch_total += batched
-            print(f"{name:<10}{precision:<11}{batched:>17.2f}{per_graph:>19.1f}{per_graph / batched:>7.1f}x"
-                  f"{per_radargram * 1000:>24.1f}{flops[name] / 1e9:>13.0f}{flops[name] / 1e9 / batched:>9.0f}",
+            print(f"{name:<10}{precision:<11}{batched:>17.2f}{unfused:>30}{per_graph:>19.1f}"
+                  f"{per_graph / batched:>7.1f}x{per_radargram * 1000:>24.1f}{flops[name] / 1e9:>13.0f}{flops[name] / 1e9 / batched:>9.0f}",
                   flush=True)
         runs = protocol.splits * protocol.epochs
         peak = matmul_gflops(torch.bfloat16 if precision == "bf16" else torch.float32)

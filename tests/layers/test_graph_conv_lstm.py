@@ -1,4 +1,5 @@
-"""GConvLSTM: the dense batched path equals PyG's per-graph ChebConv path, and K = 1 is a plain LSTM."""
+"""GConvLSTM: the dense batched path equals PyG's per-graph ChebConv path, the fused recurrence equals the op-by-op
+one (values and every gradient), and K = 1 is a plain LSTM."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from torch_geometric.nn import ChebConv
 from torch_geometric.utils import dense_to_sparse, to_dense_adj
 
-from nivalis.layers.graph_conv_lstm import GConvLSTM, chebyshev_basis, scaled_laplacian
+from nivalis.layers.graph_conv_lstm import GConvLSTM, chebyshev_basis, lstm_recurrence, scaled_laplacian
 
 
 def _graph(n: int, seed: int) -> torch.Tensor:
@@ -104,3 +105,92 @@ def test_parameter_count():
     cell = GConvLSTM(3, 64, K=2)
     # 4 gates × (ChebConv x: K·F·C + C, ChebConv h: K·C·C + C) + 3 peephole vectors + 4 gate biases
     assert sum(p.numel() for p in cell.parameters()) == 4 * (2 * 3 * 64 + 64 + 2 * 64 * 64 + 64) + 3 * 64 + 4 * 64
+
+
+def _run(cell: GConvLSTM, x: torch.Tensor, adjacency: torch.Tensor, fused: bool):
+    """Values and gradients (parameters, adjacency) of a loss that uses both H_T and C_T."""
+    cell.fused = fused
+    cell.zero_grad()
+    adjacency.grad = None
+    h, c = cell(x, scaled_laplacian(adjacency))
+    (h.sin().sum() + (0.3 * c).cos().sum()).backward()
+    grad_a = adjacency.grad if adjacency.grad is not None else torch.zeros_like(adjacency)
+    return h.detach(), c.detach(), [p.grad.clone() for p in cell.parameters()], grad_a.clone()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("peephole", [True, False])
+def test_fused_recurrence_equals_op_by_op_values_and_gradients(k, peephole):
+    """The hand-written backward agrees with autograd's record of the same equations to float64 precision,
+    the Laplacian's gradient included (what a learnable adjacency trains through)."""
+    torch.manual_seed(10 + k)
+    cell = GConvLSTM(3, 6, K=k, peephole=peephole).double()
+    with torch.no_grad():
+        cell.b.normal_()
+    adjacency = torch.stack([_graph(9, s) for s in range(2)]).requires_grad_(True)
+    x = torch.randn(2, 5, 9, 3, dtype=torch.float64)
+    fused, recorded = _run(cell, x, adjacency, True), _run(cell, x, adjacency, False)
+    for a, b in zip(fused[:2], recorded[:2]):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    for a, b in zip(fused[2], recorded[2]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fused[3], recorded[3], rtol=1e-10, atol=1e-12)
+    assert fused[3].abs().sum() > 0 if k > 1 else fused[3].abs().sum() == 0
+
+
+def test_fused_recurrence_passes_gradcheck():
+    """Finite differences against the hand-written backward, every input: basis, weights, peepholes, Laplacian."""
+    torch.manual_seed(3)
+    steps, batch, nodes, feats, hidden, k = 3, 2, 4, 2, 3, 3
+    lap = scaled_laplacian(torch.stack([_graph(nodes, s) for s in range(batch)])).requires_grad_(True)
+    args = [torch.randn(steps, batch * nodes, k * feats, dtype=torch.float64),
+            torch.randn(k * feats, 4 * hidden, dtype=torch.float64) * 0.5,
+            torch.randn(4 * hidden, dtype=torch.float64),
+            torch.randn(k * hidden, 4 * hidden, dtype=torch.float64) * 0.5,
+            torch.randn(3, hidden, dtype=torch.float64)]
+    for a in args:
+        a.requires_grad_(True)
+
+    def fn(x_basis, w_x, bias, w_h, w_c, laplacian):
+        return lstm_recurrence(x_basis, w_x, bias, w_h, w_c, laplacian, k=k, batch=batch)
+
+    assert torch.autograd.gradcheck(fn, (*args, lap))
+
+
+def test_fused_bf16_autocast_matches_op_by_op_bf16():
+    torch.manual_seed(4)
+    cell = GConvLSTM(3, 16, K=2)
+    lap = scaled_laplacian(_graph(32, 2).float())
+    x = torch.randn(4, 6, 32, 3)
+    out = {}
+    for fused in (True, False):
+        cell.fused = fused
+        cell.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            h, _ = cell(x, lap)
+        h.sum().backward()
+        out[fused] = (h.detach(), [p.grad.clone() for p in cell.parameters()])
+    assert out[True][0].dtype == torch.float32
+    assert (out[True][0] - out[False][0]).abs().max() < 0.02           # same bf16 matmuls, float32 gates
+    for a, b in zip(out[True][1], out[False][1]):
+        assert a.dtype == torch.float32
+        assert (a - b).norm() <= 0.05 * b.norm() + 1e-6
+
+
+def test_fused_recurrence_buffers_are_reused_only_when_free():
+    """Pooled buffers: a graph kept with retain_graph still backpropagates right after other forwards ran."""
+    cell = GConvLSTM(2, 4, K=2)
+    lap = scaled_laplacian(_graph(6, 0).float())
+    x = torch.randn(2, 3, 6, 2)
+    kept = cell(x, lap)[0].sum()
+    kept.backward(retain_graph=True)
+    first = [p.grad.clone() for p in cell.parameters()]
+    cell.zero_grad()
+    cell(2 * x, lap)[0].sum().backward()                              # may reuse only buffers nobody holds
+    cell(x, lap)
+    cell.zero_grad()
+    kept.backward()
+    for a, p in zip(first, cell.parameters()):
+        torch.testing.assert_close(a, p.grad)
+    with torch.no_grad():
+        torch.testing.assert_close(cell(x, lap)[0], cell(x, lap)[0])

@@ -1,4 +1,5 @@
-"""The three regressors of seed 000: shapes, exact parameter counts, GCN dense vs PyG sparse."""
+"""The three regressors of seed 000: shapes, exact parameter counts, GCN dense vs PyG sparse, the LSTM's fused
+CPU path vs nn.LSTM's kernel."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from torch_geometric.utils import dense_to_sparse
 
 from nivalis.errors import UserError
 from nivalis.snow.config import SnowConfig
-from nivalis.snow.models import GCNRegressor, create_snow_model, snow_model_kwargs
+from nivalis.snow.models import GCNRegressor, LSTMRegressor, create_snow_model, snow_model_kwargs
 
 HEAD = 64 * 32 + 32 + 32 * 5 + 5          # FC 64→32, FC 32→5 (§IV-C)
 EXPECTED = {
@@ -75,3 +76,30 @@ def test_learnable_adjacency_starts_at_the_haversine_graph_and_trains():
     assert learn.adjacency.edge_logits.grad.abs().sum() > 0
     with pytest.raises(UserError, match="no graph"):
         create_snow_model("lstm", **snow_model_kwargs("lstm", cfg, 3, 2))
+
+
+def test_lstm_fused_cpu_path_equals_torch_lstm_kernel():
+    """On the CPU the LSTM baseline runs nn.LSTM's own weights through the fused recurrence: same function,
+    same gradients (float64), and under bf16 autocast within bf16 rounding of the kernel's result."""
+    torch.manual_seed(0)
+    model = LSTMRegressor(3, hidden=8, fc_hidden=4).double().eval()
+    x = torch.randn(2, 5, 7, 3, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        model.fused = fused
+        model.zero_grad()
+        out = model(x)
+        out.sin().sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    model = LSTMRegressor(3).eval()
+    x = torch.randn(2, 10, 64, 3)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model.fused = True
+        fused = model(x)
+        model.fused = False
+        kernel = model(x)
+    assert fused.dtype == torch.float32
+    assert (fused - kernel.float()).abs().max() < 0.05

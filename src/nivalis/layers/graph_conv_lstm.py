@@ -29,13 +29,35 @@ Two implementations of the same function share one set of weights (the eight `Ch
   dense ``[B, N, N]`` tensor, so every propagation is one batched matmul and the four gates of all
   Chebyshev orders are one fused matmul. The input half of every gate is computed for all T steps at once
   before the recurrence. This is what the snow models train with (a fully connected 256-node graph per
-  radargram makes the dense form cheaper than message passing).
+  radargram makes the dense form cheaper than message passing). On the CPU the recurrence itself runs
+  as one autograd node, `lstm_recurrence`, whose backward (backpropagation through time) is written out:
+
+  .. math::
+      \delta\mathbf{A}_o &= \delta\mathbf{H}_t \odot \tanh\mathbf{C}_t \odot \mathbf{O}_t (1 - \mathbf{O}_t),
+      \qquad
+      \delta\mathbf{C}_t \mathrel{+}= \delta\mathbf{H}_t \odot \mathbf{O}_t (1 - \tanh^2 \mathbf{C}_t)
+          + \mathbf{w}_{co} \odot \delta\mathbf{A}_o \\
+      \delta\mathbf{A}_i &= \delta\mathbf{C}_t \odot \mathbf{G}_t \odot \mathbf{I}_t (1 - \mathbf{I}_t),
+      \quad \delta\mathbf{A}_f = \delta\mathbf{C}_t \odot \mathbf{C}_{t-1} \odot \mathbf{F}_t
+          (1 - \mathbf{F}_t),
+      \quad \delta\mathbf{A}_c = \delta\mathbf{C}_t \odot \mathbf{I}_t (1 - \mathbf{G}_t^2) \\
+      \delta\mathbf{C}_{t-1} &= \delta\mathbf{C}_t \odot \mathbf{F}_t + \mathbf{w}_{ci} \odot
+          \delta\mathbf{A}_i + \mathbf{w}_{cf} \odot \delta\mathbf{A}_f, \qquad
+      \delta\mathbf{H}_{t-1} = \textstyle\sum_k \mathbf{Z}^{(k)\top}\text{-chain}
+          \bigl(\delta\mathbf{A}_t \mathbf{\Theta}_h^{(k)\top}\bigr)
+
+  (:math:`\mathbf{G}_t` the candidate :math:`\tanh`, :math:`\delta\mathbf{A}` the gradients of the gate
+  pre-activations; the last term runs the Chebyshev recursion backwards). The weight gradients of all
+  steps are one matmul at the end. It is ~2× faster to train than autograd's op-by-op record of the same
+  equations (`benchmarks/snow_epoch.py` prints both) and is tested against it and `gradcheck`.
 - `GConvLSTM.forward_sparse(x, edge_index, edge_weight)` — one graph, PyG message passing through the
   `ChebConv` modules themselves, exactly like the public per-graph implementations; kept as the
   reference the dense path is tested against and as the baseline of `benchmarks/snow_epoch.py`.
 """
 
 from __future__ import annotations
+
+import sys
 
 import torch
 import torch.nn as nn
@@ -75,6 +97,200 @@ def chebyshev_basis(laplacian: Tensor, x: Tensor, k: int) -> Tensor:
     return torch.cat(terms, -1) if k > 1 else x
 
 
+_POOL: dict[tuple, list[Tensor]] = {}
+
+
+def _only_in_pool(t: Tensor) -> bool:
+    """True when nothing but the pool holds ``t``: no Python name, no autograd graph, no view of its memory."""
+    return (sys.getrefcount(t) <= 3 and t._use_count() == 1
+            and torch._C._storage_Use_Count(t.untyped_storage()._cdata) <= 2)
+
+
+def _borrow(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """An uninitialised buffer; on the CPU one the pool holds and nobody else uses, when there is one.
+
+    The recurrence's buffers are tens of MB. glibc maps blocks that large afresh from the OS at every
+    allocation, and their first-touch page faults cost about as much as the arithmetic on them (a training
+    step of the snow GCN-LSTM takes ~1.5× longer without the pool). A buffer that an autograd graph still
+    saves, or that a view or a Python name still refers to, is never handed out twice; the pool keeps at
+    most 4 buffers for each of the 8 most recent shapes.
+    """
+    if device.type != "cpu":
+        return torch.empty(shape, dtype=dtype, device=device)
+    key = (tuple(shape), dtype)
+    free = _POOL.pop(key, [])
+    _POOL[key] = free  # most recent last
+    for i in range(len(free)):
+        if _only_in_pool(free[i]):
+            return free[i]
+    buf = torch.empty(shape, dtype=dtype, device=device)
+    if len(free) < 4:
+        free.append(buf)
+    while len(_POOL) > 8:
+        del _POOL[next(iter(_POOL))]
+    return buf
+
+
+def _tanh_(t: Tensor) -> Tensor:
+    """In-place :math:`\\tanh t = 2\\sigma(2t) - 1`: the CPU's float32 tanh is ~10× slower than its sigmoid."""
+    return t.mul_(2).sigmoid_().mul_(2).sub_(1)
+
+
+class _FusedRecurrence(torch.autograd.Function):
+    """`lstm_recurrence` as one autograd node: forward loop, hand-written backpropagation through time."""
+
+    @staticmethod
+    def forward(ctx, x_basis: Tensor, w_x: Tensor, bias: Tensor, w_h: Tensor, w_c: Tensor | None,
+                lap: Tensor | None, k: int, batch: int) -> tuple[Tensor, Tensor]:
+        steps, rows, width_x = x_basis.shape
+        width_h, width = w_h.shape
+        hidden = width // 4
+        nodes = rows // batch
+        low, dev = x_basis.dtype, x_basis.device
+        gate_dtype = torch.float32 if low in (torch.bfloat16, torch.float16) else low
+        gates = _borrow((steps, rows, 4, hidden), gate_dtype, dev)  # i, f, g, o after their nonlinearity
+        cells = _borrow((steps, rows, hidden), gate_dtype, dev)
+        tanh_c = _borrow((steps, rows, hidden), gate_dtype, dev)
+        # per step [Z0 | ... | Z_{K-1} of H_{t-1} | X basis | 1 | 0 …] in the matmul dtype, rows padded to 16
+        # values for aligned loads: one matmul per step forward, one for all three weight gradients
+        # (W_h, W_x, b) backward; H_{-1} = 0
+        used = width_h + width_x + 1
+        inputs = _borrow((steps, batch, nodes, -(-used // 16) * 16), low, dev)
+        flat_in = inputs.view(steps, rows, -1)
+        flat_in[..., width_h:width_h + width_x].copy_(x_basis)
+        flat_in[..., width_h + width_x].fill_(1)
+        flat_in[..., used:].zero_()
+        flat_in[0, :, :width_h].zero_()
+        weight = torch.cat([w_h, w_x, bias.unsqueeze(0), w_h.new_zeros(inputs.shape[-1] - used, width)])
+        h = None
+        for t in range(steps):
+            z = torch.mm(flat_in[t], weight) if t else torch.mm(flat_in[0, :, width_h:], weight[width_h:])
+            g = gates[t]
+            g.view(rows, width).copy_(z)
+            if t and w_c is not None:
+                g[:, 0].addcmul_(w_c[0], cells[t - 1])
+                g[:, 1].addcmul_(w_c[1], cells[t - 1])
+            g[:, 2].mul_(2)
+            g[:, :3].sigmoid_()
+            g[:, 2].mul_(2).sub_(1)  # tanh of the candidate from the shared sigmoid
+            c = cells[t]
+            if t == 0:
+                torch.mul(g[:, 0], g[:, 2], out=c)
+            else:
+                torch.mul(g[:, 1], cells[t - 1], out=c).addcmul_(g[:, 0], g[:, 2])
+            if w_c is not None:
+                g[:, 3].addcmul_(w_c[2], c)
+            g[:, 3].sigmoid_()
+            _tanh_(tanh_c[t].copy_(c))
+            if t == steps - 1:
+                h = torch.mul(g[:, 3], tanh_c[t]).view(batch, nodes, hidden)
+                break
+            nxt = inputs[t + 1]
+            torch.mul(g[:, 3], tanh_c[t], out=flat_in[t + 1][:, :hidden])
+            for order in range(1, k):
+                out = nxt[..., order * hidden:(order + 1) * hidden]
+                torch.bmm(lap, nxt[..., (order - 1) * hidden:order * hidden], out=out)
+                if order > 1:
+                    out.mul_(2).sub_(nxt[..., (order - 2) * hidden:(order - 1) * hidden])
+        c_last = cells[-1].view(batch, nodes, hidden).clone()
+        ctx.save_for_backward(gates, cells, tanh_c, inputs, w_x, w_h, w_c, lap)
+        ctx.batch, ctx.k = batch, k
+        return h, c_last
+
+    @staticmethod
+    def backward(ctx, grad_h: Tensor | None, grad_c: Tensor | None):
+        gates, cells, tanh_c, inputs, w_x, w_h, w_c, lap = ctx.saved_tensors
+        steps, rows, _, hidden = gates.shape
+        batch, k = ctx.batch, ctx.k
+        nodes = rows // batch
+        width_x, width_h = w_x.shape[0], w_h.shape[0]
+        low, fp, dev = inputs.dtype, gates.dtype, gates.device
+        need_lap = ctx.needs_input_grad[5]
+        dh = torch.zeros(rows, hidden, dtype=fp, device=dev) if grad_h is None else grad_h.reshape(rows, hidden).to(fp)
+        dc = (torch.zeros(rows, hidden, dtype=fp, device=dev) if grad_c is None
+              else grad_c.reshape(rows, hidden).to(fp, copy=True))
+        dz = _borrow((steps, rows, 4 * hidden), low, dev)
+        da = _borrow((rows, 4, hidden), fp, dev)
+        tmp = _borrow((rows, hidden), fp, dev)
+        peep = None if w_c is None else _borrow((rows, 3, hidden), fp, dev).zero_()
+        w_c32 = None if w_c is None else w_c.to(fp)
+        dlap = torch.zeros(batch, nodes, nodes, dtype=fp, device=dev) if need_lap else None
+        sig_bwd, tanh_bwd = torch.ops.aten.sigmoid_backward.grad_input, torch.ops.aten.tanh_backward.grad_input
+        for t in range(steps - 1, -1, -1):
+            i, f, g, o = gates[t].unbind(1)
+            c, tc = cells[t], tanh_c[t]
+            # H = O ⊙ tanh C, O = σ(… + w_co ⊙ C)
+            sig_bwd(torch.mul(dh, tc, out=tmp), o, grad_input=da[:, 3])
+            dc.add_(tanh_bwd(torch.mul(dh, o, out=tmp), tc, grad_input=tmp))
+            if w_c is not None:
+                dc.addcmul_(da[:, 3], w_c32[2])
+                peep[:, 2].addcmul_(da[:, 3], c)
+            # C = F ⊙ C_prev + I ⊙ G, I = σ(… + w_ci ⊙ C_prev), F = σ(… + w_cf ⊙ C_prev)
+            sig_bwd(torch.mul(dc, g, out=tmp), i, grad_input=da[:, 0])
+            tanh_bwd(torch.mul(dc, i, out=tmp), g, grad_input=da[:, 2])
+            if t:
+                c_prev = cells[t - 1]
+                sig_bwd(torch.mul(dc, c_prev, out=tmp), f, grad_input=da[:, 1])
+                dc.mul_(f)
+                if w_c is not None:
+                    dc.addcmul_(da[:, 0], w_c32[0]).addcmul_(da[:, 1], w_c32[1])
+                    peep[:, 0].addcmul_(da[:, 0], c_prev)
+                    peep[:, 1].addcmul_(da[:, 1], c_prev)
+            else:
+                da[:, 1].zero_()
+            dz[t].copy_(da.view(rows, 4 * hidden))
+            if t == 0:
+                break
+            # Z = [Z0 | … | Z_{K-1}](H_prev) Θ_h: back through the matmul and the Chebyshev recursion
+            parts = list(torch.mm(dz[t], w_h.t()).view(batch, nodes, k, hidden).unbind(2))
+            z_prev = inputs[t][..., :width_h].view(batch, nodes, k, hidden).unbind(2)
+            for order in range(k - 1, 0, -1):  # Z_1 = L Z_0, Z_k = 2 L Z_{k-1} - Z_{k-2}
+                grad = parts[order] * 2 if order > 1 else parts[order]
+                if need_lap:
+                    dlap.baddbmm_(grad.to(fp), z_prev[order - 1].transpose(1, 2).to(fp))
+                parts[order - 1] = parts[order - 1] + torch.bmm(lap.transpose(1, 2), grad)
+                if order > 1:
+                    parts[order - 2] = parts[order - 2] - parts[order]
+            dh = parts[0].reshape(rows, hidden).to(fp)
+        flat_dz = dz.view(-1, 4 * hidden)
+        grad_x = grad_wx = grad_b = grad_wh = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.mm(flat_dz, w_x.t()).view(steps, rows, width_x)
+        if any(ctx.needs_input_grad[1:4]):
+            grad_w = torch.mm(inputs.view(steps * rows, -1).t(), flat_dz)
+            grad_wh, grad_wx, grad_b = grad_w[:width_h], grad_w[width_h:width_h + width_x], grad_w[width_h + width_x]
+        grad_wc = None if w_c is None else peep.sum(0).to(w_c.dtype)
+        return grad_x, grad_wx, grad_b, grad_wh, grad_wc, None if dlap is None else dlap.to(lap.dtype), None, None
+
+
+def lstm_recurrence(x_basis: Tensor, w_x: Tensor, bias: Tensor, w_h: Tensor, w_c: Tensor | None = None,
+                    laplacian: Tensor | None = None, k: int = 1, batch: int = 1) -> tuple[Tensor, Tensor]:
+    """Last ``(H_T, C_T)`` of the (graph) LSTM recurrence from a zero state, as one autograd node.
+
+    The gates of step t are :math:`\\mathbf{Z}_t = \\mathbf{b} + \\mathbf{B}^x_t \\mathbf{W}_x +
+    [\\mathbf{Z}^{(0)} | \\ldots | \\mathbf{Z}^{(K-1)}](\\mathbf{H}_{t-1}) \\mathbf{W}_h` (order i, f, c, o)
+    followed by the cell equations of the module docstring. ``x_basis [T, B·N, K·F]`` is the Chebyshev
+    basis of the inputs (the inputs themselves for K = 1), ``w_x [K·F, 4C]``, ``bias [4C]``, ``w_h [K·C, 4C]``,
+    ``w_c [3, C]`` the peepholes (i, f, o; None for none) and ``laplacian [B, N, N]`` the scaled Laplacian
+    (None for K = 1: a plain LSTM). Matmuls run in ``x_basis``'s dtype, gates and cell state in float32
+    (float64 for float64 inputs). The backward is written out: backpropagation through time over the gate
+    equations, both weight gradients as one matmul over all steps. Recorded op by op, a CPU training step
+    spends most of its time in pointwise ops, their copies and their fresh buffers; this path about a
+    third. Tested against the op-by-op path. Returns ``[B, N, C]`` tensors in the gate dtype.
+    """
+    if k > 1 and laplacian is None:
+        raise ValueError("a Chebyshev basis with K > 1 needs the Laplacian")
+    device = x_basis.device.type
+    if torch.is_autocast_enabled(device):  # the matmul dtype is the autocast dtype, gates stay float32
+        x_basis = x_basis.to(torch.get_autocast_dtype(device))
+    low = x_basis.dtype
+    lap = laplacian.to(low) if laplacian is not None and k > 1 else None
+    gate_dtype = torch.float32 if low in (torch.bfloat16, torch.float16) else low
+    w_c = None if w_c is None else w_c.to(gate_dtype)
+    with torch.autocast(device, enabled=False):
+        return _FusedRecurrence.apply(x_basis, w_x.to(low), bias.to(low), w_h.to(low), w_c, lap, k, batch)
+
+
 class GConvLSTM(nn.Module):
     """Graph convolutional LSTM cell run over a sequence of graphs (formula in the module docstring).
 
@@ -84,6 +300,9 @@ class GConvLSTM(nn.Module):
         K: Chebyshev filter size (K = 1: no graph term, the cell is a per-node LSTM).
         peephole: the :math:`w_c \\odot C` terms of Seo et al.
         lambda_max: largest Laplacian eigenvalue assumed by the scaling (2, ChebConv's default for `sym`).
+        fused: on the CPU, run the recurrence as one autograd node with a hand-written backward
+            (`lstm_recurrence`, the default, ~2× faster to train); False records it op by op. CUDA tensors,
+            a given ``state`` or ``return_sequence=True`` always take the op-by-op path.
 
     Shapes:
         dense input ``x [B, T, N, F]``, ``laplacian [B, N, N]`` (or ``[N, N]``, shared) → ``(H, C)`` each
@@ -94,12 +313,13 @@ class GConvLSTM(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, K: int = 2, peephole: bool = True,
-                 lambda_max: float = 2.0):
+                 lambda_max: float = 2.0, fused: bool = True):
         super().__init__()
         if K < 1:
             raise ValueError(f"Chebyshev filter size K must be >= 1, got {K}")
         self.in_channels, self.out_channels, self.K = in_channels, out_channels, K
         self.lambda_max = lambda_max
+        self.fused = fused
         self.conv_x = nn.ModuleList([ChebConv(in_channels, out_channels, K) for _ in GATES])
         self.conv_h = nn.ModuleList([ChebConv(out_channels, out_channels, K) for _ in GATES])
         self.peephole = peephole
@@ -118,7 +338,7 @@ class GConvLSTM(nn.Module):
                 glorot(row.view(1, -1))
         nn.init.zeros_(self.b)
 
-    def _fused(self, convs: nn.ModuleList) -> tuple[Tensor, Tensor]:
+    def _gate_weights(self, convs: nn.ModuleList) -> tuple[Tensor, Tensor]:
         """Weights of the 4 gates × K orders as one ``[K·in, 4·out]`` matrix (+ the summed biases)."""
         weight = torch.cat([torch.cat([conv.lins[k].weight.t() for conv in convs], 1) for k in range(self.K)], 0)
         bias = torch.cat([conv.bias for conv in convs])
@@ -127,8 +347,8 @@ class GConvLSTM(nn.Module):
     def forward(self, x: Tensor, laplacian: Tensor, state: tuple[Tensor, Tensor] | None = None,
                 return_sequence: bool = False) -> tuple[Tensor, Tensor]:
         batch, _, nodes, _ = x.shape
-        w_x, b_x = self._fused(self.conv_x)
-        w_h, b_h = self._fused(self.conv_h)
+        w_x, b_x = self._gate_weights(self.conv_x)
+        w_h, b_h = self._gate_weights(self.conv_h)
         bias = b_x + b_h + self.b.reshape(-1)
         w_c = self.w_c
         lap = laplacian.expand(batch, nodes, nodes) if laplacian.dim() == 2 else laplacian
@@ -151,12 +371,14 @@ class GConvLSTM(nn.Module):
         x_steps = x.permute(0, 2, 1, 3).reshape(batch, nodes, steps * feats)
         basis = chebyshev_basis(lap, x_steps, k).view(batch, nodes, k, steps, feats)
         basis = basis.permute(3, 0, 1, 2, 4).reshape(steps, rows, k * feats)
-        z_x = torch.baddbmm(bias.expand(steps, 1, 4 * hidden), basis, w_x.expand(steps, *w_x.shape)).unbind(0)
-        w_h_orders = w_h.split(hidden, 0)  # Θ_k of the hidden half, [C, 4C] each
-        h, c = (None, None) if state is None else state
         low = x.dtype
         gate_dtype = torch.float32 if low in (torch.bfloat16, torch.float16) else low
         w_c = None if w_c is None else w_c.to(gate_dtype)
+        if self.fused and x.device.type == "cpu" and state is None and not return_sequence:
+            return lstm_recurrence(basis, w_x, bias, w_h, w_c, lap if k > 1 else None, k, batch)
+        z_x = torch.baddbmm(bias.expand(steps, 1, 4 * hidden), basis, w_x.expand(steps, *w_x.shape)).unbind(0)
+        w_h_orders = w_h.split(hidden, 0)  # Θ_k of the hidden half, [C, 4C] each
+        h, c = (None, None) if state is None else state
         outputs = []
         for t in range(steps):
             z = z_x[t]
@@ -221,4 +443,4 @@ class GConvLSTM(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, K={self.K}, peephole={self.peephole}"
 
 
-__all__ = ["GATES", "GConvLSTM", "chebyshev_basis", "scaled_laplacian"]
+__all__ = ["GATES", "GConvLSTM", "chebyshev_basis", "lstm_recurrence", "scaled_laplacian"]

@@ -35,7 +35,7 @@ from torch_geometric.nn import DenseGCNConv
 
 from nivalis.errors import UserError
 from nivalis.layers.conv_bn_act import make_activation
-from nivalis.layers.graph_conv_lstm import GConvLSTM, scaled_laplacian
+from nivalis.layers.graph_conv_lstm import GConvLSTM, lstm_recurrence, scaled_laplacian
 from nivalis.snow.config import MODELS, SnowConfig
 
 
@@ -134,10 +134,18 @@ class LSTMRegressor(nn.Module):
             raise UserError("the lstm model has no graph: --learnable-adjacency needs gcn_lstm or gcn")
         self.recurrent = nn.LSTM(in_features, hidden, batch_first=True)
         self.head = ThicknessHead(hidden, fc_hidden, n_targets, dropout, activation)
+        self.fused = True  # CPU: nn.LSTM's weights through `lstm_recurrence`; False: nn.LSTM's own kernel
 
     def forward(self, features: Tensor, adjacency: Tensor | None = None) -> Tensor:
         b, t, n, f = features.shape
-        _, (h, _) = self.recurrent(features.permute(0, 2, 1, 3).reshape(b * n, t, f))
+        lstm = self.recurrent
+        if self.fused and features.device.type == "cpu":
+            # the same LSTM (gates i, f, g, o, nn.LSTM's weights) through the fused recurrence: on the CPU
+            # ~2× faster to train than nn.LSTM's kernel; on a GPU cuDNN's kernel runs
+            h, _ = lstm_recurrence(features.permute(1, 0, 2, 3).reshape(t, b * n, f), lstm.weight_ih_l0.t(),
+                                   lstm.bias_ih_l0 + lstm.bias_hh_l0, lstm.weight_hh_l0.t(), batch=b)
+            return self.head(h)
+        _, (h, _) = lstm(features.permute(0, 2, 1, 3).reshape(b * n, t, f))
         return self.head(h[-1].reshape(b, n, -1))
 
 
