@@ -8,6 +8,7 @@ import torch
 from torch_geometric.nn import ChebConv
 from torch_geometric.utils import dense_to_sparse, to_dense_adj
 
+from nivalis.layers import graph_conv_lstm
 from nivalis.layers.graph_conv_lstm import GConvLSTM, chebyshev_basis, lstm_recurrence, scaled_laplacian
 
 
@@ -194,3 +195,25 @@ def test_fused_recurrence_buffers_are_reused_only_when_free():
         torch.testing.assert_close(a, p.grad)
     with torch.no_grad():
         torch.testing.assert_close(cell(x, lap)[0], cell(x, lap)[0])
+
+
+def test_buffer_pool_hands_out_only_buffers_nobody_holds():
+    cpu, shape = torch.device("cpu"), (7, 3)
+    a = graph_conv_lstm._borrow(shape, torch.float32, cpu)
+    b = graph_conv_lstm._borrow(shape, torch.float32, cpu)
+    assert a is not b                                                 # both held by a name
+    first = id(a)
+    del a
+    c = graph_conv_lstm._borrow(shape, torch.float32, cpu)
+    assert id(c) == first                                             # freed: reused, no new allocation
+    view, held = c[1:], id(c)
+    del c
+    assert id(graph_conv_lstm._borrow(shape, torch.float32, cpu)) != held   # a view still reads it
+    del view, b
+    x = graph_conv_lstm._borrow(shape, torch.float32, cpu).fill_(1.0)
+    saved = id(x)
+    loss = (torch.ones(shape, requires_grad=True) * x).sum()          # the graph saves x for the weight's grad
+    del x
+    assert id(graph_conv_lstm._borrow(shape, torch.float32, cpu)) != saved
+    loss.backward()                                                   # graph freed
+    assert id(graph_conv_lstm._borrow(shape, torch.float32, cpu)) == saved

@@ -98,12 +98,31 @@ def chebyshev_basis(laplacian: Tensor, x: Tensor, k: int) -> Tensor:
 
 
 _POOL: dict[tuple, list[Tensor]] = {}
+_STORAGE_USES = getattr(torch._C, "_storage_Use_Count", None)  # private; without it there is no pool
 
 
-def _only_in_pool(t: Tensor) -> bool:
-    """True when nothing but the pool holds ``t``: no Python name, no autograd graph, no view of its memory."""
-    return (sys.getrefcount(t) <= 3 and t._use_count() == 1
-            and torch._C._storage_Use_Count(t.untyped_storage()._cdata) <= 2)
+def _refcount(t: Tensor) -> int:
+    return sys.getrefcount(t)
+
+
+def _uses(free: list[Tensor]) -> tuple[int, int, int]:
+    """(Python references, tensor uses, storage uses) of the first buffer, counted the way `_first_free` counts."""
+    for buf in free:
+        return _refcount(buf), buf._use_count(), _STORAGE_USES(buf.untyped_storage()._cdata)
+    raise ValueError("no buffer")
+
+
+def _first_free(free: list[Tensor], lone: tuple[int, int, int]) -> Tensor | None:
+    """The first buffer that nothing but the pool holds: no Python name, no autograd graph, no view."""
+    for buf in free:
+        if (_refcount(buf) <= lone[0] and buf._use_count() <= lone[1]
+                and _STORAGE_USES(buf.untyped_storage()._cdata) <= lone[2]):
+            return buf
+    return None
+
+
+# the counts of a tensor that only a list holds (CPython versions count references differently)
+_LONE = _uses([torch.empty(0)]) if _STORAGE_USES is not None else None
 
 
 def _borrow(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -115,14 +134,14 @@ def _borrow(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) ->
     saves, or that a view or a Python name still refers to, is never handed out twice; the pool keeps at
     most 4 buffers for each of the 8 most recent shapes.
     """
-    if device.type != "cpu":
+    if device.type != "cpu" or _STORAGE_USES is None:
         return torch.empty(shape, dtype=dtype, device=device)
     key = (tuple(shape), dtype)
     free = _POOL.pop(key, [])
     _POOL[key] = free  # most recent last
-    for i in range(len(free)):
-        if _only_in_pool(free[i]):
-            return free[i]
+    buf = _first_free(free, _LONE)
+    if buf is not None:
+        return buf
     buf = torch.empty(shape, dtype=dtype, device=device)
     if len(free) < 4:
         free.append(buf)
