@@ -217,3 +217,13 @@ def test_buffer_pool_hands_out_only_buffers_nobody_holds():
     assert id(graph_conv_lstm._borrow(shape, torch.float32, cpu)) != saved
     loss.backward()                                                   # graph freed
     assert id(graph_conv_lstm._borrow(shape, torch.float32, cpu)) == saved
+
+
+def test_buffer_pool_keeps_inference_mode_buffers_apart():
+    """Tensors made under inference_mode refuse in-place updates outside it: never hand one to a training step."""
+    cpu, shape = torch.device("cpu"), (5, 11)
+    with torch.inference_mode():
+        graph_conv_lstm._borrow(shape, torch.float32, cpu)
+    buf = graph_conv_lstm._borrow(shape, torch.float32, cpu)
+    assert not buf.is_inference()
+    buf.add_(1)

@@ -136,7 +136,7 @@ def _borrow(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) ->
     """
     if device.type != "cpu" or _STORAGE_USES is None:
         return torch.empty(shape, dtype=dtype, device=device)
-    key = (tuple(shape), dtype)
+    key = (tuple(shape), dtype, torch.is_inference_mode_enabled())  # inference tensors refuse in-place use outside
     free = _POOL.pop(key, [])
     _POOL[key] = free  # most recent last
     buf = _first_free(free, _LONE)
