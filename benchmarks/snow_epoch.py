@@ -85,7 +85,7 @@ def set_fused(name: str, model: torch.nn.Module, fused: bool) -> bool:
     return True
 
 
-def epoch_seconds(name: str, model: torch.nn.Module, data: SnowGraphs, cfg: SnowConfig) -> float:
+def epoch_seconds(model: torch.nn.Module, data: SnowGraphs, cfg: SnowConfig) -> float:
     """Seconds of the second of two training epochs (the first warms allocator and caches)."""
     result = fit(model, data, None, config=_train_config(cfg, 0), task=regression_task(), out_dir=None)
     return result.history[-1]["seconds"]
@@ -150,11 +150,11 @@ def main() -> None:
         epoch_total = 0.0
         for name in args.models.split(","):
             run_cfg = SnowConfig(batch_size=args.batch_size, precision=precision, epochs=2)
-            batched = epoch_seconds(name, build_model(name, stats, run_cfg, seed=0)[0], data, run_cfg)
+            batched = epoch_seconds(build_model(name, stats, run_cfg, seed=0)[0], data, run_cfg)
             model, _ = build_model(name, stats, run_cfg, seed=0)
             unfused = "-"
             if set_fused(name, model, False):
-                seconds = epoch_seconds(name, model, data, run_cfg)
+                seconds = epoch_seconds(model, data, run_cfg)
                 unfused = f"{seconds:.2f}{'':>4}{seconds / batched:>7.1f}x"
             model, _ = build_model(name, stats, run_cfg, seed=0)
             per_radargram = time_per_graph(name, model, data, args.sample, precision)
@@ -165,8 +165,8 @@ def main() -> None:
                 flops[name] = epoch_flops(model, data, args.batch_size)
             epoch_total += batched
             print(f"{name:<10}{precision:<11}{batched:>17.2f}{unfused:>30}{per_graph:>19.1f}"
-                  f"{per_graph / batched:>7.1f}x{per_radargram * 1000:>24.1f}{flops[name] / 1e9:>13.0f}{flops[name] / 1e9 / batched:>9.0f}",
-                  flush=True)
+                  f"{per_graph / batched:>7.1f}x{per_radargram * 1000:>24.1f}{flops[name] / 1e9:>13.0f}"
+                  f"{flops[name] / 1e9 / batched:>9.0f}", flush=True)
         runs = protocol.splits * protocol.epochs
         peak = matmul_gflops(torch.bfloat16 if precision == "bf16" else torch.float32)
         print(f"  {precision}: a 2048² matmul reaches {peak:.0f} GFLOP/s here, so the protocol's matmuls need at "

@@ -9,7 +9,7 @@ from nivalis.engine.metrics import binary_task, classification_task, regression_
 from nivalis.engine.seed import seed_everything
 
 __all__ = [
-    "DistContext", "FitResult", "Task", "TrainConfig", "autocast_for", "binary_task", "classification_task", "evaluate", "fit",
-    "get_context", "load_checkpoint", "module_device", "predict", "regression_task", "resolve_device",
-    "save_checkpoint", "seed_everything",
+    "DistContext", "FitResult", "Task", "TrainConfig", "autocast_for", "binary_task", "classification_task",
+    "evaluate", "fit", "get_context", "load_checkpoint", "module_device", "predict", "regression_task",
+    "resolve_device", "save_checkpoint", "seed_everything",
 ]

@@ -112,7 +112,7 @@ def _split_batch(batch) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
 
 
 def resolve_device(name: str = "cpu") -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` as a torch device; asking for a GPU that is not there is a UserError."""
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` as a torch device; a GPU that is not there is a UserError."""
     name = (name or "cpu").strip().lower()
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -124,7 +124,8 @@ def resolve_device(name: str = "cpu") -> torch.device:
         raise UserError(f"unsupported device {name!r} (cpu, cuda, cuda:N, auto)")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise UserError(f"device {name!r}: PyTorch sees no CUDA GPU here (torch {torch.__version__}); use --device cpu")
+            raise UserError(f"device {name!r}: PyTorch sees no CUDA GPU here (torch {torch.__version__}); "
+                            "use --device cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise UserError(f"device {name!r}: only {torch.cuda.device_count()} CUDA GPU(s) visible")
     return device

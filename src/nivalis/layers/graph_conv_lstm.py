@@ -48,8 +48,9 @@ Two implementations of the same function share one set of weights (the eight `Ch
 
   (:math:`\mathbf{G}_t` the candidate :math:`\tanh`, :math:`\delta\mathbf{A}` the gradients of the gate
   pre-activations; the last term runs the Chebyshev recursion backwards). The weight gradients of all
-  steps are one matmul at the end. It is ~2× faster to train than autograd's op-by-op record of the same
-  equations (`benchmarks/snow_epoch.py` prints both) and is tested against it and `gradcheck`.
+  steps are one matmul at the end. Training the snow GCN-LSTM with it took 1.3× (one process) to 1.55×
+  (the full protocol, two workers) less time than autograd's op-by-op record of the same equations
+  (`benchmarks/snow_epoch.py` prints both); it is tested against that record and `gradcheck`.
 - `GConvLSTM.forward_sparse(x, edge_index, edge_weight)` — one graph, PyG message passing through the
   `ChebConv` modules themselves, exactly like the public per-graph implementations; kept as the
   reference the dense path is tested against and as the baseline of `benchmarks/snow_epoch.py`.
@@ -130,7 +131,7 @@ def _borrow(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) ->
 
     The recurrence's buffers are tens of MB. glibc maps blocks that large afresh from the OS at every
     allocation, and their first-touch page faults cost about as much as the arithmetic on them (a training
-    step of the snow GCN-LSTM takes ~1.5× longer without the pool). A buffer that an autograd graph still
+    step of the snow GCN-LSTM took 1.6× longer without the pool). A buffer that an autograd graph still
     saves, or that a view or a Python name still refers to, is never handed out twice; the pool keeps at
     most 4 buffers for each of the 8 most recent shapes.
     """
@@ -150,6 +151,11 @@ def _borrow(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) ->
     return buf
 
 
+def _gate_dtype(low: torch.dtype) -> torch.dtype:
+    """The dtype of the gate math and the cell state: float32 under bf16/fp16 matmuls, else the matmul dtype."""
+    return torch.float32 if low in (torch.bfloat16, torch.float16) else low
+
+
 def _tanh_(t: Tensor) -> Tensor:
     """In-place :math:`\\tanh t = 2\\sigma(2t) - 1`: the CPU's float32 tanh is ~10× slower than its sigmoid."""
     return t.mul_(2).sigmoid_().mul_(2).sub_(1)
@@ -166,7 +172,7 @@ class _FusedRecurrence(torch.autograd.Function):
         hidden = width // 4
         nodes = rows // batch
         low, dev = x_basis.dtype, x_basis.device
-        gate_dtype = torch.float32 if low in (torch.bfloat16, torch.float16) else low
+        gate_dtype = _gate_dtype(low)
         gates = _borrow((steps, rows, 4, hidden), gate_dtype, dev)  # i, f, g, o after their nonlinearity
         cells = _borrow((steps, rows, hidden), gate_dtype, dev)
         tanh_c = _borrow((steps, rows, hidden), gate_dtype, dev)
@@ -304,8 +310,7 @@ def lstm_recurrence(x_basis: Tensor, w_x: Tensor, bias: Tensor, w_h: Tensor, w_c
         x_basis = x_basis.to(torch.get_autocast_dtype(device))
     low = x_basis.dtype
     lap = laplacian.to(low) if laplacian is not None and k > 1 else None
-    gate_dtype = torch.float32 if low in (torch.bfloat16, torch.float16) else low
-    w_c = None if w_c is None else w_c.to(gate_dtype)
+    w_c = None if w_c is None else w_c.to(_gate_dtype(low))
     with torch.autocast(device, enabled=False):
         return _FusedRecurrence.apply(x_basis, w_x.to(low), bias.to(low), w_h.to(low), w_c, lap, k, batch)
 
@@ -320,7 +325,7 @@ class GConvLSTM(nn.Module):
         peephole: the :math:`w_c \\odot C` terms of Seo et al.
         lambda_max: largest Laplacian eigenvalue assumed by the scaling (2, ChebConv's default for `sym`).
         fused: on the CPU, run the recurrence as one autograd node with a hand-written backward
-            (`lstm_recurrence`, the default, ~2× faster to train); False records it op by op. CUDA tensors,
+            (`lstm_recurrence`, the default, 1.3–1.6× faster to train); False records it op by op. CUDA tensors,
             a given ``state`` or ``return_sequence=True`` always take the op-by-op path.
 
     Shapes:
@@ -390,11 +395,11 @@ class GConvLSTM(nn.Module):
         x_steps = x.permute(0, 2, 1, 3).reshape(batch, nodes, steps * feats)
         basis = chebyshev_basis(lap, x_steps, k).view(batch, nodes, k, steps, feats)
         basis = basis.permute(3, 0, 1, 2, 4).reshape(steps, rows, k * feats)
-        low = x.dtype
-        gate_dtype = torch.float32 if low in (torch.bfloat16, torch.float16) else low
-        w_c = None if w_c is None else w_c.to(gate_dtype)
         if self.fused and x.device.type == "cpu" and state is None and not return_sequence:
             return lstm_recurrence(basis, w_x, bias, w_h, w_c, lap if k > 1 else None, k, batch)
+        low = x.dtype
+        gate_dtype = _gate_dtype(low)
+        w_c = None if w_c is None else w_c.to(gate_dtype)
         z_x = torch.baddbmm(bias.expand(steps, 1, 4 * hidden), basis, w_x.expand(steps, *w_x.shape)).unbind(0)
         w_h_orders = w_h.split(hidden, 0)  # Θ_k of the hidden half, [C, 4C] each
         h, c = (None, None) if state is None else state
