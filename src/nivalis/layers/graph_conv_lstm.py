@@ -300,8 +300,10 @@ def lstm_recurrence(x_basis: Tensor, w_x: Tensor, bias: Tensor, w_h: Tensor, w_c
     (None for K = 1: a plain LSTM). Matmuls run in ``x_basis``'s dtype, gates and cell state in float32
     (float64 for float64 inputs). The backward is written out: backpropagation through time over the gate
     equations, both weight gradients as one matmul over all steps. Recorded op by op, a CPU training step
-    spends most of its time in pointwise ops, their copies and their fresh buffers; this path about a
-    third. Tested against the op-by-op path. Returns ``[B, N, C]`` tensors in the gate dtype.
+    spends most of its time in pointwise ops, their copies and their fresh buffers (matmuls under 20 %);
+    through this path a snow GCN-LSTM step (batch 32, bf16, one thread) is ~half matmul, and its pointwise
+    half is bound by memory traffic. Tested against the op-by-op path. Returns ``[B, N, C]`` tensors in the
+    gate dtype.
     """
     if k > 1 and laplacian is None:
         raise ValueError("a Chebyshev basis with K > 1 needs the Laplacian")
