@@ -72,9 +72,28 @@ def test_ordering_sentence_compares_with_the_seed():
     seed_like = {"LSTM": {"total": [7.3, 1.2]}, "GCN": {"total": [6.0, 0.5]}, "GCN-LSTM": {"total": [4.7, 0.4]}}
     text = ordering_text(seed_like)
     assert "GCN-LSTM (4.700) < GCN (6.000) < LSTM (7.300)" in text and "the same order" in text
-    assert "does not separate" not in text
+    assert "do not separate" not in text
     tied = {"LSTM": {"total": [1.70, 0.10]}, "GCN": {"total": [1.75, 0.06]}, "GCN-LSTM": {"total": [1.77, 0.16]}}
     text = ordering_text(tied)
-    assert "a different order" in text and "does not separate" in text
+    assert "a different order" in text and "do not separate" in text
     one_split = {m: {"total": [v["total"][0], 0.0]} for m, v in tied.items()}
     assert "With one split" in ordering_text(one_split)
+
+
+def test_paired_differences_count_the_splits_each_pair_goes_the_seeds_way():
+    from nivalis.snow.protocol import SplitResult, ordering_text, paired_differences
+
+    totals = {"lstm": [2.0, 3.0, 2.5], "gcn": [1.9, 2.7, 2.6], "gcn_lstm": [1.8, 2.6, 2.2]}
+    runs = [SplitResult(m, k, [], v, 0.0) for m, values in totals.items() for k, v in enumerate(values)]
+    pairs = paired_differences(runs)
+    assert list(pairs) == ["GCN-LSTM - GCN", "GCN - LSTM", "GCN-LSTM - LSTM"]
+    gcn_vs_lstm = pairs["GCN - LSTM"]
+    assert (gcn_vs_lstm["wins"], gcn_vs_lstm["splits"]) == (2, 3)  # split 2: GCN 2.6 > LSTM 2.5
+    assert np.isclose(gcn_vs_lstm["mean"], np.mean([-0.1, -0.3, 0.1]))
+    assert np.isclose(gcn_vs_lstm["std"], np.std([-0.1, -0.3, 0.1], ddof=1))
+    assert pairs["GCN-LSTM - GCN"]["wins"] == 3
+    table = {"LSTM": {"total": [2.5, 0.5]}, "GCN": {"total": [2.4, 0.4]}, "GCN-LSTM": {"total": [2.2, 0.4]}}
+    text = ordering_text(table, runs)
+    assert "GCN beats LSTM on 2 of 3" in text and "GCN-LSTM beats GCN on 3 of 3" in text
+    only_two = paired_differences([r for r in runs if r.model != "gcn"])
+    assert list(only_two) == ["GCN-LSTM - LSTM"]

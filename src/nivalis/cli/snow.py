@@ -119,15 +119,15 @@ def paper(
 ) -> None:
     """Reproduce Table II and figures 3-4: LSTM, GCN and GCN-LSTM on random 4:1 splits, RMSE per year."""
     setup(quiet)
-    from nivalis.snow.protocol import ordering_text, run_paper, table_markdown
+    from nivalis.snow.protocol import ordering_text, paired_differences, run_paper, table_markdown
 
     cfg = _config(epochs=epochs, splits=splits, seed=seed, models=models, precision=precision, device=device,
                   batch_size=batch_size, feature_layers=feature_layers, target_layers=target_layers,
                   direction=direction, extra_features=extra_features, learnable_adjacency=learnable_adjacency)
     result = run_paper(data, cfg, out, workers=workers, threads=threads)
     payload = {"table": result.table, "seconds": round(result.seconds, 3), "years": result.years,
-               "data": result.summary, "files": result.files}
-    emit(payload, as_json, human=table_markdown(result) + f"\n{ordering_text(result.table)}\n"
+               "paired": paired_differences(result.runs), "data": result.summary, "files": result.files}
+    emit(payload, as_json, human=table_markdown(result) + f"\n{ordering_text(result.table, result.runs)}\n"
          f"{result.summary.get('usable')} usable radargrams "
          f"({result.summary.get('files')} files); {result.seconds:.0f} s; written to {out}")
 
