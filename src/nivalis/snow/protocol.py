@@ -339,12 +339,17 @@ def predict_file(checkpoint: str | Path, path: str | Path) -> dict[str, Any]:
 SEED_PAIRS = (("gcn_lstm", "gcn"), ("gcn", "lstm"), ("gcn_lstm", "lstm"))  # (better, worse) in Table II
 
 
+def _pair_key(better: str, worse: str) -> str:
+    return f"{MODEL_LABELS[better]} - {MODEL_LABELS[worse]}"
+
+
 def paired_differences(runs: list[SplitResult]) -> dict[str, dict[str, float]]:
     """Per pair of Table II, total RMSE of the seed's better model minus the worse one, split by split.
 
     The models of a split train and test on the same radargrams, so the paired difference removes the
     split-to-split spread that the table's ± carries. ``{"GCN-LSTM - GCN": {"mean", "std", "wins", "splits"}}``,
-    ``wins`` = splits where the seed's better model has the lower RMSE.
+    ``std`` the sample standard deviation (ddof = 1) of the differences, ``wins`` = splits where the seed's
+    better model has the lower RMSE.
     """
     totals: dict[str, dict[int, float]] = {}
     for run in runs:
@@ -355,7 +360,7 @@ def paired_differences(runs: list[SplitResult]) -> dict[str, dict[str, float]]:
         if not shared:
             continue
         diff = np.array([totals[better][k] - totals[worse][k] for k in shared])
-        out[f"{MODEL_LABELS[better]} - {MODEL_LABELS[worse]}"] = {
+        out[_pair_key(better, worse)] = {
             "mean": float(diff.mean()), "std": float(diff.std(ddof=1)) if len(diff) > 1 else 0.0,
             "wins": int((diff < 0).sum()), "splits": len(shared)}
     return out
@@ -379,8 +384,9 @@ def ordering_text(table: dict[str, dict[str, list[float]]], runs: list[SplitResu
     pairs = paired_differences(runs or [])
     if pairs:
         text += " Split by split (each split's models share its data): " + "; ".join(
-            f"{name.split(' - ')[0]} beats {name.split(' - ')[1]} on {d['wins']} of {d['splits']} "
-            f"(mean difference {d['mean']:+.3f} px)" for name, d in pairs.items()) + "."
+            f"{MODEL_LABELS[better]} beats {MODEL_LABELS[worse]} on {d['wins']} of {d['splits']} "
+            f"(mean difference {d['mean']:+.3f} px)"
+            for better, worse in SEED_PAIRS if (d := pairs.get(_pair_key(better, worse)))) + "."
     return text
 
 
