@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -71,10 +72,23 @@ def test_paper_train_predict(capsys, campaign, tmp_path):
     assert resumed["epochs"] == 3
 
     usable = next(p for p in sorted(campaign.glob("*.mat")) if load_radargram(p).usability()[0])
-    pred = run_json(capsys, "snow", "predict", str(usable), "--checkpoint", str(run_dir / "checkpoint.pt"))
+    pred = run_json(capsys, "snow", "predict", str(usable), "--checkpoint", str(run_dir / "checkpoint.pt"),
+                    "--csv", str(tmp_path / "pred.csv"))
     thickness = np.asarray(pred["thickness_px"])
     assert thickness.shape == (5, 256) and np.isfinite(thickness).all()
     assert pred["years"] == ["2007", "2008", "2009", "2010", "2011"]
+    # the per-trace CSV carries the file's own positions and the same numbers as the JSON
+    with open(pred["csv"], newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    radargram = load_radargram(usable)
+    assert len(rows) == 256
+    np.testing.assert_allclose([float(r["latitude"]) for r in rows], radargram.latitude, atol=1e-7)
+    np.testing.assert_allclose([float(r["longitude"]) for r in rows], radargram.longitude, atol=1e-7)
+    np.testing.assert_allclose([[float(r[f"{y}_predicted_px"]) for r in rows] for y in pred["years"]], thickness,
+                               atol=1e-4)
+    tracked = radargram.thickness()[pred["layer_index"]]  # the target layers, oldest year first
+    np.testing.assert_allclose([[float(r[f"{y}_tracked_px"]) for r in rows] for y in pred["years"]], tracked,
+                               atol=1e-4)
 
     unusable = next(p for p in sorted(campaign.glob("*.mat")) if not load_radargram(p).usability()[0])
     assert_user_error(*run(capsys, "snow", "predict", str(unusable), "--checkpoint", str(run_dir / "checkpoint.pt")),

@@ -174,14 +174,19 @@ def train(
 def predict(
     path: Annotated[Path, typer.Argument(help="A radargram .mat file.")],
     checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt from `nivalis snow train`.")],
+    csv_out: Annotated[Path | None, typer.Option(
+        "--csv", help="Also write one row per trace (latitude, longitude, predicted and tracked px per year); "
+                      "opens as a point layer in QGIS.")] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Predict the thickness (pixels) of the target layers at every trace of one radargram."""
     setup(quiet)
-    from nivalis.snow.protocol import predict_file
+    from nivalis.snow.protocol import predict_file, write_prediction_csv
 
     result = predict_file(checkpoint, path)
+    if csv_out is not None:
+        result["csv"] = str(write_prediction_csv(csv_out, result))
     lines = [f"{path} ({result['model']}): predicted mean thickness per year (px), RMSE against the tracked layers"]
     for year, row in zip(result["years"], result["thickness_px"]):
         lines.append(f"  {year}: {sum(row) / len(row):7.2f}   RMSE {result['rmse_px'][year]:.3f}")

@@ -330,7 +330,25 @@ def predict_file(checkpoint: str | Path, path: str | Path) -> dict[str, Any]:
     return {"file": str(path), "model": meta["model"], "years": meta["years"],
             "thickness_px": pred.T.tolist(), "tracked_px": target.T.tolist(),
             "rmse_px": dict(zip(meta["years"], per_year)), "total_rmse_px": total,
-            "layer_index": target_idx}
+            "layer_index": target_idx, "latitude": radargram.latitude[:cfg.columns].tolist(),
+            "longitude": radargram.longitude[:cfg.columns].tolist()}
+
+
+def write_prediction_csv(path: str | Path, result: dict[str, Any]) -> Path:
+    """One row per trace: position, then predicted and tracked thickness (px) of every target year.
+
+    Opens as a point layer in QGIS/ArcGIS (delimited text, x = longitude, y = latitude, WGS 84).
+    """
+    buf = _io.StringIO()
+    writer = csv.writer(buf)
+    years = result["years"]
+    writer.writerow(["trace", "latitude", "longitude",
+                     *[f"{y}_{kind}_px" for y in years for kind in ("predicted", "tracked")]])
+    for trace, (lat, lon) in enumerate(zip(result["latitude"], result["longitude"])):
+        values = [v for k in range(len(years))
+                  for v in (result["thickness_px"][k][trace], result["tracked_px"][k][trace])]
+        writer.writerow([trace, f"{lat:.7f}", f"{lon:.7f}", *[f"{v:.4f}" for v in values]])
+    return _atomic_text(Path(path), buf.getvalue())
 
 
 # --------------------------------------------------------------------------------------------- demo report
