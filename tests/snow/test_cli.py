@@ -81,7 +81,7 @@ def test_paper_train_predict(capsys, campaign, tmp_path):
     with open(pred["csv"], newline="") as fh:
         rows = list(csv.DictReader(fh))
     radargram = load_radargram(usable)
-    assert len(rows) == 256
+    assert len(rows) == 256 and {r["file"] for r in rows} == {usable.stem}
     np.testing.assert_allclose([float(r["latitude"]) for r in rows], radargram.latitude, atol=1e-7)
     np.testing.assert_allclose([float(r["longitude"]) for r in rows], radargram.longitude, atol=1e-7)
     np.testing.assert_allclose([[float(r[f"{y}_predicted_px"]) for r in rows] for y in pred["years"]], thickness,
@@ -89,6 +89,21 @@ def test_paper_train_predict(capsys, campaign, tmp_path):
     tracked = radargram.thickness()[pred["layer_index"]]  # the target layers, oldest year first
     np.testing.assert_allclose([[float(r[f"{y}_tracked_px"]) for r in rows] for y in pred["years"]], tracked,
                                atol=1e-4)
+
+    # a folder: every usable file predicted in batches, the others counted; the same numbers per file
+    folder = run_json(capsys, "snow", "predict", str(campaign), "--checkpoint", str(run_dir / "checkpoint.pt"),
+                      "--csv", str(tmp_path / "all.csv"))
+    n_usable = sum(load_radargram(p).usability()[0] for p in campaign.glob("*.mat"))
+    assert folder["predicted"] == folder["data"]["usable"] == n_usable
+    assert folder["data"]["unusable"] == folder["data"]["files"] - n_usable
+    with open(folder["csv"], newline="") as fh:
+        all_rows = list(csv.DictReader(fh))
+    assert len(all_rows) == 256 * n_usable
+    mine = [r for r in all_rows if r["file"] == usable.stem]
+    assert [r["trace"] for r in mine] == [r["trace"] for r in rows]
+    np.testing.assert_allclose([[float(r[k]) for k in r if k.endswith("_px")] for r in mine],
+                               [[float(r[k]) for k in r if k.endswith("_px")] for r in rows], atol=2e-4)
+    assert folder["file_rmse_px"][usable.stem] == pytest.approx(pred["total_rmse_px"], abs=1e-4)
 
     unusable = next(p for p in sorted(campaign.glob("*.mat")) if not load_radargram(p).usability()[0])
     assert_user_error(*run(capsys, "snow", "predict", str(unusable), "--checkpoint", str(run_dir / "checkpoint.pt")),

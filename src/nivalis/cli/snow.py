@@ -172,22 +172,31 @@ def train(
 
 @app.command()
 def predict(
-    path: Annotated[Path, typer.Argument(help="A radargram .mat file.")],
+    path: Annotated[Path, typer.Argument(help="A radargram .mat file, or a folder of them (files that cannot be "
+                                              "read or used are skipped and counted).")],
     checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt from `nivalis snow train`.")],
     csv_out: Annotated[Path | None, typer.Option(
-        "--csv", help="Also write one row per trace (latitude, longitude, predicted and tracked px per year); "
-                      "opens as a point layer in QGIS.")] = None,
+        "--csv", help="Also write one row per trace (file, latitude, longitude, predicted and tracked px per "
+                      "year); opens as a point layer in QGIS.")] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Predict the thickness (pixels) of the target layers at every trace of one radargram."""
+    """Predict the thickness (pixels) of the target layers at every trace of one radargram or a folder."""
     setup(quiet)
-    from nivalis.snow.protocol import predict_file, write_prediction_csv
+    from nivalis.snow.protocol import predict_path
 
-    result = predict_file(checkpoint, path)
+    prediction = predict_path(checkpoint, path)
+    result = prediction.result
     if csv_out is not None:
-        result["csv"] = str(write_prediction_csv(csv_out, result))
-    lines = [f"{path} ({result['model']}): predicted mean thickness per year (px), RMSE against the tracked layers"]
-    for year, row in zip(result["years"], result["thickness_px"]):
-        lines.append(f"  {year}: {sum(row) / len(row):7.2f}   RMSE {result['rmse_px'][year]:.3f}")
+        result["csv"] = str(prediction.write_csv(csv_out))
+    if "folder" in result:
+        data = result["data"]
+        lines = [f"{path} ({result['model']}): {result['predicted']} of {data['files']} files predicted "
+                 f"({data['bad']} unreadable, {data['unusable']} not usable); RMSE against the tracked layers (px)"]
+    else:
+        lines = [f"{path} ({result['model']}): mean predicted thickness and RMSE against the tracked layers (px)"]
+    for k, year in enumerate(result["years"]):
+        mean = float(prediction.predicted[..., k].mean())
+        lines.append(f"  {year}: {mean:7.2f}   RMSE {result['rmse_px'][year]:.3f}")
+    lines.append(f"  total RMSE {result['total_rmse_px']:.3f}" + (f"; per trace → {result['csv']}" if csv_out else ""))
     emit(result, as_json, human="\n".join(lines))

@@ -9,7 +9,7 @@ Training goes through the engine's `fit` (no validation pass and no checkpoint p
 protocol, ``out_dir=None``, ``val_set=None``: only the test set is evaluated, once, after training).
 Normalisation statistics come from each split's training radargrams only. `train_snow` (``nivalis snow
 train``) is the same fit with checkpoints every epoch, `--resume`, torchrun DDP and the statistics in the
-checkpoint's meta, which `predict_file` uses to rebuild the graphs of a new file exactly.
+checkpoint's meta, which `predict_path` uses to rebuild the graphs of a new file exactly.
 """
 
 from __future__ import annotations
@@ -314,41 +314,64 @@ def load_predictor(checkpoint: str | Path) -> tuple[torch.nn.Module, SnowConfig,
     return model, cfg, stats, meta
 
 
-def predict_file(checkpoint: str | Path, path: str | Path) -> dict[str, Any]:
-    """`nivalis snow predict`: thickness of the target layers at every trace of one radargram file."""
-    model, cfg, stats, meta = load_predictor(checkpoint)
-    radargram = load_radargram(path)
-    ok, reason = radargram.usability(cfg.rows_needed, cfg.columns)
-    if not ok:
-        raise UserError(f"{path}: not usable for this model: {reason}")
-    arrays = radargram_arrays([radargram], cfg)
-    dataset = SnowGraphs.build(arrays, stats)
-    pred = predict_thickness(model, dataset, cfg.precision)[0]          # [N, P]
-    target = dataset.targets[0]
-    per_year, total = rmse_per_year(pred[None], target[None])
-    _, target_idx = layer_indices(cfg)
-    return {"file": str(path), "model": meta["model"], "years": meta["years"],
-            "thickness_px": pred.T.tolist(), "tracked_px": target.T.tolist(),
-            "rmse_px": dict(zip(meta["years"], per_year)), "total_rmse_px": total,
-            "layer_index": target_idx, "latitude": radargram.latitude[:cfg.columns].tolist(),
-            "longitude": radargram.longitude[:cfg.columns].tolist()}
+@dataclass
+class Prediction:
+    """What `nivalis snow predict` computed: the JSON result and the per-trace arrays behind it."""
+
+    result: dict[str, Any]
+    years: list[str]
+    arrays: RadargramArrays      # the predicted radargrams (names, latitude/longitude in ``static``)
+    predicted: torch.Tensor      # [R, N, P] pixels, oldest year first
+    tracked: torch.Tensor        # [R, N, P] pixels, the file's own layers
+
+    def write_csv(self, path: str | Path) -> Path:
+        """One row per trace: file, trace, position, then predicted and tracked px of every target year.
+
+        Opens as a point layer in QGIS/ArcGIS (delimited text, x = longitude, y = latitude, WGS 84).
+        """
+        buf = _io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["file", "trace", "latitude", "longitude",
+                         *[f"{y}_{kind}_px" for y in self.years for kind in ("predicted", "tracked")]])
+        both = torch.stack([self.predicted, self.tracked.to(self.predicted.dtype)], -1).flatten(2).numpy()
+        for name, static, values in zip(self.arrays.names, self.arrays.static, both):  # values [N, P·2] year-major
+            for trace, ((lat, lon), row) in enumerate(zip(static[:, :2], values)):
+                writer.writerow([name, trace, f"{lat:.7f}", f"{lon:.7f}", *[f"{v:.4f}" for v in row]])
+        return _atomic_text(Path(path), buf.getvalue())
 
 
-def write_prediction_csv(path: str | Path, result: dict[str, Any]) -> Path:
-    """One row per trace: position, then predicted and tracked thickness (px) of every target year.
+def predict_path(checkpoint: str | Path, path: str | Path) -> Prediction:
+    """`nivalis snow predict`: the target layers' thickness at every trace of one radargram file or a folder.
 
-    Opens as a point layer in QGIS/ArcGIS (delimited text, x = longitude, y = latitude, WGS 84).
+    A single file that is not usable is a UserError (it says why). In a folder, unreadable and unusable
+    files are skipped and counted (``data``); the result has the RMSE against the tracked layers over all
+    predicted radargrams and each file's total RMSE, and the per-trace values go to `Prediction.write_csv`.
     """
-    buf = _io.StringIO()
-    writer = csv.writer(buf)
-    years = result["years"]
-    writer.writerow(["trace", "latitude", "longitude",
-                     *[f"{y}_{kind}_px" for y in years for kind in ("predicted", "tracked")]])
-    for trace, (lat, lon) in enumerate(zip(result["latitude"], result["longitude"])):
-        values = [v for k in range(len(years))
-                  for v in (result["thickness_px"][k][trace], result["tracked_px"][k][trace])]
-        writer.writerow([trace, f"{lat:.7f}", f"{lon:.7f}", *[f"{v:.4f}" for v in values]])
-    return _atomic_text(Path(path), buf.getvalue())
+    model, cfg, stats, meta = load_predictor(checkpoint)
+    path = Path(path)
+    if path.is_dir():
+        arrays, summary = load_dataset(path, cfg)
+    else:
+        radargram = load_radargram(path)
+        ok, reason = radargram.usability(cfg.rows_needed, cfg.columns)
+        if not ok:
+            raise UserError(f"{path}: not usable for this model: {reason}")
+        arrays, summary = radargram_arrays([radargram], cfg), None
+    dataset = SnowGraphs.build(arrays, stats)
+    pred, target = predict_thickness(model, dataset, cfg.precision), dataset.targets
+    per_year, total = rmse_per_year(pred, target)
+    years = list(meta["years"])
+    result: dict[str, Any] = {"model": meta["model"], "years": years, "rmse_px": dict(zip(years, per_year)),
+                              "total_rmse_px": total}
+    if summary is None:
+        result.update({"file": str(path), "thickness_px": pred[0].T.tolist(), "tracked_px": target[0].T.tolist(),
+                       "layer_index": layer_indices(cfg)[1], "latitude": arrays.static[0, :, 0].tolist(),
+                       "longitude": arrays.static[0, :, 1].tolist()})
+    else:
+        per_file = ((pred - target).double() ** 2).mean((1, 2)).sqrt().tolist()
+        result.update({"folder": str(path), "data": summary.to_dict(), "predicted": len(arrays.names),
+                       "file_rmse_px": dict(zip(arrays.names, per_file))})
+    return Prediction(result, years, arrays, pred, target)
 
 
 # --------------------------------------------------------------------------------------------- demo report
@@ -461,5 +484,5 @@ def demo_section(out_dir: Path, quick: bool):
 
 
 __all__ = ["MODEL_LABELS", "PaperResult", "SplitResult", "build_model", "load_dataset", "load_predictor",
-           "demo_section", "ordering_text", "paired_differences", "predict_file", "predict_thickness",
+           "demo_section", "ordering_text", "paired_differences", "predict_path", "predict_thickness", "Prediction",
            "rmse_per_year", "run_paper", "split_indices", "table_markdown", "train_snow"]
