@@ -104,6 +104,12 @@ def test_paper_train_predict(capsys, campaign, tmp_path):
     np.testing.assert_allclose([[float(r[k]) for k in r if k.endswith("_px")] for r in mine],
                                [[float(r[k]) for k in r if k.endswith("_px")] for r in rows], atol=2e-4)
     assert folder["file_rmse_px"][usable.stem] == pytest.approx(pred["total_rmse_px"], abs=1e-4)
+    # roles from the checkpoint's split: the held-out RMSE is the one `snow train` measured on its test set
+    roles = {r["file"]: r["role"] for r in all_rows}
+    assert folder["roles"] == {"train": resumed["train_radargrams"], "test": resumed["test_radargrams"], "new": 0}
+    assert roles[usable.stem] == pred["role"] and {r["role"] for r in mine} == {pred["role"]}
+    assert folder["held_out"]["radargrams"] == resumed["test_radargrams"]
+    assert folder["held_out"]["total_rmse_px"] == pytest.approx(resumed["total_rmse"], rel=1e-5)
 
     unusable = next(p for p in sorted(campaign.glob("*.mat")) if not load_radargram(p).usability()[0])
     assert_user_error(*run(capsys, "snow", "predict", str(unusable), "--checkpoint", str(run_dir / "checkpoint.pt")),

@@ -190,13 +190,23 @@ def predict(
     if csv_out is not None:
         result["csv"] = str(prediction.write_csv(csv_out))
     if "folder" in result:
-        data = result["data"]
+        data, roles = result["data"], result["roles"]
         lines = [f"{path} ({result['model']}): {result['predicted']} of {data['files']} files predicted "
-                 f"({data['bad']} unreadable, {data['unusable']} not usable); RMSE against the tracked layers (px)"]
+                 f"({data['bad']} unreadable, {data['unusable']} not usable; {roles['train']} in the model's "
+                 f"training set, {roles['test']} held out by it, "
+                 + (f"{roles['new']} new)" if "new" in roles else f"{roles['unknown']} not known to the checkpoint)"),
+                 "mean predicted thickness and RMSE against the tracked layers (px), all files"]
     else:
-        lines = [f"{path} ({result['model']}): mean predicted thickness and RMSE against the tracked layers (px)"]
+        lines = [f"{path} ({result['model']}, {result['role']} radargram of the checkpoint): mean predicted "
+                 "thickness and RMSE against the tracked layers (px)"]
     for k, year in enumerate(result["years"]):
         mean = float(prediction.predicted[..., k].mean())
         lines.append(f"  {year}: {mean:7.2f}   RMSE {result['rmse_px'][year]:.3f}")
-    lines.append(f"  total RMSE {result['total_rmse_px']:.3f}" + (f"; per trace → {result['csv']}" if csv_out else ""))
+    lines.append(f"  total RMSE {result['total_rmse_px']:.3f}")
+    if "held_out" in result:
+        held = result["held_out"]
+        lines.append(f"  total RMSE on the {held['radargrams']} radargrams it never trained on: "
+                     f"{held['total_rmse_px']:.3f}")
+    if csv_out is not None:
+        lines.append(f"per trace → {result['csv']}")
     emit(result, as_json, human="\n".join(lines))

@@ -283,7 +283,7 @@ def train_snow(data_dir: str | Path, model_name: str, cfg: SnowConfig, out_dir: 
     model, kwargs = build_model(model_name, stats, cfg, seed)
     meta = {"task": "snow_thickness", "model": model_name, "model_kwargs": kwargs, "stats": stats.to_dict(),
             "config": cfg.to_dict(), "years": cfg.target_years(), "split": split,
-            "test_files": list(test_arrays.names)}
+            "train_files": list(train_arrays.names), "test_files": list(test_arrays.names)}
     fitted = fit(model, train_set, test_set, config=_train_config(cfg, seed), task=regression_task(), out_dir=out_dir,
                  resume=resume, meta=meta, desc=model_name)
     pred = predict_thickness(model, test_set, cfg.precision)
@@ -321,22 +321,23 @@ class Prediction:
     result: dict[str, Any]
     years: list[str]
     arrays: RadargramArrays      # the predicted radargrams (names, latitude/longitude in ``static``)
+    roles: list[str]             # per radargram: "train", "test" (the checkpoint's split), "new" or "unknown"
     predicted: torch.Tensor      # [R, N, P] pixels, oldest year first
     tracked: torch.Tensor        # [R, N, P] pixels, the file's own layers
 
     def write_csv(self, path: str | Path) -> Path:
-        """One row per trace: file, trace, position, then predicted and tracked px of every target year.
+        """One row per trace: file, role, trace, position, then predicted and tracked px of every target year.
 
         Opens as a point layer in QGIS/ArcGIS (delimited text, x = longitude, y = latitude, WGS 84).
         """
         buf = _io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["file", "trace", "latitude", "longitude",
+        writer.writerow(["file", "role", "trace", "latitude", "longitude",
                          *[f"{y}_{kind}_px" for y in self.years for kind in ("predicted", "tracked")]])
         both = torch.stack([self.predicted, self.tracked.to(self.predicted.dtype)], -1).flatten(2).numpy()
-        for name, static, values in zip(self.arrays.names, self.arrays.static, both):  # values [N, P·2] year-major
-            for trace, ((lat, lon), row) in enumerate(zip(static[:, :2], values)):
-                writer.writerow([name, trace, f"{lat:.7f}", f"{lon:.7f}", *[f"{v:.4f}" for v in row]])
+        for name, role, static, values in zip(self.arrays.names, self.roles, self.arrays.static, both):
+            for trace, ((lat, lon), row) in enumerate(zip(static[:, :2], values)):  # row: [P·2] year-major
+                writer.writerow([name, role, trace, f"{lat:.7f}", f"{lon:.7f}", *[f"{v:.4f}" for v in row]])
         return _atomic_text(Path(path), buf.getvalue())
 
 
@@ -346,6 +347,10 @@ def predict_path(checkpoint: str | Path, path: str | Path) -> Prediction:
     A single file that is not usable is a UserError (it says why). In a folder, unreadable and unusable
     files are skipped and counted (``data``); the result has the RMSE against the tracked layers over all
     predicted radargrams and each file's total RMSE, and the per-trace values go to `Prediction.write_csv`.
+    Every radargram gets a role from the checkpoint's split: ``train`` (the model fitted it), ``test`` (held
+    out by `snow train`) or ``new`` (``unknown`` for a checkpoint that does not list its training files);
+    ``held_out`` is the RMSE over the test and new radargrams, the figure to trust (the all-radargram RMSE
+    of a training folder is optimistic).
     """
     model, cfg, stats, meta = load_predictor(checkpoint)
     path = Path(path)
@@ -361,17 +366,28 @@ def predict_path(checkpoint: str | Path, path: str | Path) -> Prediction:
     pred, target = predict_thickness(model, dataset, cfg.precision), dataset.targets
     per_year, total = rmse_per_year(pred, target)
     years = list(meta["years"])
+    tested = set(meta.get("test_files", ()))
+    # checkpoints written before "train_files" was saved cannot tell a training radargram from a new one
+    other = "new" if "train_files" in meta else "unknown"
+    trained = set(meta.get("train_files", ()))
+    roles = ["train" if name in trained else "test" if name in tested else other for name in arrays.names]
     result: dict[str, Any] = {"model": meta["model"], "years": years, "rmse_px": dict(zip(years, per_year)),
                               "total_rmse_px": total}
     if summary is None:
-        result.update({"file": str(path), "thickness_px": pred[0].T.tolist(), "tracked_px": target[0].T.tolist(),
-                       "layer_index": layer_indices(cfg)[1], "latitude": arrays.static[0, :, 0].tolist(),
-                       "longitude": arrays.static[0, :, 1].tolist()})
+        result.update({"file": str(path), "role": roles[0], "thickness_px": pred[0].T.tolist(),
+                       "tracked_px": target[0].T.tolist(), "layer_index": layer_indices(cfg)[1],
+                       "latitude": arrays.static[0, :, 0].tolist(), "longitude": arrays.static[0, :, 1].tolist()})
     else:
         per_file = ((pred - target).double() ** 2).mean((1, 2)).sqrt().tolist()
         result.update({"folder": str(path), "data": summary.to_dict(), "predicted": len(arrays.names),
+                       "roles": {r: roles.count(r) for r in ("train", "test", other)},
                        "file_rmse_px": dict(zip(arrays.names, per_file))})
-    return Prediction(result, years, arrays, pred, target)
+        unseen = [i for i, r in enumerate(roles) if r in ("test", "new")]
+        if unseen:
+            held_year, held_total = rmse_per_year(pred[unseen], target[unseen])
+            result["held_out"] = {"radargrams": len(unseen), "rmse_px": dict(zip(years, held_year)),
+                                  "total_rmse_px": held_total}
+    return Prediction(result, years, arrays, roles, pred, target)
 
 
 # --------------------------------------------------------------------------------------------- demo report
