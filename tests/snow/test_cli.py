@@ -128,6 +128,8 @@ def test_user_errors(capsys, tmp_path):
                       "unknown snow model")
     assert_user_error(*run(capsys, "snow", "predict", str(tmp_path / "notes.mat"), "--checkpoint",
                            str(tmp_path / "none.pt")), "checkpoint not found")
+    assert_user_error(*run(capsys, "snow", "predict", str(tmp_path / "notes.mat"), "--checkpoint",
+                           str(tmp_path / "none.pt"), "--csv", str(tmp_path)), "is a folder")
     assert_user_error(*run(capsys, "snow", "simulate", "--out", str(tmp_path / "x"), "--format", "v4"),
                       "unknown MAT format")
     assert_user_error(*run(capsys, "snow", "paper", "--data", str(tmp_path), "--device", "tpu"), "unknown device")

@@ -183,8 +183,11 @@ def predict(
 ) -> None:
     """Predict the thickness (pixels) of the target layers at every trace of one radargram or a folder."""
     setup(quiet)
+    from nivalis.errors import UserError
     from nivalis.snow.protocol import predict_path
 
+    if csv_out is not None and csv_out.is_dir():  # before the work, not after it
+        raise UserError(f"--csv {csv_out} is a folder; give a file name, e.g. {csv_out / 'prediction.csv'}")
     prediction = predict_path(checkpoint, path)
     result = prediction.result
     if csv_out is not None:
