@@ -176,8 +176,9 @@ def predict(
                                               "read or used are skipped and counted).")],
     checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt from `nivalis snow train`.")],
     csv_out: Annotated[Path | None, typer.Option(
-        "--csv", help="Also write one row per trace (file, latitude, longitude, predicted and tracked px per "
-                      "year); opens as a point layer in QGIS.")] = None,
+        "--csv", help="Also write one row per trace (file, its role in the checkpoint's split: train/test/new, "
+                      "latitude, longitude, predicted and tracked px per year); opens as a point layer in QGIS.")
+    ] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
