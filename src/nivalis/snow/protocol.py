@@ -321,8 +321,7 @@ def load_predictor(checkpoint: str | Path) -> tuple[torch.nn.Module, SnowConfig,
 class Prediction:
     """What `nivalis snow predict` computed: the JSON result and the per-trace arrays behind it."""
 
-    result: dict[str, Any]
-    years: list[str]
+    result: dict[str, Any]       # the JSON of `nivalis snow predict` (its "years" label the P axis)
     arrays: RadargramArrays      # the predicted radargrams (names, latitude/longitude in ``static``)
     roles: list[str]             # per radargram: "train", "test" (the checkpoint's split), "new" or "unknown"
     predicted: torch.Tensor      # [R, N, P] pixels, oldest year first
@@ -336,7 +335,7 @@ class Prediction:
         buf = _io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(["file", "role", "trace", "latitude", "longitude",
-                         *[f"{y}_{kind}_px" for y in self.years for kind in ("predicted", "tracked")]])
+                         *[f"{y}_{kind}_px" for y in self.result["years"] for kind in ("predicted", "tracked")]])
         both = torch.stack([self.predicted, self.tracked.to(self.predicted.dtype)], -1).flatten(2).numpy()
         for name, role, static, values in zip(self.arrays.names, self.roles, self.arrays.static, both):
             for trace, ((lat, lon), row) in enumerate(zip(static[:, :2], values)):  # row: [P·2] year-major
@@ -381,7 +380,7 @@ def predict_path(checkpoint: str | Path, path: str | Path) -> Prediction:
                        "tracked_px": target[0].T.tolist(), "layer_index": layer_indices(cfg)[1],
                        "latitude": arrays.static[0, :, 0].tolist(), "longitude": arrays.static[0, :, 1].tolist()})
     else:
-        per_file = ((pred - target).double() ** 2).mean((1, 2)).sqrt().tolist()
+        per_file = [rmse_per_year(pred[i:i + 1], target[i:i + 1])[1] for i in range(len(arrays.names))]
         result.update({"folder": str(path), "data": summary.to_dict(), "predicted": len(arrays.names),
                        "roles": {r: roles.count(r) for r in ("train", "test", other)},
                        "file_rmse_px": dict(zip(arrays.names, per_file))})
@@ -390,7 +389,7 @@ def predict_path(checkpoint: str | Path, path: str | Path) -> Prediction:
             held_year, held_total = rmse_per_year(pred[unseen], target[unseen])
             result["held_out"] = {"radargrams": len(unseen), "rmse_px": dict(zip(years, held_year)),
                                   "total_rmse_px": held_total}
-    return Prediction(result, years, arrays, roles, pred, target)
+    return Prediction(result, arrays, roles, pred, target)
 
 
 # --------------------------------------------------------------------------------------------- demo report
