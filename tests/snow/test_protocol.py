@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from nivalis.engine import fit, regression_task
+from nivalis.layers import native_lstm
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import SnowGraphs, fit_graph_stats
 from nivalis.snow.protocol import (
@@ -64,6 +67,8 @@ def test_same_seed_same_table_with_one_or_two_workers(campaign, tmp_path):
     for name in ("table_ii.md", "table_ii.csv", "results.json", "fig3_overlay.png", "fig4_true_vs_predicted.png"):
         assert (tmp_path / "a" / name).stat().st_size > 0
     assert "± " in (tmp_path / "a" / "table_ii.md").read_text()
+    results = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert results["lstm_cell"] == ("compiled" if native_lstm._compiler() is not None else "pytorch")
 
 
 def test_ordering_sentence_compares_with_the_seed():
