@@ -9,7 +9,9 @@ fully connected 256-node graph). It runs the *same* weights through `GConvLSTM.f
     python benchmarks/snow_epoch.py --data DIR --threads 1
 
 The recurrent models also run through their op-by-op path (``fused`` off: autograd records every gate op of
-`GConvLSTM`, nn.LSTM's own kernel) so the fused recurrence's gain is measured in the same run.
+`GConvLSTM`, nn.LSTM's own kernel) so the fused recurrence's gain is measured in the same run, and, where the
+compiled LSTM cell is available (`nivalis.layers.native_lstm`), through the fused recurrence with the cell's
+equations op by op in PyTorch, so the compiled cell's gain is measured too.
 
 It also counts the floating-point operations of one training epoch (forward + backward, PyTorch's
 `FlopCounterMode`), the throughput the batched epoch reaches, and projects the seed's full protocol
@@ -30,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torch_geometric.nn import GCNConv
 
 from nivalis.engine import fit, regression_task
+from nivalis.layers import native_lstm
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import SnowGraphs, fit_graph_stats
 from nivalis.snow.protocol import _train_config, build_model, load_dataset, split_indices
@@ -164,8 +167,10 @@ def main() -> None:
     data = SnowGraphs.build(train, stats)
     print(f"{summary.usable} usable radargrams of {summary.files}; one epoch = {len(data)} training radargrams; "
           f"{torch.get_num_threads()} thread(s); batch {args.batch_size}")
-    print(f"{'model':<10}{'precision':<11}{'batched s/epoch':>17}{'op-by-op s/epoch':>18}{'fused gain':>12}"
-          f"{'per-graph s/epoch':>19}{'ratio':>8}{'per-graph ms/radargram':>24}{'GFLOP/epoch':>13}{'GFLOP/s':>9}")
+    compiled = native_lstm.available()
+    print(f"compiled LSTM cell: {'on' if compiled else 'unavailable (PyTorch cell)'}")
+    print(f"{'model':<10}{'precision':<11}{'batched s/epoch':>17}{'PyTorch cell':>14}{'compiled gain':>15}"
+          f"{'op-by-op s/epoch':>18}{'fused gain':>12}{'per-graph s/epoch':>19}{'ratio':>8}{'per-graph ms/radargram':>24}{'GFLOP/epoch':>13}{'GFLOP/s':>9}")
     protocol = SnowConfig()
     flops = {}
     for precision in args.precision.split(","):
@@ -173,6 +178,14 @@ def main() -> None:
         for name in args.models.split(","):
             run_cfg = SnowConfig(batch_size=args.batch_size, precision=precision, epochs=2)
             batched = epoch_seconds(build_model(name, stats, run_cfg, seed=0)[0], data, run_cfg)
+            cell = "-"
+            if compiled and name in ("lstm", "gcn_lstm"):
+                native_lstm.set_enabled(False)
+                try:
+                    seconds = epoch_seconds(build_model(name, stats, run_cfg, seed=0)[0], data, run_cfg)
+                finally:
+                    native_lstm.set_enabled(True)
+                cell = f"{seconds:.2f}{'':>4}{seconds / batched:>10.2f}x"
             model, _ = build_model(name, stats, run_cfg, seed=0)
             unfused = "-"
             if set_fused(name, model, False):
@@ -186,7 +199,7 @@ def main() -> None:
                 set_fused(name, model, False)
                 flops[name] = epoch_flops(name, model, data, args.batch_size)
             epoch_total += batched
-            print(f"{name:<10}{precision:<11}{batched:>17.2f}{unfused:>30}{per_graph:>19.1f}"
+            print(f"{name:<10}{precision:<11}{batched:>17.2f}{cell:>29}{unfused:>30}{per_graph:>19.1f}"
                   f"{per_graph / batched:>7.1f}x{per_radargram * 1000:>24.1f}{flops[name] / 1e9:>13.0f}"
                   f"{flops[name] / 1e9 / batched:>9.0f}", flush=True)
         runs = protocol.splits * protocol.epochs
