@@ -197,3 +197,20 @@ def test_scaled_laplacian_in_place_path_equals_autograd_path():
         torch.testing.assert_close(fast, recorded.detach(), rtol=1e-6, atol=1e-7)
         assert fast[0, 4, torch.arange(30) != 4].abs().sum() == 0
     assert torch.equal(adjacency, before)                                # the input is left as it was
+
+
+@needs_compiler
+def test_wrong_shapes_and_dtypes_are_refused_before_the_c_code_runs():
+    rows, hidden = 8, 4
+    z, cells, w_c, dh, dc = _step_inputs(rows, hidden, torch.float32, seed=3)
+    gates, tanh_c, h = torch.empty(rows, 4 * hidden), torch.empty(rows, hidden), torch.empty(rows, hidden)
+    native_lstm.forward_step(z, cells[0], w_c, gates, cells[1], tanh_c, h)  # the right shapes pass
+    with pytest.raises(ValueError, match="gates"):
+        native_lstm.forward_step(z, cells[0], w_c, gates[:-1], cells[1], tanh_c, h)
+    with pytest.raises(ValueError, match="z:"):
+        native_lstm.forward_step(z.half(), cells[0], w_c, gates, cells[1], tanh_c, h)
+    with pytest.raises(ValueError, match="w_c"):
+        native_lstm.forward_step(z, cells[0], w_c[:2], gates, cells[1], tanh_c, h)
+    with pytest.raises(ValueError, match="dz:"):
+        native_lstm.backward_step(dh, dc, gates, cells[1], tanh_c, cells[0], w_c, torch.empty(rows, 3 * hidden),
+                                  torch.zeros(3, hidden, dtype=torch.float64))

@@ -222,10 +222,21 @@ def _backward(lib: ctypes.CDLL, dh: Tensor, dc: Tensor, gates: Tensor, cells: Te
                          dz_ptr, int(dz.dtype == torch.bfloat16), dz_stride, peep.data_ptr())
 
 
-def _check(*tensors: Tensor) -> None:
-    for t in tensors:
-        if t.dtype != torch.float32 or not t.is_contiguous() or t.device.type != "cpu":
-            raise ValueError(f"expected a contiguous float32 CPU tensor, got {t.dtype} {tuple(t.stride())}")
+def _check(rows: int, hidden: int, state: dict[str, tuple[Tensor, int]], io: dict[str, tuple[Tensor, int]]) -> None:
+    """The C code trusts its pointers: every shape, dtype and layout is checked here first.
+
+    ``state``: contiguous float32 CPU tensors of ``rows × width`` values; ``io``: ``[rows, width]`` bf16/float32
+    CPU tensors whose rows are contiguous (a row stride is allowed).
+    """
+    for name, (t, width) in state.items():
+        if t.dtype != torch.float32 or not t.is_contiguous() or t.device.type != "cpu" or t.numel() != rows * width:
+            raise ValueError(f"{name}: expected a contiguous float32 CPU tensor of {rows}×{width} values, got "
+                             f"{t.dtype} {tuple(t.shape)} on {t.device}")
+    for name, (t, width) in io.items():
+        if (t.dtype not in (torch.float32, torch.bfloat16) or t.device.type != "cpu" or t.dim() != 2
+                or tuple(t.shape) != (rows, width) or (t.stride(1) != 1 and width > 1)):
+            raise ValueError(f"{name}: expected a [{rows}, {width}] bf16/float32 CPU tensor with contiguous rows, "
+                             f"got {t.dtype} {tuple(t.shape)} strides {t.stride()} on {t.device}")
 
 
 def forward_step(z: Tensor, c_prev: Tensor, w_c: Tensor, gates: Tensor, cells: Tensor, tanh_c: Tensor,
@@ -236,7 +247,10 @@ def forward_step(z: Tensor, c_prev: Tensor, w_c: Tensor, gates: Tensor, cells: T
     lib = library()
     if lib is None:
         raise RuntimeError("the compiled LSTM cell is not available")
-    _check(c_prev, w_c, gates, cells, tanh_c)
+    rows, hidden = cells.shape
+    _check(rows, hidden, {"c_prev": (c_prev, hidden), "gates": (gates, 4 * hidden), "cells": (cells, hidden),
+                          "tanh_c": (tanh_c, hidden)}, {"z": (z, 4 * hidden), "h_out": (h_out, hidden)})
+    _check(3, hidden, {"w_c": (w_c, hidden)}, {})
     _forward(lib, z, c_prev, w_c, gates, cells, tanh_c, h_out)
 
 
@@ -248,9 +262,13 @@ def backward_step(dh: Tensor, dc: Tensor, gates: Tensor, cells: Tensor, tanh_c: 
     lib = library()
     if lib is None:
         raise RuntimeError("the compiled LSTM cell is not available")
-    _check(dc, gates, cells, tanh_c, c_prev, w_c)
-    if peep.dtype != torch.float64 or not peep.is_contiguous():
-        raise ValueError("peep must be a contiguous float64 tensor")
+    rows, hidden = cells.shape
+    _check(rows, hidden, {"dc": (dc, hidden), "gates": (gates, 4 * hidden), "cells": (cells, hidden),
+                          "tanh_c": (tanh_c, hidden), "c_prev": (c_prev, hidden)},
+           {"dh": (dh, hidden), "dz": (dz, 4 * hidden)})
+    _check(3, hidden, {"w_c": (w_c, hidden)}, {})
+    if peep.dtype != torch.float64 or not peep.is_contiguous() or peep.numel() != 3 * hidden:
+        raise ValueError(f"peep: expected a contiguous float64 tensor of 3×{hidden} values")
     _backward(lib, dh, dc, gates, cells, tanh_c, c_prev, w_c, dz, peep)
 
 
