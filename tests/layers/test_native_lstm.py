@@ -148,6 +148,16 @@ def test_built_once_into_the_cache_then_reused(fresh, monkeypatch):
 
 
 @needs_compiler
+def test_an_unusable_cache_falls_back_to_the_temp_dir(fresh, monkeypatch):
+    blocker = fresh / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("NIVALIS_CACHE", str(blocker / "cache"))                # cannot be created
+    monkeypatch.setattr(native_lstm.tempfile, "gettempdir", lambda: str(fresh / "tmp"))
+    assert native_lstm.available()
+    assert len(list((fresh / "tmp").glob("nivalis-native-*/lstm_cell-*.so"))) == 1
+
+
+@needs_compiler
 def test_a_library_that_computes_wrong_numbers_is_rejected(fresh, monkeypatch, caplog):
     """The self-test against PyTorch: a kernel with the output gate's derivative sign-flipped never runs."""
     source = native_lstm.SOURCE.read_text()
