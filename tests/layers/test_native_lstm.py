@@ -171,6 +171,26 @@ def test_a_library_that_computes_wrong_numbers_is_rejected(fresh, monkeypatch, c
     assert "self-test: dZ" in caplog.text
 
 
+def test_a_compiler_that_fails_leaves_pytorch_in_charge(fresh, monkeypatch, caplog):
+    monkeypatch.setenv("CC", "false")                                    # a "compiler" that always fails
+    with caplog.at_level(logging.WARNING, logger=native_lstm.__name__):
+        assert not native_lstm.available()
+    assert "false failed" in caplog.text
+    assert not list((fresh / "native").iterdir())                       # its temp output was removed
+
+
+@needs_compiler
+def test_nan_stays_nan_in_bf16():
+    """A NaN in the gates comes out as NaN (PyTorch's rounding to bf16), not as an infinity."""
+    rows, hidden = 4, 8
+    z, cells, w_c, _, _ = _step_inputs(rows, hidden, torch.bfloat16, seed=4)
+    z[1, 3] = float("nan")
+    gates, tanh_c = torch.empty(rows, 4 * hidden), torch.empty(rows, hidden)
+    h = torch.empty(rows, hidden, dtype=torch.bfloat16)
+    native_lstm.forward_step(z, cells[0], w_c, gates, cells[1], tanh_c, h)
+    assert torch.isnan(h[1, 3]) and torch.isfinite(h[0]).all() and not torch.isinf(h).any()
+
+
 def test_without_a_compiler_pytorch_takes_over(fresh, monkeypatch, caplog):
     monkeypatch.setattr(native_lstm, "_compiler", lambda: None)
     with caplog.at_level(logging.WARNING, logger=native_lstm.__name__):

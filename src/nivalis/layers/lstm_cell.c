@@ -19,10 +19,10 @@
 static inline float bits_f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t f_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline float bf16_f(uint16_t h) { return bits_f((uint32_t)h << 16); }
-static inline uint16_t f_bf16(float f) {  /* round to nearest even, as PyTorch rounds finite floats */
+static inline uint16_t f_bf16(float f) {  /* round to nearest even as PyTorch does; NaN stays a quiet NaN */
     uint32_t u = f_bits(f);
-    u += 0x7FFFu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
+    uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    return (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? (u >> 16) | 0x40u : rounded);
 }
 
 /* exp x: Cody-Waite reduction by ln 2 and Cephes' degree-6 polynomial, about 1 ulp, no branches */

@@ -21,8 +21,9 @@ protocol (two workers) went from 22 min 19 s to 18 min 3 s, with Table II's rank
 CPU's bf16 peak, are now most of an epoch.
 
 The C file is compiled on first use (about half a second) with the machine's C compiler (``$CC``, else
-``cc``, ``gcc`` or ``clang``) into a per-user cache, ``$NIVALIS_CACHE`` or ``~/.cache/nivalis``, keyed by the source, the compiler and the CPU, so it is compiled once per machine.
-The library must then pass a numeric self-test against PyTorch. Without a compiler, when the build or the
+``cc``, ``gcc`` or ``clang``) into a per-user cache, ``$NIVALIS_CACHE`` or ``~/.cache/nivalis``, keyed by
+the source, the compiler and the CPU, so it is compiled once per machine. The library must then pass a
+numeric self-test against PyTorch. Without a compiler, when the build or the
 self-test fails, or with ``NIVALIS_NATIVE=0``, `available` is False and `lstm_recurrence` does the same
 equations op by op in PyTorch (one warning says why). Either way the results agree to float32 rounding
 (``tests/layers/test_native_lstm.py``).
@@ -46,8 +47,8 @@ from torch import Tensor
 
 SOURCE = Path(__file__).with_name("lstm_cell.c")
 MAX_HIDDEN = 1024  # the C code keeps a row's gates on the stack
-# tuned for the machine it runs on; without -march=native the loops vectorise for SSE2 only and lose to PyTorch
-_FLAG_SETS = (["-O3", "-march=native", "-fopenmp-simd"],)
+# tuned for the machine it runs on: without -march=native the loops vectorise for SSE2 only and lose to PyTorch
+_FLAGS = ("-O3", "-march=native", "-fopenmp-simd")
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _state: dict[str, object] = {"lib": None, "tried": False, "enabled": os.environ.get("NIVALIS_NATIVE", "1") != "0"}
@@ -82,29 +83,26 @@ def cache_dir() -> Path:
 
 def _build(cc: str, out_dir: Path) -> Path:
     """Compile `SOURCE` into `out_dir` (atomically: a temp file, then `os.replace`); the cached path."""
-    source = SOURCE.read_bytes()
     stat = os.stat(cc)
-    errors = []
-    for flags in _FLAG_SETS:
-        key = hashlib.sha256(b"\0".join([source, cc.encode(), str((stat.st_size, stat.st_mtime_ns)).encode(),
-                                         " ".join(flags).encode(), _cpu_signature().encode()])).hexdigest()[:20]
-        target = out_dir / f"lstm_cell-{key}.so"
-        if target.exists():
-            return target
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".lstm_cell-", suffix=".so", dir=out_dir)
-        os.close(fd)
-        try:
-            proc = subprocess.run([cc, *flags, "-fPIC", "-shared", "-o", tmp, str(SOURCE)], capture_output=True,
-                                  text=True, timeout=300)
-            if proc.returncode == 0:
-                os.replace(tmp, target)
-                return target
-            errors.append(f"{' '.join(flags)}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    raise RuntimeError("; ".join(errors))
+    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), cc.encode(), str((stat.st_size, stat.st_mtime_ns)).encode(),
+                                     " ".join(_FLAGS).encode(), _cpu_signature().encode()])).hexdigest()[:20]
+    target = out_dir / f"lstm_cell-{key}.so"
+    if target.exists():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".lstm_cell-", suffix=".so", dir=out_dir)
+    os.close(fd)
+    try:
+        proc = subprocess.run([cc, *_FLAGS, "-fPIC", "-shared", "-o", tmp, str(SOURCE)], capture_output=True,
+                              text=True, timeout=300)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+            raise RuntimeError(f"{Path(cc).name} failed: {last}")
+        os.replace(tmp, target)
+        return target
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _bind(path: Path) -> ctypes.CDLL:
@@ -171,7 +169,7 @@ def library() -> ctypes.CDLL | None:
                 lib = _bind(path)
                 _self_test(lib)
                 _state["lib"] = lib
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
                 _log.warning("compiled LSTM cell unavailable (%s); the recurrence runs op by op in PyTorch", exc)
             _state["tried"] = True
     return _state["lib"]  # type: ignore[return-value]
