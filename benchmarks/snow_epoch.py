@@ -170,7 +170,8 @@ def main() -> None:
     compiled = native_lstm.available()
     print(f"compiled LSTM cell: {'on' if compiled else 'unavailable (PyTorch cell)'}")
     print(f"{'model':<10}{'precision':<11}{'batched s/epoch':>17}{'PyTorch cell':>14}{'compiled gain':>15}"
-          f"{'op-by-op s/epoch':>18}{'fused gain':>12}{'per-graph s/epoch':>19}{'ratio':>8}{'per-graph ms/radargram':>24}{'GFLOP/epoch':>13}{'GFLOP/s':>9}")
+          f"{'op-by-op s/epoch':>18}{'fused gain':>12}{'per-graph s/epoch':>19}{'ratio':>8}"
+          f"{'per-graph ms/radargram':>24}{'GFLOP/epoch':>13}{'GFLOP/s':>9}")
     protocol = SnowConfig()
     flops = {}
     for precision in args.precision.split(","):
