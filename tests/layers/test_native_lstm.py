@@ -181,7 +181,8 @@ def test_a_compiler_that_fails_leaves_pytorch_in_charge(fresh, monkeypatch, capl
 
 @needs_compiler
 def test_nan_stays_nan_in_bf16():
-    """A NaN in the gates comes out as NaN (PyTorch's rounding to bf16), not as an infinity."""
+    """A NaN in the gates propagates to H as NaN, as in PyTorch: not clamped to a finite value by the exp's range
+    limits, not rounded to an infinity by the bf16 conversion; the other rows stay finite."""
     rows, hidden = 4, 8
     z, cells, w_c, _, _ = _step_inputs(rows, hidden, torch.bfloat16, seed=4)
     z[1, 3] = float("nan")

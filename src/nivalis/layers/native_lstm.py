@@ -193,9 +193,7 @@ def supports(dtype: torch.dtype, device: torch.device, hidden: int) -> bool:
 
 
 def _rows(t: Tensor) -> tuple[int, int]:
-    """(pointer, row stride in elements) of a 2-D tensor whose rows are contiguous."""
-    if t.dim() != 2 or (t.stride(1) != 1 and t.shape[1] > 1):
-        raise ValueError(f"rows must be contiguous, got shape {tuple(t.shape)} strides {t.stride()}")
+    """(pointer, row stride in elements) of a 2-D tensor whose rows are contiguous (checked by `_check`)."""
     return t.data_ptr(), t.stride(0)
 
 

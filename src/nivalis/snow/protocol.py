@@ -175,8 +175,7 @@ def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None 
 
     cfg.validate()
     t0 = time.perf_counter()
-    if resolve_device(cfg.device).type == "cpu":
-        native_lstm.available()  # builds the compiled cell once here, before the workers load it
+    _lstm_cell(cfg)  # builds the compiled cell once here, before the workers load it
     if arrays is None:
         arrays, summary = load_dataset(data_dir, cfg)
     splits = split_indices(len(arrays), cfg)
@@ -196,9 +195,9 @@ def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None 
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        # longest trainings first (GCN-LSTM, LSTM, GCN: ~13 : 7 : 1 per epoch on the CPU), so no worker is left
-        # with a long training while the others idle (the full protocol on 2 cores: 22 min 19 s, split-major
-        # order 24 min 49 s, same table); results go back to the split-major order of `jobs`
+        # longest trainings first (GCN-LSTM, LSTM, GCN: ~10 : 6 : 1 per epoch on the CPU), so no worker is left
+        # with a long training while the others idle (measured before the compiled cell, full protocol on 2 cores:
+        # 22 min 19 s, split-major order 24 min 49 s, same table); results go back to the split-major order of `jobs`
         order = sorted(range(len(jobs)), key=lambda i: (_JOB_COST_RANK.get(jobs[i][2], 0), i))
         finished: dict[int, dict[str, Any]] = {}
         progress = bar(len(jobs), desc=f"Table II ({workers} workers)")
@@ -224,6 +223,11 @@ def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None 
     if out_dir is not None and get_context().is_main:
         result.files = write_paper_outputs(Path(out_dir), result, cfg, data_dir)
     return result
+
+
+def _lstm_cell(cfg: SnowConfig) -> str:
+    """Which LSTM cell the CPU trainings of `cfg` use: "compiled" (`native_lstm`, built on first call) or "pytorch"."""
+    return "compiled" if resolve_device(cfg.device).type == "cpu" and native_lstm.available() else "pytorch"
 
 
 def _atomic_text(path: Path, text: str) -> Path:
@@ -262,8 +266,7 @@ def write_paper_outputs(out: Path, result: PaperResult, cfg: SnowConfig, data_di
     files["table_csv"] = str(_atomic_text(out / "table_ii.csv", buf.getvalue()))
     runs = [{"model": r.model, "split": r.split, "rmse": dict(zip(result.years, r.rmse)), "total": r.total,
              "seconds": round(r.seconds, 3)} for r in result.runs]
-    cell = "compiled" if resolve_device(cfg.device).type == "cpu" and native_lstm.available() else "pytorch"
-    payload = {"table": result.table, "seconds": round(result.seconds, 3), "lstm_cell": cell, "runs": runs,
+    payload = {"table": result.table, "seconds": round(result.seconds, 3), "lstm_cell": _lstm_cell(cfg), "runs": runs,
                "paired": paired_differences(result.runs), "data": result.summary, "config": cfg.to_dict()}
     files["results"] = str(_atomic_text(out / "results.json", json.dumps(payload, indent=2)))
     model = "gcn_lstm" if "gcn_lstm" in result.examples else cfg.models[0]
