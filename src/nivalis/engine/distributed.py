@@ -44,7 +44,8 @@ def get_context() -> DistContext:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1:
         if not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            # one backend per tensor device: a CPU run on a GPU machine still all-reduces through gloo
+            backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
             dist.init_process_group(backend=backend, timeout=timedelta(minutes=10))
         _context = DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
     else:
