@@ -1,27 +1,27 @@
-"""Graph convolutional LSTM (Seo et al. 2017, GConvLSTM) with Chebyshev filters, dense-batched and per-graph.
+r"""Graph convolutional LSTM (Seo et al. 2017, GConvLSTM) with Chebyshev filters, dense-batched and per-graph.
 
 The cell of "Structured Sequence Modeling with Graph Convolutional Recurrent Networks" (Seo, Defferrard,
 Vandergheynst & Bresson, ICLR 2017 workshop, model 2), in the form of PyTorch Geometric Temporal's
 `GConvLSTM` that seed 000 (Zalatan & Rahnemoonfar) cites as its GCN-LSTM:
 
 .. math::
-    \\mathbf{I}_t &= \\sigma(\\mathbf{W}_{xi} \\ast_\\mathcal{G} \\mathbf{X}_t + \\mathbf{W}_{hi} \\ast_\\mathcal{G}
-        \\mathbf{H}_{t-1} + \\mathbf{w}_{ci} \\odot \\mathbf{C}_{t-1} + \\mathbf{b}_i) \\\\
-    \\mathbf{F}_t &= \\sigma(\\mathbf{W}_{xf} \\ast_\\mathcal{G} \\mathbf{X}_t + \\mathbf{W}_{hf} \\ast_\\mathcal{G}
-        \\mathbf{H}_{t-1} + \\mathbf{w}_{cf} \\odot \\mathbf{C}_{t-1} + \\mathbf{b}_f) \\\\
-    \\mathbf{C}_t &= \\mathbf{F}_t \\odot \\mathbf{C}_{t-1} + \\mathbf{I}_t \\odot \\tanh(\\mathbf{W}_{xc}
-        \\ast_\\mathcal{G} \\mathbf{X}_t + \\mathbf{W}_{hc} \\ast_\\mathcal{G} \\mathbf{H}_{t-1} + \\mathbf{b}_c) \\\\
-    \\mathbf{O}_t &= \\sigma(\\mathbf{W}_{xo} \\ast_\\mathcal{G} \\mathbf{X}_t + \\mathbf{W}_{ho} \\ast_\\mathcal{G}
-        \\mathbf{H}_{t-1} + \\mathbf{w}_{co} \\odot \\mathbf{C}_t + \\mathbf{b}_o) \\\\
-    \\mathbf{H}_t &= \\mathbf{O}_t \\odot \\tanh(\\mathbf{C}_t)
+    \mathbf{I}_t &= \sigma(\mathbf{W}_{xi} \ast_\mathcal{G} \mathbf{X}_t + \mathbf{W}_{hi} \ast_\mathcal{G}
+        \mathbf{H}_{t-1} + \mathbf{w}_{ci} \odot \mathbf{C}_{t-1} + \mathbf{b}_i) \\
+    \mathbf{F}_t &= \sigma(\mathbf{W}_{xf} \ast_\mathcal{G} \mathbf{X}_t + \mathbf{W}_{hf} \ast_\mathcal{G}
+        \mathbf{H}_{t-1} + \mathbf{w}_{cf} \odot \mathbf{C}_{t-1} + \mathbf{b}_f) \\
+    \mathbf{C}_t &= \mathbf{F}_t \odot \mathbf{C}_{t-1} + \mathbf{I}_t \odot \tanh(\mathbf{W}_{xc}
+        \ast_\mathcal{G} \mathbf{X}_t + \mathbf{W}_{hc} \ast_\mathcal{G} \mathbf{H}_{t-1} + \mathbf{b}_c) \\
+    \mathbf{O}_t &= \sigma(\mathbf{W}_{xo} \ast_\mathcal{G} \mathbf{X}_t + \mathbf{W}_{ho} \ast_\mathcal{G}
+        \mathbf{H}_{t-1} + \mathbf{w}_{co} \odot \mathbf{C}_t + \mathbf{b}_o) \\
+    \mathbf{H}_t &= \mathbf{O}_t \odot \tanh(\mathbf{C}_t)
 
-where :math:`\\mathbf{W} \\ast_\\mathcal{G} \\mathbf{X} = \\sum_{k=0}^{K-1} \\mathbf{Z}^{(k)} \\mathbf{\\Theta}^{(k)}`
+where :math:`\mathbf{W} \ast_\mathcal{G} \mathbf{X} = \sum_{k=0}^{K-1} \mathbf{Z}^{(k)} \mathbf{\Theta}^{(k)}`
 is the Chebyshev graph convolution of PyG's `ChebConv` (Defferrard et al. 2016) with
-:math:`\\mathbf{Z}^{(0)} = \\mathbf{X}`, :math:`\\mathbf{Z}^{(1)} = \\hat{\\mathbf{L}} \\mathbf{X}`,
-:math:`\\mathbf{Z}^{(k)} = 2 \\hat{\\mathbf{L}} \\mathbf{Z}^{(k-1)} - \\mathbf{Z}^{(k-2)}` and the scaled
-Laplacian :math:`\\hat{\\mathbf{L}} = \\frac{2}{\\lambda_{max}} (\\mathbf{I} - \\mathbf{D}^{-1/2} \\mathbf{A}
-\\mathbf{D}^{-1/2}) - \\mathbf{I}` (self-loops removed, :math:`\\lambda_{max} = 2` as in `ChebConv`, so
-:math:`\\hat{\\mathbf{L}} = -\\mathbf{D}^{-1/2} \\mathbf{A} \\mathbf{D}^{-1/2}`).
+:math:`\mathbf{Z}^{(0)} = \mathbf{X}`, :math:`\mathbf{Z}^{(1)} = \hat{\mathbf{L}} \mathbf{X}`,
+:math:`\mathbf{Z}^{(k)} = 2 \hat{\mathbf{L}} \mathbf{Z}^{(k-1)} - \mathbf{Z}^{(k-2)}` and the scaled
+Laplacian :math:`\hat{\mathbf{L}} = \frac{2}{\lambda_{max}} (\mathbf{I} - \mathbf{D}^{-1/2} \mathbf{A}
+\mathbf{D}^{-1/2}) - \mathbf{I}` (self-loops removed, :math:`\lambda_{max} = 2` as in `ChebConv`, so
+:math:`\hat{\mathbf{L}} = -\mathbf{D}^{-1/2} \mathbf{A} \mathbf{D}^{-1/2}`).
 
 Two implementations of the same function share one set of weights (the eight `ChebConv` modules):
 
