@@ -163,3 +163,17 @@ def test_train_under_torchrun_two_processes(campaign, tmp_path):
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt["epoch"] == 2 and ckpt["meta"]["model"] == "gcn_lstm"
     assert ckpt["history"][-1]["train_loss"] < ckpt["history"][0]["train_loss"]  # the ranks trained together
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_train_then_predict_on_the_cpu(capsys, campaign, tmp_path):
+    """A GCN-LSTM trained on the GPU under bf16 autocast learns, and its checkpoint predicts on a CPU machine."""
+    run_dir = tmp_path / "gpu"
+    first = run_json(capsys, "snow", "train", "--data", str(campaign), "--model", "gcn_lstm", "--epochs", "1",
+                     "--device", "cuda", "--precision", "bf16", "--out", str(run_dir))
+    later = run_json(capsys, "snow", "train", "--data", str(campaign), "--model", "gcn_lstm", "--epochs", "20",
+                     "--device", "cuda", "--precision", "bf16", "--out", str(run_dir), "--resume")
+    assert later["epochs"] == 20 and later["total_rmse"] < first["total_rmse"]
+    usable = next(p for p in sorted(campaign.glob("*.mat")) if load_radargram(p).usability()[0])
+    pred = run_json(capsys, "snow", "predict", str(usable), "--checkpoint", str(run_dir / "checkpoint.pt"))
+    assert np.isfinite(np.asarray(pred["thickness_px"])).all()

@@ -103,3 +103,35 @@ def test_lstm_fused_cpu_path_equals_torch_lstm_kernel():
         kernel = model(x)
     assert fused.dtype == torch.float32
     assert (fused - kernel.float()).abs().max() < 0.05
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", ["gcn_lstm", "gcn", "lstm"])
+def test_cuda_path_equals_cpu_path(name):
+    """Two implementations of one model: on the CPU the recurrence is the fused autograd node (its cell
+    compiled where a compiler is found), on a GPU GConvLSTM's op-by-op path and cuDNN's LSTM. Same weights,
+    same batch → same outputs and weight gradients (float32, TF32 off), and bf16 autocast runs on the GPU."""
+    torch.manual_seed(0)
+    cfg = SnowConfig(columns=64, dropout=0.0)  # train mode (cuDNN's LSTM backward needs it), no dropout
+    cpu = create_snow_model(name, **snow_model_kwargs(name, cfg, 3, 2))
+    gpu = create_snow_model(name, **snow_model_kwargs(name, cfg, 3, 2))
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.cuda()
+    x, adj = torch.randn(4, 10, 64, 3), torch.rand(4, 64, 64)
+    adj = (adj + adj.transpose(1, 2)) / 2
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        outs = []
+        for model, dev in ((cpu, "cpu"), (gpu, "cuda")):
+            out = model(x.to(dev), adj.to(dev))
+            out.sin().sum().backward()
+            outs.append((out.detach().cpu(), {k: p.grad.cpu() for k, p in model.named_parameters()}))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-4, atol=1e-4)
+    for key, grad in outs[0][1].items():
+        torch.testing.assert_close(outs[1][1][key], grad, rtol=1e-3, atol=1e-4, msg=key)
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        low = gpu(x.cuda(), adj.cuda()).float().cpu()
+    assert (low - outs[0][0]).abs().max() < 0.1 * outs[0][0].abs().max()
