@@ -148,6 +148,19 @@ def test_built_once_into_the_cache_then_reused(fresh, monkeypatch):
 
 
 @needs_compiler
+@pytest.mark.parametrize("context", ["no_grad", "inference_mode"])
+def test_first_use_under_no_grad_still_loads_the_library(fresh, caplog, context):
+    # `nivalis snow predict` reaches the cell first inside inference mode: the self-test's backward must not
+    # fail there and silently leave prediction on the slower PyTorch path
+    with caplog.at_level(logging.WARNING, logger=native_lstm.__name__):
+        with getattr(torch, context)():
+            assert native_lstm.available()
+            assert torch.is_inference_mode_enabled() == (context == "inference_mode")
+            assert not torch.is_grad_enabled()
+    assert not caplog.records
+
+
+@needs_compiler
 def test_an_unusable_cache_falls_back_to_the_temp_dir(fresh, monkeypatch):
     blocker = fresh / "a-file"
     blocker.write_text("not a folder")

@@ -116,7 +116,17 @@ def _bind(path: Path) -> ctypes.CDLL:
 
 
 def _self_test(lib: ctypes.CDLL) -> None:
-    """One forward and backward step on random numbers against the same equations in float64 PyTorch."""
+    """One forward and backward step on random numbers against the same equations in float64 PyTorch.
+
+    Runs with autograd on whatever the caller's mode: the first use is often inside ``torch.no_grad()`` or
+    ``torch.inference_mode()`` (prediction), where the reference's backward would fail and wrongly reject
+    the library.
+    """
+    with torch.inference_mode(False), torch.enable_grad():
+        _check_against_pytorch(lib)
+
+
+def _check_against_pytorch(lib: ctypes.CDLL) -> None:
     gen = torch.Generator().manual_seed(0)
     rows, hidden = 5, 24
     z = torch.randn(rows, 4 * hidden, generator=gen) * 3
