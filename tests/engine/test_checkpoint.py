@@ -33,6 +33,9 @@ def test_missing_and_non_checkpoint(tmp_path):
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(UserError):
         load_checkpoint(tmp_path / "text.pt")
+    (tmp_path / "radargram.mat").write_bytes(b"MATLAB 5.0 MAT-file" + bytes(range(256)) * 4)  # a wrong file given
+    with pytest.raises(UserError, match=r"radargram.mat is not a PyTorch checkpoint \(not a file written by"):
+        load_checkpoint(tmp_path / "radargram.mat")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(UserError, match="not a nivalis checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
@@ -49,7 +52,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("NIVALIS_PWNED", str(marker))
     path = tmp_path / "evil.pt"
     torch.save({"model": _Exploit()}, path)  # a zip-format torch file whose pickle calls os.system
-    with pytest.raises(UserError, match="refusing to load"):
+    with pytest.raises(UserError, match=r"refusing to load .*evil.pt: it asks to build \S*system"):
         load_checkpoint(path)
     assert not marker.exists()
     raw = tmp_path / "evil.pkl"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,22 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"refusing to load {path}: not a plain weights file ({first[:120]})") from None
+        raise UserError(_unpickling_error(path, exc)) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"corrupt checkpoint {path}: {first[:160]}") from None
     if not isinstance(payload, dict) or "model" not in payload:
         raise UserError(f"{path} is not a nivalis checkpoint (no 'model' entry)")
     return payload
+
+
+def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> str:
+    """One line for a file `weights_only` loading refused: code or objects beyond weights, or not a checkpoint."""
+    text = str(exc)
+    unsafe = re.search(r"GLOBAL ([\w.]+)", text)
+    if unsafe:
+        return f"refusing to load {path}: it asks to build {unsafe.group(1)}, more than plain weights (unsafe)"
+    if not zipfile.is_zipfile(path):
+        return f"{path} is not a PyTorch checkpoint (not a file written by torch.save)"
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    return f"refusing to load {path}: not a plain weights file ({(detail.group(1) if detail else text)[:120].strip()})"
