@@ -54,4 +54,5 @@ def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> str:
     if not zipfile.is_zipfile(path):
         return f"{path} is not a PyTorch checkpoint (not a file written by torch.save)"
     detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-    return f"refusing to load {path}: not a plain weights file ({(detail.group(1) if detail else text)[:120].strip()})"
+    first = detail.group(1) if detail else (text.strip().splitlines() or [type(exc).__name__])[0]
+    return f"refusing to load {path}: not a plain weights file ({first.strip()[:120]})"
