@@ -115,6 +115,8 @@ def _bind(path: Path) -> ctypes.CDLL:
     return lib
 
 
+@torch.inference_mode(False)
+@torch.enable_grad()
 def _self_test(lib: ctypes.CDLL) -> None:
     """One forward and backward step on random numbers against the same equations in float64 PyTorch.
 
@@ -122,11 +124,6 @@ def _self_test(lib: ctypes.CDLL) -> None:
     ``torch.inference_mode()`` (prediction), where the reference's backward would fail and wrongly reject
     the library.
     """
-    with torch.inference_mode(False), torch.enable_grad():
-        _check_against_pytorch(lib)
-
-
-def _check_against_pytorch(lib: ctypes.CDLL) -> None:
     gen = torch.Generator().manual_seed(0)
     rows, hidden = 5, 24
     z = torch.randn(rows, 4 * hidden, generator=gen) * 3
@@ -202,6 +199,13 @@ def supports(dtype: torch.dtype, device: torch.device, hidden: int) -> bool:
             and available())
 
 
+def _required_library() -> ctypes.CDLL:
+    lib = library()
+    if lib is None:
+        raise RuntimeError("the compiled LSTM cell is not available")
+    return lib
+
+
 def _rows(t: Tensor) -> tuple[int, int]:
     """(pointer, row stride in elements) of a 2-D tensor whose rows are contiguous (checked by `_check`)."""
     return t.data_ptr(), t.stride(0)
@@ -250,9 +254,7 @@ def forward_step(z: Tensor, c_prev: Tensor, w_c: Tensor, gates: Tensor, cells: T
     """One step's cell equations: ``z [R, 4C]`` (bf16/float32, rows contiguous) → ``gates [R, 4, C]`` (i, f, g,
     o after their nonlinearity), ``cells``, ``tanh_c [R, C]`` and ``h_out [R, C]`` (bf16/float32, rows
     contiguous); ``c_prev [R, C]`` (zeros at the first step), ``w_c [3, C]`` the peepholes (zeros for none)."""
-    lib = library()
-    if lib is None:
-        raise RuntimeError("the compiled LSTM cell is not available")
+    lib = _required_library()
     rows, hidden = cells.shape
     _check(rows, hidden, {"c_prev": (c_prev, hidden), "gates": (gates, 4 * hidden), "cells": (cells, hidden),
                           "tanh_c": (tanh_c, hidden)}, {"z": (z, 4 * hidden), "h_out": (h_out, hidden)})
@@ -265,9 +267,7 @@ def backward_step(dh: Tensor, dc: Tensor, gates: Tensor, cells: Tensor, tanh_c: 
     """Backward of `forward_step`: ``dh [R, C]`` (bf16/float32, rows contiguous) and ``dc`` (dC_t in, dC_{t-1}
     out, in place) → ``dz [R, 4C]`` (bf16/float32, rows contiguous); the peephole gradients are added to
     ``peep [3, C]`` (float64)."""
-    lib = library()
-    if lib is None:
-        raise RuntimeError("the compiled LSTM cell is not available")
+    lib = _required_library()
     rows, hidden = cells.shape
     _check(rows, hidden, {"dc": (dc, hidden), "gates": (gates, 4 * hidden), "cells": (cells, hidden),
                           "tanh_c": (tanh_c, hidden), "c_prev": (c_prev, hidden)},
