@@ -17,8 +17,8 @@ equations, forward or backward, in one pass: each row is read and written once, 
 the channel loops. On the 2-core CI machine (bf16, one thread, batch 32 radargrams) a step's cell equations
 took about 2 ms instead of about 9 ms; a training epoch of the snow GCN-LSTM ran 1.43× faster (2.10 → 1.47 s)
 and of the LSTM 1.34× (1.14 → 0.85 s) (`benchmarks/snow_epoch.py` prints both paths), and seed 000's full
-protocol (two workers) went from 22 min 19 s to 18 min 3 s, with Table II's ranking. The matmuls, near this
-CPU's bf16 peak, are now most of an epoch.
+protocol (two workers, on a campaign of 508 usable radargrams) went from 22 min 19 s to 18 min 3 s, with
+Table II's ranking. The matmuls are now most of an epoch.
 
 The C file is compiled on first use (about half a second) with the machine's C compiler (``$CC``, else
 ``cc``, ``gcc`` or ``clang``) into a per-user cache, ``$NIVALIS_CACHE`` or ``~/.cache/nivalis``, keyed by
