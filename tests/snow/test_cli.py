@@ -54,6 +54,14 @@ def test_simulate_and_inspect(capsys, tmp_path):
     assert code == 0 and "layer rows" in out
 
 
+def test_simulate_echo_quality_sets_how_many_radargrams_are_usable(capsys, tmp_path):
+    usable = {}
+    for quality in ("4", "40"):
+        usable[quality] = run_json(capsys, "snow", "simulate", "--out", str(tmp_path / quality), "--radargrams", "12",
+                                   "--quality-db", quality, "--format", "v5")["usable"]
+    assert usable["4"] < usable["40"]   # poor echoes lose the deep layers the seed needs; strong ones keep them
+
+
 def test_paper_train_predict(capsys, campaign, tmp_path):
     table = run_json(capsys, "snow", "paper", "--data", str(campaign), "--epochs", "1", "--splits", "2",
                      "--batch-size", "16", "--out", str(tmp_path / "paper"))

@@ -51,6 +51,9 @@ def simulate(
     echograms: Annotated[bool, typer.Option("--echograms", help="Also write echogram images (Data, 1200-1700 "
                                             "rows; about 0.3 MB per file).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="v7.3 (HDF5, as the processed set) or v5.")] = "v7.3",
+    quality_db: Annotated[float, typer.Option(help="Mean echo quality (dB): layers are tracked while it exceeds "
+                                              "1.5 dB per m of depth, so higher keeps more radargrams usable "
+                                              "(22: 508 of 816 at seed 0; 24: 578, the seed has 568).")] = 22.0,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -58,7 +61,8 @@ def simulate(
     setup(quiet)
     from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
 
-    result = simulate_campaign(out, SimulatorConfig(radargrams=radargrams, seed=seed, echograms=echograms, fmt=fmt))
+    result = simulate_campaign(out, SimulatorConfig(radargrams=radargrams, seed=seed, echograms=echograms, fmt=fmt,
+                                                    quality_mean_db=quality_db))
     emit(result, as_json, human=f"wrote {result['files']} radargrams ({result['usable']} usable) to {out} "
                                 f"in {result['seconds']:.1f} s")
 

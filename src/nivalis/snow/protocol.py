@@ -464,10 +464,10 @@ def demo_section(out_dir: Path, quick: bool):
     from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
 
     out_dir = Path(out_dir)
-    # 544 radargrams × 40 epochs × 2 splits: on five simulated campaigns (seeds 0-4, 24 dB echo quality) the
-    # GCN-LSTM had the lowest mean total RMSE on all five and beat the GCN on 8 of the 10 splits, the LSTM on 10
-    # (22 dB: lowest on all ten splits; 288 × 40 ranked it first on 3 of 6, 288 × 80 on 4 of 6). GCN vs LSTM
-    # stays a coin flip at this size (GCN lower on 6 of the 10) but not in the full protocol (5 of 5, seed 0)
+    # 544 radargrams × 40 epochs × 2 splits: on five simulated campaigns (seeds 0-4) the GCN-LSTM had the lowest
+    # total RMSE on all ten splits (8 of 10 vs the GCN with a 24 dB echo quality); 288 × 40 (the earlier setting)
+    # ranked it first on 3 of 6, 288 × 80 on 4 of 6. GCN vs LSTM stays a coin flip at this size (GCN lower on 5 of
+    # the 10; 9 of 10 in the full protocol, seeds 0-1)
     radargrams, epochs, splits = (64, 10, 1) if quick else (544, 40, 2)
     data_dir = out_dir / "runs" / "snow" / "data"
     sim = simulate_campaign(data_dir, SimulatorConfig(radargrams=radargrams, seed=0, echograms=True),
