@@ -38,8 +38,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except pickle.UnpicklingError as exc:
         raise UserError(_unpickling_error(path, exc)) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"corrupt checkpoint {path}: {first[:160]}") from None
+        raise UserError(f"corrupt checkpoint {path}: {_first_line(exc)[:160]}") from None
     if not isinstance(payload, dict) or "model" not in payload:
         raise UserError(f"{path} is not a nivalis checkpoint (no 'model' entry)")
     return payload
@@ -54,5 +53,11 @@ def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> str:
     if not zipfile.is_zipfile(path):
         return f"{path} is not a PyTorch checkpoint (not a file written by torch.save)"
     detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-    first = detail.group(1) if detail else (text.strip().splitlines() or [type(exc).__name__])[0]
+    first = detail.group(1) if detail else _first_line(exc)
     return f"refusing to load {path}: not a plain weights file ({first.strip()[:120]})"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

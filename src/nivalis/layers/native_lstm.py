@@ -23,9 +23,9 @@ Table II's ranking. The matmuls are now most of an epoch.
 The C file is compiled on first use (about half a second) with the machine's C compiler (``$CC``, else
 ``cc``, ``gcc`` or ``clang``) into a per-user cache, ``$NIVALIS_CACHE`` or ``~/.cache/nivalis``, keyed by
 the source, the compiler and the CPU, so it is compiled once per machine. The library must then pass a
-numeric self-test against PyTorch. Without a compiler, when the build or the
-self-test fails, or with ``NIVALIS_NATIVE=0``, `available` is False and `lstm_recurrence` does the same
-equations op by op in PyTorch (one warning says why). Either way the results agree to float32 rounding
+numeric self-test against PyTorch. Without a compiler, when the build or the self-test fails, or with
+``NIVALIS_NATIVE=0``, `available` is False and `lstm_recurrence` does the same equations op by op in
+PyTorch (one warning says why). Either way the results agree to float32 rounding
 (``tests/layers/test_native_lstm.py``).
 """
 
