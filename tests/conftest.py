@@ -6,6 +6,7 @@ thread and 56 s with two under load, with identical results.
 """
 
 import os
+import tempfile
 
 import pytest
 import torch
@@ -25,3 +26,22 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_tmp(tmp_path_factory):
+    """Temporary files of the code under test go to this session's pytest folder, not the machine's /tmp.
+
+    PyG writes a generated module for every `ChebConv` it builds and torchrun a rendezvous folder per launch,
+    and neither removes them: a run of the suite used to leave a few hundred of them in /tmp for good. Child
+    processes (CLI runs, spawned workers, torchrun) inherit the setting; pytest prunes its old folders.
+    """
+    path = str(tmp_path_factory.mktemp("tmp"))
+    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = path, path
+    yield
+    tempfile.tempdir = saved_dir
+    if saved_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = saved_env
