@@ -32,9 +32,10 @@ def _one_thread():
 def _session_tmp(tmp_path_factory):
     """Temporary files of the code under test go to this session's pytest folder, not the machine's /tmp.
 
-    PyG writes a generated module for every `ChebConv` it builds and torchrun a rendezvous folder per launch,
-    and neither removes them: a run of the suite used to leave a few hundred of them in /tmp for good. Child
-    processes (CLI runs, spawned workers, torchrun) inherit the setting; pytest prunes its old folders.
+    PyG writes a generated module for `ChebConv` and `GCNConv` in every process that builds one, and torchrun
+    a rendezvous folder per launch; neither removes them, and a run of tests/layers and tests/snow alone left
+    19 such modules and a torchrun folder in /tmp for good. Child processes (CLI runs, spawned workers,
+    torchrun) inherit the setting; pytest prunes its old folders.
     """
     path = str(tmp_path_factory.mktemp("tmp"))
     saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
