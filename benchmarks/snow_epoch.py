@@ -34,9 +34,9 @@ from torch_geometric.nn import GCNConv
 from nivalis.engine import fit, regression_task
 from nivalis.layers import native_lstm
 from nivalis.snow.config import SnowConfig
-from nivalis.snow.graphs import SnowGraphs, fit_graph_stats
-from nivalis.snow.protocol import _train_config, build_model, load_dataset, split_indices
+from nivalis.snow.graphs import SnowGraphs, fit_graph_stats, load_dataset
 from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
+from nivalis.snow.train import _train_config, build_model, split_indices
 
 
 def per_graph_forward(name: str, model: torch.nn.Module, x: torch.Tensor, edge_index: torch.Tensor,

@@ -7,6 +7,7 @@ thread and 56 s with two under load, with identical results.
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -46,3 +47,15 @@ def _session_tmp(tmp_path_factory):
         os.environ.pop("TMPDIR", None)
     else:
         os.environ["TMPDIR"] = saved_env
+
+
+# Shared data fixtures (session-scoped, built only when a test asks for them).
+
+@pytest.fixture(scope="session")
+def campaign(tmp_path_factory) -> Path:
+    """32 simulated radargrams (two flights), about two thirds of them usable, with echograms."""
+    from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
+
+    out = tmp_path_factory.mktemp("snow_campaign")
+    simulate_campaign(out, SimulatorConfig(radargrams=32, seed=5, radargrams_per_flight=(16, 16), echograms=True))
+    return out

@@ -123,7 +123,7 @@ def paper(
 ) -> None:
     """Reproduce Table II and figures 3-4: LSTM, GCN and GCN-LSTM on random 4:1 splits, RMSE per year."""
     setup(quiet)
-    from nivalis.snow.protocol import ordering_text, paired_differences, run_paper, table_markdown
+    from nivalis.experiments.snow_table2 import ordering_text, paired_differences, run_paper, table_markdown
 
     cfg = _config(epochs=epochs, splits=splits, seed=seed, models=models, precision=precision, device=device,
                   batch_size=batch_size, feature_layers=feature_layers, target_layers=target_layers,
@@ -161,7 +161,7 @@ def train(
     setup(quiet)
     import torch
 
-    from nivalis.snow.protocol import train_snow
+    from nivalis.snow.train import train_snow
 
     if threads:
         torch.set_num_threads(threads)
@@ -189,7 +189,7 @@ def predict(
     """Predict the thickness (pixels) of the target layers at every trace of one radargram or a folder."""
     setup(quiet)
     from nivalis.errors import UserError
-    from nivalis.snow.protocol import predict_path
+    from nivalis.snow.predict import predict_path
 
     if csv_out is not None and csv_out.is_dir():  # before the work, not after it
         raise UserError(f"--csv {csv_out} is a folder; give a file name, e.g. {csv_out / 'prediction.csv'}")

@@ -15,10 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from string import Template
 
-import matplotlib
+from nivalis.files import atomic_write_text
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 _TEMPLATE = Path(__file__).with_name("templates") / "report.html"
 
@@ -58,16 +56,6 @@ class Section:
         self.blocks.append(Figure(Path(path), caption))
         return self
 
-
-def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
 
 
 def _fmt(value) -> str:
@@ -155,9 +143,5 @@ class Report:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         paths = {}
         for name, text in (("report.html", self._html(stamp)), ("report.md", self._markdown(stamp))):
-            path = self.out_dir / name
-            tmp = path.with_name(f".{name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-            paths[name] = path
+            paths[name] = atomic_write_text(self.out_dir / name, text)
         return paths

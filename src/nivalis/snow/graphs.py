@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from torch.utils.data import Dataset
 
 from nivalis.errors import UserError
 from nivalis.snow.config import SnowConfig
-from nivalis.snow.io import Radargram
+from nivalis.snow.io import FolderSummary, Radargram, load_radargram_folder
 
 EARTH_RADIUS_M = 6_371_000.0
 STATIC_FEATURES = ("latitude", "longitude")
@@ -223,5 +224,14 @@ class SnowGraphs(Dataset):
         return (self.features[i], self.adjacency[i]), self.targets[i]
 
 
+def load_dataset(data_dir: str | Path, cfg: SnowConfig) -> tuple[RadargramArrays, FolderSummary]:
+    """Usable radargrams of a folder as arrays, plus the summary of what was read and skipped."""
+    radargrams, summary = load_radargram_folder(data_dir, rows_needed=cfg.rows_needed, columns=cfg.columns)
+    if not radargrams:
+        raise UserError(f"no usable radargram in {data_dir} ({summary.files} files, {len(summary.bad)} unreadable, "
+                        f"{len(summary.unusable)} with fewer than {cfg.rows_needed} tracked rows)")
+    return radargram_arrays(radargrams, cfg), summary
+
+
 __all__ = ["GraphStats", "RadargramArrays", "SnowGraphs", "fit_graph_stats", "haversine_m", "inverse_distance",
-           "layer_indices", "normalised_tensors", "radargram_arrays"]
+           "layer_indices", "load_dataset", "normalised_tensors", "radargram_arrays"]

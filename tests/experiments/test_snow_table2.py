@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from nivalis.engine import fit, regression_task
+from nivalis.experiments.snow_table2 import run_paper
 from nivalis.layers import native_lstm
 from nivalis.snow.config import SnowConfig
-from nivalis.snow.graphs import SnowGraphs, fit_graph_stats
-from nivalis.snow.protocol import (
-    _train_config, build_model, load_dataset, predict_thickness, rmse_per_year, run_paper, split_indices,
-)
+from nivalis.snow.graphs import SnowGraphs, fit_graph_stats, load_dataset
+from nivalis.snow.metrics import rmse_per_year
+from nivalis.snow.predict import predict_thickness
+from nivalis.snow.train import _train_config, build_model, split_indices
 
 
 def test_splits_are_seeded_disjoint_4_to_1():
@@ -72,7 +73,7 @@ def test_same_seed_same_table_with_one_or_two_workers(campaign, tmp_path):
 
 
 def test_ordering_sentence_compares_with_the_seed():
-    from nivalis.snow.protocol import ordering_text
+    from nivalis.experiments.snow_table2 import ordering_text
 
     seed_like = {"LSTM": {"total": [7.3, 1.2]}, "GCN": {"total": [6.0, 0.5]}, "GCN-LSTM": {"total": [4.7, 0.4]}}
     text = ordering_text(seed_like)
@@ -86,7 +87,7 @@ def test_ordering_sentence_compares_with_the_seed():
 
 
 def test_paired_differences_count_the_splits_each_pair_goes_the_seeds_way():
-    from nivalis.snow.protocol import SplitResult, ordering_text, paired_differences
+    from nivalis.experiments.snow_table2 import SplitResult, ordering_text, paired_differences
 
     totals = {"lstm": [2.0, 3.0, 2.5], "gcn": [1.9, 2.7, 2.6], "gcn_lstm": [1.8, 2.6, 2.2]}
     runs = [SplitResult(m, k, [], v, 0.0) for m, values in totals.items() for k, v in enumerate(values)]

@@ -40,7 +40,7 @@ def figure_overlay(path: str | Path, example: dict[str, Any], cfg: SnowConfig, d
     """Fig. 3: best- and worst-fitting test radargram, true (green) and predicted (red) target layers."""
     import matplotlib.pyplot as plt
 
-    from nivalis.report import save_figure
+    from nivalis.figures import save_figure
 
     rmse = _example_rmse(example)
     order = np.argsort(rmse)
@@ -88,7 +88,7 @@ def figure_true_vs_predicted(path: str | Path, example: dict[str, Any], years: l
     """Fig. 4: tracked vs predicted thickness of every target year over randomly ordered test nodes."""
     import matplotlib.pyplot as plt
 
-    from nivalis.report import save_figure
+    from nivalis.figures import save_figure
 
     pred = example["pred"].reshape(-1, example["pred"].shape[-1])
     true = example["target"].reshape(-1, example["target"].shape[-1])
