@@ -20,8 +20,8 @@ from pathlib import Path
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.io import load_scenes
-from nivalis.avalanche.protocol import ModelSpec, compare_models
 from nivalis.avalanche.simulate import simulate_dataset
+from nivalis.experiments.avalanche_models import ModelSpec, compare_models
 
 
 def specs(args) -> dict[str, ModelSpec]:

@@ -43,7 +43,7 @@ def main() -> None:
 
     checkpoint = args.checkpoint
     if checkpoint is None:
-        from nivalis.avalanche.protocol import train_window_classifier
+        from nivalis.avalanche.train import train_window_classifier
 
         simulate_dataset(work / "train", scenes=16, seed=1, size=(256, 256))
         cfg = AvalancheConfig(epochs=2, windows_per_epoch=4096, val_windows=512)

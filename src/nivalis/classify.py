@@ -21,7 +21,6 @@ from nivalis.errors import UserError
 from nivalis.models import create_model
 from nivalis.profile import count
 
-
 DIGITS_RECIPE = dict(batch_size=32, lr=3e-3, scheduler="cosine")
 
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nivalis.avalanche.analysis import (color_histograms, histogram_figure, histogram_summary, illumination_classes,
-                                        pca_explained_variance)
 from nivalis.avalanche.io import Scene
 from nivalis.errors import UserError
+from nivalis.experiments.avalanche_analysis import (
+    color_histograms,
+    histogram_figure,
+    histogram_summary,
+    illumination_classes,
+    pca_explained_variance,
+)
 
 
 def _scene(name, value, blue_shift):

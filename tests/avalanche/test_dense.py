@@ -10,7 +10,7 @@ from nivalis.avalanche.dense import DenseWindowNet, dense_net, predict_probabili
 from nivalis.avalanche.models import build_classifier
 from nivalis.errors import UserError
 
-from .conftest import randomize_batchnorm, random_image
+from .conftest import random_image, randomize_batchnorm
 
 
 def _classifier(model, window, channels, seed=0):

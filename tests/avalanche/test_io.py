@@ -6,8 +6,17 @@ import cv2
 import numpy as np
 import pytest
 
-from nivalis.avalanche.io import (GeoRef, load_scene, load_scenes, read_image, read_mask, scene_files, to_channels,
-                                  write_geotiff, write_image)
+from nivalis.avalanche.io import (
+    GeoRef,
+    load_scene,
+    load_scenes,
+    read_image,
+    read_mask,
+    scene_files,
+    to_channels,
+    write_geotiff,
+    write_image,
+)
 from nivalis.errors import UserError
 
 UTM = GeoRef("EPSG:32613", (2.0, 0.0, 400_000.0, 0.0, -2.0, 4_400_000.0))

@@ -6,8 +6,17 @@ import cv2
 import numpy as np
 import pytest
 
-from nivalis.avalanche.refine import (XGBoostHead, binomial_kernel, canny_edges, edge_enhance, gaussian_pyramid,
-                                      head_features, max_filter_threshold, pyramid_down, sample_balanced_pixels)
+from nivalis.avalanche.refine import (
+    XGBoostHead,
+    binomial_kernel,
+    canny_edges,
+    edge_enhance,
+    gaussian_pyramid,
+    head_features,
+    max_filter_threshold,
+    pyramid_down,
+    sample_balanced_pixels,
+)
 
 from .conftest import random_image
 

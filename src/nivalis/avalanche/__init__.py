@@ -12,8 +12,9 @@ from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import predict_probability, predict_windows
 from nivalis.avalanche.io import GeoRef, Scene, load_scene, load_scenes
 from nivalis.avalanche.models import WindowClassifier, build_classifier, load_classifier
-from nivalis.avalanche.protocol import evaluate_checkpoint, evaluate_scenes, map_scene, predict_image, train_window_classifier
+from nivalis.avalanche.predict import evaluate_checkpoint, evaluate_scenes, map_scene, predict_image
 from nivalis.avalanche.simulate import simulate_dataset
+from nivalis.avalanche.train import train_window_classifier
 from nivalis.avalanche.vectorize import mask_to_polygons
 
 __all__ = [

@@ -65,7 +65,7 @@ def train(
     """Train a window classifier; accuracy/loss on class-balanced windows of held-out test scenes."""
     setup(quiet)
     from nivalis.avalanche.config import AvalancheConfig
-    from nivalis.avalanche.protocol import default_window, train_window_classifier
+    from nivalis.avalanche.train import default_window, train_window_classifier
     from nivalis.errors import UserError
 
     if channels not in (1, 3):
@@ -96,7 +96,7 @@ def predict(
 ) -> None:
     """Map every pixel: probability GeoTIFF, mask GeoTIFF, overlay PNG, avalanche polygons (GeoJSON)."""
     setup(quiet)
-    from nivalis.avalanche.protocol import predict_image
+    from nivalis.avalanche.predict import predict_image
 
     result = predict_image(image, checkpoint, out, refine=refine, threshold=threshold, precision=precision, tile=tile,
                            min_area_px=min_area)
@@ -116,7 +116,7 @@ def evaluate(
 ) -> None:
     """Pixel accuracy, IoU, F1, POD (recall), PPV (precision): overall and per image."""
     setup(quiet)
-    from nivalis.avalanche.protocol import evaluate_checkpoint
+    from nivalis.avalanche.predict import evaluate_checkpoint
 
     result = evaluate_checkpoint(checkpoint, data, split=split, refine=refine, threshold=threshold, precision=precision)
 
@@ -141,8 +141,13 @@ def histogram(
 ) -> None:
     """RGB and HSV histograms of sunny vs shady scenes (seed §4.3, Figure 10)."""
     setup(quiet)
-    from nivalis.avalanche.analysis import color_histograms, histogram_figure, histogram_summary, illumination_classes
     from nivalis.avalanche.io import load_scenes, write_json
+    from nivalis.experiments.avalanche_analysis import (
+        color_histograms,
+        histogram_figure,
+        histogram_summary,
+        illumination_classes,
+    )
 
     scenes = load_scenes(data, require_masks=False)
     classes = illumination_classes(scenes, data)

@@ -3,7 +3,15 @@
 from nivalis.engine.checkpoint import load_checkpoint, save_checkpoint
 from nivalis.engine.distributed import DistContext, get_context
 from nivalis.engine.fit import (
-    FitResult, Task, TrainConfig, autocast_for, evaluate, fit, module_device, predict, resolve_device,
+    FitResult,
+    Task,
+    TrainConfig,
+    autocast_for,
+    evaluate,
+    fit,
+    module_device,
+    predict,
+    resolve_device,
 )
 from nivalis.engine.metrics import binary_task, classification_task, regression_task
 from nivalis.engine.seed import seed_everything

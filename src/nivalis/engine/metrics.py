@@ -10,7 +10,12 @@ import torch.nn.functional as F
 import torchmetrics
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
-    BinaryAccuracy, BinaryF1Score, BinaryJaccardIndex, BinaryPrecision, BinaryRecall, MulticlassAccuracy,
+    BinaryAccuracy,
+    BinaryF1Score,
+    BinaryJaccardIndex,
+    BinaryPrecision,
+    BinaryRecall,
+    MulticlassAccuracy,
 )
 from torchmetrics.regression import MeanSquaredError
 

@@ -17,7 +17,6 @@ from string import Template
 
 from nivalis.files import atomic_write_text
 
-
 _TEMPLATE = Path(__file__).with_name("templates") / "report.html"
 
 

@@ -95,7 +95,7 @@ def histogram_figure(hists: list[ColorHistograms], path: str | Path, per_class: 
     """The seed's Figure 10, extended: up to `per_class` sunny (left) and shady (right) images, RGB and HSV."""
     import matplotlib.pyplot as plt
 
-    from nivalis.report import save_figure
+    from nivalis.figures import save_figure
 
     sunny = [h for h in hists if h.illumination == "sunny"][:per_class]
     shady = [h for h in hists if h.illumination == "shady"][:per_class]

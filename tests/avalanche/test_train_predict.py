@@ -12,9 +12,11 @@ from shapely.geometry import box, shape
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.io import Scene, load_scenes
-from nivalis.avalanche.protocol import (ModelSpec, best_threshold, compare_models, evaluate_checkpoint, evaluate_scenes,
-                                        map_scene, predict_image, scores, split_scenes, train_window_classifier)
+from nivalis.avalanche.metrics import best_threshold, scores
+from nivalis.avalanche.predict import evaluate_checkpoint, evaluate_scenes, map_scene, predict_image
+from nivalis.avalanche.train import split_scenes, train_window_classifier
 from nivalis.errors import UserError
+from nivalis.experiments.avalanche_models import ModelSpec, compare_models
 
 
 def _blob_scenes(n=8, size=64, seed=0):

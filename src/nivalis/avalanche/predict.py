@@ -1,0 +1,159 @@
+"""Map whole scenes with a trained window classifier: dense probability, refinement, mask, polygons; evaluate scenes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nivalis.avalanche.config import AvalancheConfig
+from nivalis.avalanche.dense import dense_net, predict_probability
+from nivalis.avalanche.io import Scene, load_scene, load_scenes, write_geotiff, write_image
+from nivalis.avalanche.metrics import pixel_counts, scores
+from nivalis.avalanche.models import WindowClassifier, load_classifier
+from nivalis.avalanche.refine import XGBoostHead, gaussian_pyramid, refine_with_edges
+from nivalis.avalanche.vectorize import mask_to_polygons, write_geojson
+from nivalis.errors import UserError
+
+REFINEMENTS = ("none", "edges", "xgb")
+
+
+def has_fast_map(classifier: WindowClassifier) -> bool:
+    """Whether whole scenes are mapped in one fully convolutional pass (own CNNs, segmenters), not window by window."""
+    return bool(getattr(classifier, "per_pixel", False)) or dense_net(classifier) is not None
+
+
+# ------------------------------------------------------------------------------------------------ prediction
+
+def _head_of(classifier: WindowClassifier) -> XGBoostHead:
+    text = getattr(classifier, "meta", {}).get("xgb_head")
+    if not text:
+        raise UserError("this checkpoint has no XGBoost head: train it with `nivalis avalanche train --xgb-head`")
+    return XGBoostHead.from_json(text)
+
+
+def map_scene(classifier: WindowClassifier, image: np.ndarray, *, refine: str = "none", threshold: float | None = None,
+              config: AvalancheConfig | None = None, precision: str = "fp32", head: XGBoostHead | None = None,
+              desc: str = "dense map") -> tuple[np.ndarray, np.ndarray]:
+    """(probability [H, W], avalanche_mask [H, W]) of one image.
+
+    refine: `none` (dense map ≥ threshold), `edges` (the seed's Canny + second prediction, max filter and
+    threshold) or `xgb` (the XGBoost head on the CNN's outputs).
+    """
+    cfg = config or AvalancheConfig()
+    if refine not in REFINEMENTS:
+        raise UserError(f"unknown refinement {refine!r} ({', '.join(REFINEMENTS)})")
+    if cfg.pyramid_levels:
+        # a model trained on pyramid level L (§3.2) maps level L; the map is brought back to full size
+        import cv2
+
+        small = gaussian_pyramid(image, cfg.pyramid_levels)[-1]
+        p, m = map_scene(classifier, small, refine=refine, threshold=threshold, config=replace(cfg, pyramid_levels=0),
+                         precision=precision, head=head, desc=desc)
+        size = (image.shape[1], image.shape[0])
+        return (cv2.resize(p, size, interpolation=cv2.INTER_LINEAR),
+                cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool))
+    t = threshold if threshold is not None else float(getattr(classifier, "meta", {}).get("threshold", cfg.threshold))
+    if refine == "edges":
+        r = refine_with_edges(classifier, image, replace(cfg, threshold=t), precision=precision)
+        return r.second, r.mask
+    if refine == "xgb":
+        head = head or _head_of(classifier)
+        p, hidden = predict_probability(classifier, image, tile=cfg.tile, precision=precision, features=True, desc=desc)
+        p = head.predict_map(p, hidden)
+        t = threshold if threshold is not None else 0.5  # the head is fitted on balanced pixels of held-out scenes
+        return p, p >= t
+    p = predict_probability(classifier, image, tile=cfg.tile, precision=precision, desc=desc)
+    return p, p >= t
+
+
+def overlay_image(image: np.ndarray, probability: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+    """RGB uint8: the image tinted red by probability, predicted outlines in yellow (true ones in cyan)."""
+    import cv2
+
+    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
+    alpha = (np.float32(0.55) * probability.astype(np.float32))[..., None]
+    out = rgb * (1 - alpha)  # float32: a 4256 × 3694 scene stays a few hundred MB
+    out[..., 0] += 255 * alpha[..., 0]
+    out = out.astype(np.uint8)
+    for m, color in ((truth, (0, 255, 255)), (mask, (255, 255, 0))):
+        if m is not None and m.any():
+            contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(out, contours, -1, color, max(1, round(min(image.shape[:2]) / 400)))
+    return out
+
+
+def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassifier, out_dir: str | Path, *,
+                  refine: str = "none", threshold: float | None = None, precision: str = "fp32", tile: int | None = None,
+                  min_area_px: int = 16) -> dict[str, Any]:
+    """Map one image: writes `<stem>_probability.tif` (float32, the input's CRS/transform), `<stem>_mask.tif`
+    (uint8 0/255), `<stem>_overlay.png` and `<stem>_polygons.geojson` (map coordinates when georeferenced)."""
+    t0 = time.perf_counter()
+    clf = checkpoint if isinstance(checkpoint, WindowClassifier) else load_classifier(checkpoint)
+    cfg = AvalancheConfig.from_dict(getattr(clf, "meta", {}).get("config", {}))
+    if tile:
+        cfg = replace(cfg, tile=int(tile))
+    scene = load_scene(Path(image_path))
+    from nivalis.avalanche.io import to_channels
+
+    image = to_channels(scene.image, clf.channels, f"image {image_path}")
+    t_map = time.perf_counter()
+    probability, mask = map_scene(clf, image, refine=refine, threshold=threshold, config=cfg, precision=precision)
+    map_seconds = time.perf_counter() - t_map
+    out = Path(out_dir)
+    stem = Path(image_path).stem
+    prob_path = write_geotiff(out / f"{stem}_probability.tif", probability.astype(np.float32), scene.georef)
+    mask_path = write_geotiff(out / f"{stem}_mask.tif", mask.astype(np.uint8) * 255, scene.georef)
+    overlay_path = write_image(out / f"{stem}_overlay.png", overlay_image(scene.image, probability, mask))
+    polygons = mask_to_polygons(mask, scene.georef, min_area_px=min_area_px)
+    poly_path = write_geojson(out / f"{stem}_polygons.geojson", polygons, scene.georef, probability, mask)
+    return {"probability": str(prob_path), "mask": str(mask_path), "polygons": str(poly_path),
+            "overlay": str(overlay_path), "seconds": round(time.perf_counter() - t0, 3),
+            "map_seconds": round(map_seconds, 3), "avalanches": len(polygons),
+            "avalanche_fraction": round(float(mask.mean()), 6), "height": int(mask.shape[0]), "width": int(mask.shape[1]),
+            "crs": scene.georef.crs if scene.georef else None, "model": clf.model_name, "refine": refine}
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+def evaluate_scenes(classifier: WindowClassifier, scenes: list[Scene], *, refine: str = "none",
+                    threshold: float | None = None, config: AvalancheConfig | None = None,
+                    precision: str = "fp32", head: XGBoostHead | None = None) -> dict[str, Any]:
+    """Pixel accuracy, IoU, F1, POD, PPV per image and overall (overall = pooled pixel counts)."""
+    t0 = time.perf_counter()
+    per_image, total = [], {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    if refine == "xgb" and head is None:
+        head = _head_of(classifier)
+    for s in scenes:
+        if s.avalanche_mask is None:
+            raise UserError(f"image {s.name} has no mask to evaluate against")
+        _, mask = map_scene(classifier, s.image, refine=refine, threshold=threshold, config=config, precision=precision,
+                            head=head, desc=s.name)
+        c = pixel_counts(mask, s.avalanche_mask)
+        total = {k: total[k] + c[k] for k in total}
+        per_image.append({"image": s.name, **scores(c), "avalanche_pixels": int(s.avalanche_mask.sum()),
+                          "predicted_pixels": int(mask.sum())})
+    return {**scores(total), "images": per_image, "pixels": sum(total.values()), "counts": total,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str = "all", refine: str = "none",
+                        threshold: float | None = None, precision: str = "fp32") -> dict[str, Any]:
+    """`nivalis avalanche evaluate`: score a checkpoint on a folder (all scenes, or the checkpoint's test split)."""
+    clf = load_classifier(checkpoint)
+    cfg = AvalancheConfig.from_dict(clf.meta.get("config", {}))
+    scenes = load_scenes(data, threshold=cfg.mask_threshold)
+    if split != "all":
+        if split not in ("train", "val", "test"):
+            raise UserError(f"--split must be all, train, val or test (got {split!r})")
+        names = set(clf.meta.get("splits", {}).get(split, []))
+        scenes = [s for s in scenes if s.name in names]
+        if not scenes:
+            raise UserError(f"none of the checkpoint's {split} scenes is in {data}")
+    result = evaluate_scenes(clf, scenes, refine=refine, threshold=threshold, config=cfg, precision=precision)
+    result.update({"model": clf.model_name, "window": clf.window, "channels": clf.channels, "split": split,
+                   "refine": refine})
+    return result

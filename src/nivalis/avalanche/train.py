@@ -1,0 +1,206 @@
+"""Train a window classifier on avalanche scenes (seed 002 §3–§4): scene split, balanced window stream, the engine's fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nivalis.avalanche.config import AvalancheConfig
+from nivalis.avalanche.dense import dense_net
+from nivalis.avalanche.io import Scene, load_scenes
+from nivalis.avalanche.metrics import best_threshold
+from nivalis.avalanche.models import WindowClassifier, build_classifier, classifier_meta, is_segmenter
+from nivalis.avalanche.predict import has_fast_map, map_scene
+from nivalis.avalanche.refine import XGBoostHead, fit_xgboost_head, gaussian_pyramid
+from nivalis.avalanche.windows import WindowStream, pad_widths
+from nivalis.engine import (
+    Task,
+    TrainConfig,
+    binary_task,
+    evaluate,
+    fit,
+    get_context,
+    load_checkpoint,
+    save_checkpoint,
+    seed_everything,
+)
+from nivalis.engine.records import write_run_files
+from nivalis.errors import UserError
+
+# ------------------------------------------------------------------------------------------------ data
+
+@dataclass
+class SceneSplit:
+    train: list[Scene]
+    val: list[Scene]
+    test: list[Scene]
+
+    def names(self) -> dict[str, list[str]]:
+        return {k: [s.name for s in getattr(self, k)] for k in ("train", "val", "test")}
+
+
+def split_scenes(scenes: list[Scene], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0) -> SceneSplit:
+    """Random split by scene; at least one scene per part (3+ scenes); the training part gets an avalanche."""
+    n = len(scenes)
+    if n == 0:
+        raise UserError("no scenes")
+    if n < 3:
+        # too few to hold scenes out: evaluate on the training scenes (reported as such)
+        return SceneSplit(list(scenes), list(scenes[-1:]), list(scenes[-1:]))
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, int(round(fractions[2] * n)))
+    n_val = max(1, int(round(fractions[1] * n)))
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        n_train, n_val, n_test = n - 2, 1, 1
+    parts = [list(order[:n_train]), list(order[n_train:n_train + n_val]), list(order[n_train + n_val:])]
+    has = [bool(scenes[i].avalanche_mask is not None and scenes[i].avalanche_mask.any()) for i in range(n)]
+    if not any(has[i] for i in parts[0]):
+        donor = next((p for p in (parts[2], parts[1]) if any(has[i] for i in p)), None)
+        if donor is None:
+            raise UserError("no scene has an avalanche pixel: nothing to train on")
+        j = next(i for i in donor if has[i])
+        donor[donor.index(j)], parts[0][0] = parts[0][0], j
+    return SceneSplit(*[[scenes[i] for i in sorted(p, key=lambda i: scenes[i].name)] for p in parts])
+
+
+def pyramid_scene(scene: Scene, levels: int) -> Scene:
+    """The scene at Gaussian-pyramid level `levels` (§3.2): image and mask halved `levels` times."""
+    if not levels:
+        return scene
+    image = gaussian_pyramid(scene.image, levels)[-1]
+    mask = gaussian_pyramid(scene.avalanche_mask.astype(np.float32)[..., None], levels)[-1][..., 0] >= 0.5
+    return replace(scene, image=image, avalanche_mask=mask, georef=None)
+
+
+def channel_stats(scenes: list[Scene], channels: int) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of pixel values / 255 over `scenes` (the input standardisation)."""
+    from nivalis.avalanche.io import to_channels
+
+    total = np.zeros(channels)
+    total_sq = np.zeros(channels)
+    count = 0
+    for s in scenes:
+        x = to_channels(s.image, channels, f"image {s.name}").reshape(-1, channels).astype(np.float64) / 255.0
+        total += x.sum(0)
+        total_sq += (x**2).sum(0)
+        count += x.shape[0]
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-6))
+    return mean.tolist(), std.tolist()
+
+
+def _check_rgb(scenes: list[Scene], channels: int) -> None:
+    if channels == 3:
+        gray = [s.name for s in scenes if s.channels != 3]
+        if gray:
+            raise UserError(f"--channels 3 (RGB) but image {gray[0]} is gray; use --channels 1")
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+@dataclass
+class TrainRun:
+    classifier: WindowClassifier
+    result: dict[str, Any]
+    history: list[dict[str, float]]
+    split: SceneSplit
+    config: AvalancheConfig
+    head: XGBoostHead | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def default_window(model: str, config: AvalancheConfig | None = None) -> int:
+    """The window (or tile) side a model is trained on by default: 33, 76 for IRNv2 (§3.2), the U-Net's tile."""
+    cfg = config or AvalancheConfig()
+    return cfg.unet_tile if is_segmenter(model) else cfg.zoo_windows.get(model, cfg.window)
+
+
+def _train_config(cfg: AvalancheConfig) -> TrainConfig:
+    # Keras' RMSprop (the seed's) has no momentum; the engine's default 0.9 is for SGD.
+    momentum = 0.0 if cfg.optimizer.lower() == "rmsprop" else 0.9
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer=cfg.optimizer,
+                       momentum=momentum, seed=cfg.seed, precision=cfg.precision)
+
+
+def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", *, window: int | None = None,
+                            channels: int | None = None, config: AvalancheConfig | None = None,
+                            out_dir: str | Path | None = None, xgb_head: bool = False, calibrate: bool = True,
+                            desc: str | None = None) -> TrainRun:
+    """Train `model` on windows of a seed-layout folder (or loaded scenes); test on held-out scenes.
+
+    Result keys: accuracy, loss (and f1, iou, pod, ppv) on balanced windows of the test scenes, seconds
+    (training), checkpoint, params, flops, threshold (calibrated on validation maps when the model is dense).
+    """
+    from nivalis.profile import count
+
+    cfg = config or AvalancheConfig()
+    segmenter = is_segmenter(model)
+    window = int(window or default_window(model, cfg))
+    channels = int(channels or cfg.channels)
+    cfg = replace(cfg, window=window, channels=channels)
+    scenes = load_scenes(data, threshold=cfg.mask_threshold) if isinstance(data, (str, Path)) else list(data)
+    _check_rgb(scenes, channels)
+    split = split_scenes(scenes, cfg.split, cfg.seed)
+    if xgb_head and cfg.pyramid_levels:
+        raise UserError("the XGBoost head works on full-resolution maps: use it without --pyramid-levels")
+    seed_everything(cfg.seed)
+    levels = cfg.pyramid_levels
+    train_scenes = [pyramid_scene(s, levels) for s in split.train]
+    mean, std = channel_stats(train_scenes, channels)
+    clf = build_classifier(model, window, channels, cfg, mean, std)
+    train_set = WindowStream(train_scenes, window, channels, cfg.windows_per_epoch, prepare=clf.prepare,
+                             positive_fraction=cfg.positive_fraction, seed=cfg.seed, segmentation=segmenter)
+    val_scenes = split.val if any(s.avalanche_mask.any() for s in split.val) else split.train
+    test_scenes = split.test if any(s.avalanche_mask.any() for s in split.test) else val_scenes
+    val_set = WindowStream([pyramid_scene(s, levels) for s in val_scenes], window, channels, cfg.val_windows,
+                           prepare=clf.prepare, seed=cfg.seed + 1, fixed=True, segmentation=segmenter)
+    test_set = WindowStream([pyramid_scene(s, levels) for s in test_scenes], window, channels, cfg.val_windows,
+                            prepare=clf.prepare, seed=cfg.seed + 2, fixed=True, segmentation=segmenter)
+    meta = classifier_meta(clf, cfg) | {"splits": split.names(), "threshold": cfg.threshold}
+    task = binary_task()
+    fitted = fit(clf, train_set, val_set, config=_train_config(cfg), task=task, out_dir=out_dir, meta=meta,
+                 desc=desc or f"{model} {window}x{window}x{channels}")
+    clf.eval()
+    # Table 2 on the same balanced test pixels for every model: a segmenter is scored at its tiles' centres
+    test = evaluate(clf, test_set, centre_pixel_task(window) if segmenter else task, batch_size=256,
+                    precision=cfg.precision)
+    counts = count(clf, (channels, window, window))
+    threshold = cfg.threshold
+    extras: dict[str, Any] = {}
+    if calibrate and has_fast_map(clf):
+        val_maps = [map_scene(clf, s.image, threshold=0.5, config=cfg, desc="calibrate")[0] for s in val_scenes]
+        threshold = best_threshold(val_maps, [s.avalanche_mask for s in val_scenes])
+        extras["val_maps"] = val_maps
+    head = fit_xgboost_head(clf, val_scenes, cfg) if xgb_head and dense_net(clf) is not None else None
+    result = {
+        "model": model, "window": window, "channels": channels, "accuracy": test["accuracy"], "loss": test["loss"],
+        "f1": test["f1"], "iou": test["iou"], "pod": test["pod"], "ppv": test["ppv"],
+        "val_accuracy": fitted.history[-1].get("val_accuracy") if fitted.history else None,
+        "seconds": round(fitted.seconds, 3), "epochs": cfg.epochs, "params": counts["params"], "flops": counts["flops"],
+        "threshold": threshold, "dense": has_fast_map(clf), "xgb_head": head is not None,
+        "scenes": {k: len(v) for k, v in split.names().items()},
+        "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None,
+    }
+    if fitted.checkpoint is not None and get_context().is_main:
+        payload = load_checkpoint(fitted.checkpoint)
+        payload["meta"].update({"threshold": threshold, "test": {k: result[k] for k in ("accuracy", "loss", "f1", "iou")}})
+        if head is not None:
+            payload["meta"]["xgb_head"] = head.to_json()
+        save_checkpoint(fitted.checkpoint, payload)
+        write_run_files(out_dir, result, fitted.history)
+    clf.meta = meta | {"threshold": threshold}  # type: ignore[attr-defined]
+    if head is not None:
+        clf.meta["xgb_head"] = head.to_json()
+    return TrainRun(clf, result, fitted.history, split, cfg, head, extras)
+
+
+def centre_pixel_task(window: int) -> Task:
+    """BCE and binary metrics of a segmenter's output at the tile centre only (comparable with windows)."""
+    c = pad_widths(window)[0]
+    base = binary_task()
+    return Task(loss=lambda out, y: base.loss(out[:, c, c], y[:, c, c]), metrics=base.metrics,
+                metric_inputs=lambda out, y: base.metric_inputs(out[:, c, c], y[:, c, c]))
