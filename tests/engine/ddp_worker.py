@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from nivalis.classify import train_classifier
+from nivalis.engine.classify import train_classifier
 from nivalis.engine import TrainConfig, get_context
 from nivalis.engine.distributed import shutdown
 

@@ -13,18 +13,14 @@ from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
 
 def _section_builders():
     """(name, builder) pairs; each builder(out_dir, quick) returns a report Section."""
-    from nivalis import classify
-    from nivalis import compare as effnet_compare
-
-    from nivalis.avalanche import protocol as avalanche
     from nivalis.nas import demo as refinement
     from nivalis.profile import zoo_table
-    from nivalis.snow import protocol as snow
+    from nivalis.report.sections import avalanche, classification, effnet, snow
 
-    return [("classification", classify.demo_section),
-            ("effnet", effnet_compare.demo_section), ("zoo", zoo_table.demo_section),
-            ("avalanche", avalanche.demo_section), ("refinement", refinement.demo_section),
-            ("snow", snow.demo_section)]
+    return [("classification", classification.build),
+            ("effnet", effnet.build), ("zoo", zoo_table.demo_section),
+            ("avalanche", avalanche.build), ("refinement", refinement.demo_section),
+            ("snow", snow.build)]
 
 
 def demo(

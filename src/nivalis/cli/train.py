@@ -21,7 +21,7 @@ def train(
                                                    "seed 003).")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 15,
     seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and dropout.")] = 0,
-    # defaults are nivalis.classify.DIGITS_RECIPE (literal here so --help needs no torch import)
+    # defaults are nivalis.engine.classify.DIGITS_RECIPE (literal here so --help needs no torch import)
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float, typer.Option(min=0.0, help="Peak learning rate (cosine decay to 0).")] = 3e-3,
     scheduler: Annotated[str, typer.Option(help="cosine, step or none.")] = "cosine",
@@ -34,7 +34,7 @@ def train(
 ) -> None:
     """Train a zoo model on images (checkpoint every epoch; torchrun for several processes)."""
     setup(quiet)
-    from nivalis.classify import train_classifier
+    from nivalis.engine.classify import train_classifier
     from nivalis.engine import TrainConfig
 
     cfg = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, optimizer=optimizer, precision=precision,

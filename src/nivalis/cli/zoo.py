@@ -144,7 +144,7 @@ def compare(
     setup(quiet)
     import sys
 
-    from nivalis.compare import CompareConfig, compare_models, markdown_table, parse_models
+    from nivalis.experiments.effnet_compare import CompareConfig, compare_models, markdown_table, parse_models
     from nivalis.data import load_with_download
 
     specs, preset_data = parse_models(models, preset)

@@ -6,8 +6,8 @@ import statistics
 
 import pytest
 
-from nivalis import compare as compare_mod
-from nivalis.compare import (PRESETS, CompareConfig, ModelSpec, compare_models, efficiency_note, parse_models)
+from nivalis.experiments import effnet_compare as compare_mod
+from nivalis.experiments.effnet_compare import (PRESETS, CompareConfig, ModelSpec, compare_models, efficiency_note, parse_models)
 from nivalis.data import load_classification
 from nivalis.errors import UserError
 from nivalis.models import list_models
@@ -60,7 +60,7 @@ def test_protocol_on_digits(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("retrained a finished run")
 
-    monkeypatch.setattr("nivalis.classify.train_classifier", no_training)
+    monkeypatch.setattr("nivalis.engine.classify.train_classifier", no_training)
     again = compare_models(specs, data, cfg, out_dir=tmp_path)
     assert [r["accs"] for r in again.rows] == [r["accs"] for r in result.rows]
 

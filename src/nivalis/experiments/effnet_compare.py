@@ -10,16 +10,14 @@ summarised per network as
 where `factor` = FLOPs / FLOPs of the first network (the seed's "Factor" column, Tables 2-7),
 `acc_std` the sample standard deviation over runs (0 for one run), and `latency_ms` the measured
 median onnxruntime CPU latency at batch 1 on one thread (`torch_latency_ms` the same for PyTorch
-eager). The
-latency columns are what the seed lacks: FLOPs are not speed, since depthwise and 1×N filters
+eager). The latency columns are what the seed lacks: FLOPs are not speed, since depthwise and 1×N filters
 move as much memory as they compute. Results go to Markdown, CSV and JSON tables and an
 accuracy-vs-FLOPs / accuracy-vs-latency plot; a finished run (same network, data and settings)
 is reused, so an interrupted comparison continues where it stopped.
 
-Threads: training and latency run on `threads` intra-op threads (default 1). The seed's networks are
-tiny; measured here, one epoch of `effnet_svhn` on digits took 1.3 s on one thread and 17 s on two
-when other processes shared the two cores (per-operator thread synchronisation dominates such
-small convolutions), and batch-1 latency on one thread is the embedded setting the seed targets.
+Threads: training and latency run on `threads` intra-op threads (default 1): the seed's networks are tiny,
+per-operator thread synchronisation dominates such small convolutions, and batch-1 latency on one thread is
+the embedded setting the seed targets (`benchmarks/effnet_latency.py` measures it).
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ import csv
 import io
 import json
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -36,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nivalis.errors import UserError
+from nivalis.files import atomic_write_text
 
 
 @dataclass
@@ -167,17 +165,11 @@ def _run_key(spec: ModelSpec, data_name: str, cfg: CompareConfig, run: int, mode
             **keep}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
 
 def _train_runs(spec: ModelSpec, data, cfg: CompareConfig, out_dir: Path | None, model_kwargs: dict,
                 log: Callable[[str], None]) -> tuple[list[float], object]:
-    from nivalis.classify import train_classifier
     from nivalis.engine import get_context
+    from nivalis.engine.classify import train_classifier
 
     accs, model = [], None
     for run in range(cfg.runs):
@@ -195,7 +187,7 @@ def _train_runs(spec: ModelSpec, data, cfg: CompareConfig, out_dir: Path | None,
         accs.append(float(result.result["test_accuracy"]))
         model = result.model
         if done is not None and get_context().is_main:
-            _atomic_write(done, json.dumps({"key": key, "test_accuracy": accs[-1]}, indent=1))
+            atomic_write_text(done, json.dumps({"key": key, "test_accuracy": accs[-1]}, indent=1))
         log(f"{spec.label} run {run + 1}/{cfg.runs}: test accuracy {accs[-1]:.4f}")
     return accs, model
 
@@ -219,8 +211,8 @@ def compare_models(specs: list[ModelSpec], data, config: CompareConfig | None = 
 
 def _compare(specs: list[ModelSpec], data, cfg: CompareConfig, out_dir: Path | None,
              log: Callable[[str], None]) -> CompareResult:
-    from nivalis.classify import build_model
     from nivalis.engine import get_context, seed_everything
+    from nivalis.engine.classify import build_model
     from nivalis.profile import latency_ms, onnx_latency_ms
 
     t0 = time.perf_counter()
@@ -343,7 +335,7 @@ def plot(rows: list[dict], path: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator
 
-    from nivalis.report import save_figure
+    from nivalis.figures import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     markers = "osD^vP*Xh<>p"
@@ -371,40 +363,11 @@ def plot(rows: list[dict], path: Path, title: str) -> Path:
 def write_outputs(result: CompareResult, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out_dir / "compare.md", "csv": out_dir / "compare.csv", "json": out_dir / "compare.json"}
-    _atomic_write(paths["markdown"], f"# Comparison on {result.data}\n\n{markdown_table(result.rows)}\n{result.note}\n")
-    _atomic_write(paths["csv"], csv_table(result.rows))
-    _atomic_write(paths["json"], json.dumps({"data": result.data, "rows": result.rows, "note": result.note,
+    atomic_write_text(paths["markdown"], f"# Comparison on {result.data}\n\n{markdown_table(result.rows)}\n{result.note}\n")
+    atomic_write_text(paths["csv"], csv_table(result.rows))
+    atomic_write_text(paths["json"], json.dumps({"data": result.data, "rows": result.rows, "note": result.note,
                                              "config": result.config}, indent=1, default=str))
     runs = len(result.rows[0]["accs"]) if result.rows else 0
     paths["plot"] = plot(result.rows, out_dir / "accuracy_vs_flops.png",
                          f"{result.data}: accuracy vs FLOPs and vs measured latency ({_runs(runs)} each)")
     return paths
-
-
-def demo_section(out_dir: Path, quick: bool):
-    """Report section: the EffNet comparison on digits (SVHN-width networks), table, plot and note."""
-    from nivalis.data import load_classification
-    from nivalis.report import Section
-
-    preset = "effnet-digits"
-    # sized for the demo budget (≈ 25 s quick, ≈ 75 s full on the shared 2-core machine)
-    cfg = CompareConfig(runs=1 if quick else 2, epochs=5 if quick else 8, latency_runs=50)
-    specs, _ = parse_models("effnet_svhn_baseline,mobilenet_svhn,shufflenet_svhn,effnet_svhn", None)
-    data = load_classification("digits")
-    result = compare_models(specs, data, cfg, out_dir=out_dir / "runs" / "compare-digits")
-    sec = Section("EffNet comparison (seed 003) on digits")
-    sec.text(f"The seed's protocol (§5: Adam, lr {cfg.lr:g}, β1 = {cfg.beta1}, batch {cfg.batch_size}, no augmentation) "
-             f"on scikit-learn's `digits` (upsampled to 32×32, {len(data.train)} training images): each network "
-             f"trained {_runs(cfg.runs).replace('run', 'time')} ({cfg.epochs} epochs, seeds "
-             f"{', '.join(str(cfg.seed + r) for r in range(cfg.runs))}). The "
-             f"networks are the seed's SVHN-width ones (12/24/48 channels), whose 3×3 convolutions are replaced by "
-             f"each block; FLOPs are counted at 1×32×32, latency measured here with onnxruntime and PyTorch "
-             f"(CPU, batch 1, one thread). `nivalis zoo compare --preset {preset}` runs the longer version with "
-             f"MobileNetV2 and EffNet v2 as well.")
-    rows = [[r["model"], r["acc_mean"], r["acc_std"], r["flops"], round(r["factor"], 3), r["latency_ms"],
-             r["torch_latency_ms"], r["params"]] for r in result.rows]
-    sec.table(["model", "accuracy (mean)", "std", "FLOPs", "factor", "onnxruntime ms", "PyTorch ms", "params"], rows,
-              caption=f"Test accuracy over {cfg.runs} runs, FLOPs and measured latency")
-    sec.figure(result.paths["plot"], "Accuracy against FLOPs (left) and against measured onnxruntime latency (right)")
-    sec.text(result.note)
-    return sec
