@@ -48,4 +48,15 @@ def config_defaults(cls: type) -> dict[str, Any]:
     return out
 
 
-__all__ = ["config_defaults", "config_from_dict", "config_to_dict"]
+class ConfigDict:
+    """Mixin for dataclass configs: `to_dict()` for JSON and checkpoints, `from_dict(d)` back (unknown keys ignored)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        return config_from_dict(cls, d)
+
+
+__all__ = ["ConfigDict", "config_defaults", "config_from_dict", "config_to_dict"]

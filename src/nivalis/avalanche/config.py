@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+
+from nivalis.config import ConfigDict
 
 #: Binomial 5×5 kernel of the Gaussian pyramid (seed 002 §3.2). The seed prints it with a 1/16
 #: factor, but its entries sum to 256; 1/256 (= the outer product of [1 4 6 4 1]/16) is the
@@ -12,7 +13,7 @@ PYRAMID_KERNEL_1D = (1.0, 4.0, 6.0, 4.0, 1.0)
 
 
 @dataclass
-class AvalancheConfig:
+class AvalancheConfig(ConfigDict):
     """Every knob of the avalanche pipeline in one place; defaults are seed 002's values where it gives one."""
 
     # --- data (§3.2) ---------------------------------------------------------------------------
@@ -63,19 +64,3 @@ class AvalancheConfig:
     # --- analysis (§4.3, §6) -------------------------------------------------------------------
     pca_variance: float = 0.99         # §6: "9 transformed features account for 99% of the variation"
     pca_windows: int = 2000
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["split"] = list(self.split)
-        d["cnn_widths"] = list(self.cnn_widths)
-        d["unet_widths"] = list(self.unet_widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AvalancheConfig":
-        known = set(cls.__dataclass_fields__)
-        d = {k: v for k, v in d.items() if k in known}
-        for key in ("split", "cnn_widths", "unet_widths"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return cls(**d)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from nivalis.avalanche.config import AvalancheConfig as _Cfg  # defaults come from the config (seed 002)
 from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
 
 app = typer.Typer(help="Avalanche mapping in satellite images (seed 002, CAIC): a window CNN evaluated densely "
@@ -23,7 +24,7 @@ PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast: ab
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Folder to write images/, references/, masks/ and scenes.json.")],
-    scenes: Annotated[int, typer.Option(min=1, help="Number of scenes (the seed had 60).")] = 60,
+    scenes: Annotated[int, typer.Option(min=1, help="Number of scenes (the seed had 60).")] = _Cfg.scenes,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     size: Annotated[int, typer.Option(min=64, help="Scene side in pixels (2 m each).")] = 256,
     as_json: JsonOpt = False,
@@ -45,12 +46,12 @@ def train(
                                                              "inception_resnet_v2, ...).")] = "cnn",
     window: Annotated[int | None, typer.Option(min=3, help="Window side h: 17 or 33 (seed §3.2) [default: 33; 76 for "
                                                           "inception_resnet_v2; the tile side, 32, for unet].")] = None,
-    channels: Annotated[int, typer.Option(min=1, max=3, help="1 (gray) or 3 (RGB).")] = 3,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs (seed: 5).")] = 5,
-    windows_per_epoch: Annotated[int, typer.Option(min=64, help="Class-balanced windows drawn per epoch.")] = 8192,
+    channels: Annotated[int, typer.Option(min=1, max=3, help="1 (gray) or 3 (RGB).")] = _Cfg.channels,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs (seed: 5).")] = _Cfg.epochs,
+    windows_per_epoch: Annotated[int, typer.Option(min=64, help="Class-balanced windows drawn per epoch.")] = _Cfg.windows_per_epoch,
     optimizer: Annotated[str, typer.Option(help="adam or rmsprop (seed §3.1).")] = "adam",
-    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate (seed: 1e-3).")] = 1e-3,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate (seed: 1e-3).")] = _Cfg.lr,
+    batch_size: Annotated[int, typer.Option(min=1)] = _Cfg.batch_size,
     seed: Annotated[int, typer.Option(help="Seed for weights, splits and window draws.")] = 0,
     precision: PrecisionOpt = "fp32",
     pyramid_levels: Annotated[int, typer.Option(min=0, max=4, help="Train (and later map) on Gaussian-pyramid level L "

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+from nivalis.snow.config import SnowConfig as _Cfg  # defaults come from the config (the seed's values)
 
 app = typer.Typer(help="Snow accumulation from Snow Radar layers: GCN-LSTM on temporal graphs (seed 000).",
                   no_args_is_help=True)
@@ -70,8 +71,8 @@ def simulate(
 @app.command()
 def inspect(
     path: Annotated[Path, typer.Argument(help="A radargram .mat file (or a folder of them for a summary).")],
-    feature_layers: FeatureLayersOpt = 10,
-    target_layers: TargetLayersOpt = 5,
+    feature_layers: FeatureLayersOpt = _Cfg.feature_layers,
+    target_layers: TargetLayersOpt = _Cfg.target_layers,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -101,15 +102,15 @@ def inspect(
 @app.command()
 def paper(
     data: Annotated[Path, typer.Option(help="Folder of radargram .mat files (try `nivalis snow simulate`).")],
-    epochs: EpochsOpt = 150,
-    splits: Annotated[int, typer.Option(min=1, help="Random 4:1 train/test permutations (seed: 5).")] = 5,
+    epochs: EpochsOpt = _Cfg.epochs,
+    splits: Annotated[int, typer.Option(min=1, help="Random 4:1 train/test permutations (seed: 5).")] = _Cfg.splits,
     seed: SeedOpt = 0,
     models: Annotated[str, typer.Option(help="Comma-separated models to compare.")] = "lstm,gcn,gcn_lstm",
     precision: PrecisionOpt = "fp32",
     device: DeviceOpt = "cpu",
-    batch_size: BatchOpt = 32,
-    feature_layers: FeatureLayersOpt = 10,
-    target_layers: TargetLayersOpt = 5,
+    batch_size: BatchOpt = _Cfg.batch_size,
+    feature_layers: FeatureLayersOpt = _Cfg.feature_layers,
+    target_layers: TargetLayersOpt = _Cfg.target_layers,
     direction: DirectionOpt = "deep_to_shallow",
     extra_features: ExtraOpt = "",
     learnable_adjacency: LearnAdjOpt = False,
@@ -140,14 +141,14 @@ def paper(
 def train(
     data: Annotated[Path, typer.Option(help="Folder of radargram .mat files.")],
     model: Annotated[str, typer.Option("--model", "-m", help="gcn_lstm, gcn or lstm.")] = "gcn_lstm",
-    epochs: EpochsOpt = 150,
+    epochs: EpochsOpt = _Cfg.epochs,
     seed: SeedOpt = 0,
     split: Annotated[int, typer.Option(min=0, help="Which random 4:1 permutation to train on (0 = the first).")] = 0,
     precision: PrecisionOpt = "fp32",
     device: DeviceOpt = "cpu",
-    batch_size: BatchOpt = 32,
-    feature_layers: FeatureLayersOpt = 10,
-    target_layers: TargetLayersOpt = 5,
+    batch_size: BatchOpt = _Cfg.batch_size,
+    feature_layers: FeatureLayersOpt = _Cfg.feature_layers,
+    target_layers: TargetLayersOpt = _Cfg.target_layers,
     direction: DirectionOpt = "deep_to_shallow",
     extra_features: ExtraOpt = "",
     learnable_adjacency: LearnAdjOpt = False,

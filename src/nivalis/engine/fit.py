@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, RandomSampler
 
+from nivalis.config import ConfigDict
 from nivalis.engine.checkpoint import load_checkpoint, save_checkpoint
 from nivalis.engine.distributed import get_context
 from nivalis.engine.metrics import Task
@@ -39,7 +40,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigDict):
     """Optimisation settings; each pipeline's config supplies its seed's values."""
 
     epochs: int = 10
@@ -57,19 +58,6 @@ class TrainConfig:
     grad_clip: float | None = None
     eval_batch_size: int = 256
     device: str = "cpu"  # cpu | cuda | cuda:N | auto (CUDA when PyTorch sees one)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["betas"] = list(self.betas)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        d = dict(d)
-        if "betas" in d:
-            d["betas"] = tuple(d["betas"])
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass

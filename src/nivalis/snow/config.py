@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
+from nivalis.config import ConfigDict
 from nivalis.errors import UserError
 
 MODELS = ("lstm", "gcn", "gcn_lstm")  # the order of Table II
@@ -12,7 +12,7 @@ DIRECTIONS = ("deep_to_shallow", "shallow_to_deep")
 
 
 @dataclass
-class SnowConfig:
+class SnowConfig(ConfigDict):
     """Zalatan & Rahnemoonfar (seed 000) defaults; every field not in the seed says so."""
 
     feature_layers: int = 10            # §III: ten deep layers (1997–2006) become ten temporal graphs
@@ -68,21 +68,6 @@ class SnowConfig:
         if self.cheb_k < 1:
             raise UserError(f"Chebyshev K must be at least 1, got {self.cheb_k}")
         return self
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["extra_features"] = list(self.extra_features)
-        d["models"] = list(self.models)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SnowConfig":
-        known = set(cls.__dataclass_fields__)
-        kw = {k: v for k, v in d.items() if k in known}
-        for key in ("extra_features", "models"):
-            if key in kw:
-                kw[key] = tuple(kw[key])
-        return cls(**kw)
 
 
 __all__ = ["DIRECTIONS", "MODELS", "SnowConfig"]

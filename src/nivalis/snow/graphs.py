@@ -23,7 +23,7 @@ the thicknesses (pixels) of the target layers, ordered oldest year first as in T
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from nivalis.config import ConfigDict
 from nivalis.errors import UserError
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.io import FolderSummary, Radargram, load_radargram_folder
@@ -157,7 +158,7 @@ def radargram_arrays(radargrams: Sequence[Radargram], cfg: SnowConfig, *, requir
 
 
 @dataclass
-class GraphStats:
+class GraphStats(ConfigDict):
     """Training-set normalisation: per-channel z-score of node features, min-max of edge weights."""
 
     feature_names: list[str]
@@ -168,13 +169,6 @@ class GraphStats:
     weight_max: float
     target_mean: list[float]
     target_std: list[float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GraphStats":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
 
 def fit_graph_stats(train: RadargramArrays) -> GraphStats:

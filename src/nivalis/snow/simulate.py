@@ -95,13 +95,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from nivalis.config import ConfigDict
 from nivalis.errors import UserError
 from nivalis.snow.io import layers_usability, write_radargram
 
@@ -111,7 +112,7 @@ GAS_CONSTANT = 8.314
 
 
 @dataclass
-class SimulatorConfig:
+class SimulatorConfig(ConfigDict):
     """Physical and survey parameters of the simulated Snow Radar campaign."""
 
     radargrams: int = 816                       # seed 000 §III: 816 radargrams before filtering
@@ -167,9 +168,6 @@ class SimulatorConfig:
     echograms: bool = False
     attenuation_db_per_m: float = 0.9
     fmt: str = "v7.3"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class RandomField:
