@@ -1,10 +1,10 @@
-# `make demo` and `make test` each build .venv on first use, then run.
+# `make demo` and `make test` each build .venv on first use (all extras), then run.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-quick test install clean
+.PHONY: demo demo-quick test test-quick lint bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,8 +21,16 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/nivalis demo --quick --out demo-out
 
+# every test, the `slow` ones included
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# the quick loop while editing: without the tests marked `slow`
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache
