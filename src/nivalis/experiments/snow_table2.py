@@ -140,9 +140,8 @@ def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None 
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        # longest trainings first (GCN-LSTM, LSTM, GCN: ~10 : 6 : 1 per epoch on the CPU), so no worker is left
-        # with a long training while the others idle (measured before the compiled cell, full protocol on 2 cores:
-        # 22 min 19 s, split-major order 24 min 49 s, same table); results go back to the split-major order of `jobs`
+        # longest trainings first (GCN-LSTM, then LSTM, then GCN per epoch on the CPU), so no worker is left with a
+        # long training while the others idle; results go back to the split-major order of `jobs`
         order = sorted(range(len(jobs)), key=lambda i: (_JOB_COST_RANK.get(jobs[i][2], 0), i))
         finished: dict[int, dict[str, Any]] = {}
         progress = bar(len(jobs), desc=f"Table II ({workers} workers)")

@@ -13,7 +13,7 @@ def build(out_dir: Path, quick: bool):
     from nivalis.report import Section
 
     preset = "effnet-digits"
-    # sized for the demo budget (≈ 25 s quick, ≈ 75 s full on the shared 2-core machine)
+    # sized for the demo's time budget (the demo prints each section's seconds)
     cfg = CompareConfig(runs=1 if quick else 2, epochs=5 if quick else 8, latency_runs=50)
     specs, _ = parse_models("effnet_svhn_baseline,mobilenet_svhn,shufflenet_svhn,effnet_svhn", None)
     data = load_classification("digits")

@@ -15,10 +15,7 @@ def build(out_dir: Path, quick: bool):
     from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
 
     out_dir = Path(out_dir)
-    # 544 radargrams × 40 epochs × 2 splits: on five simulated campaigns (seeds 0-4) the GCN-LSTM had the lowest
-    # total RMSE on all ten splits (8 of 10 vs the GCN with a 24 dB echo quality); 288 × 40 (the earlier setting)
-    # ranked it first on 3 of 6, 288 × 80 on 4 of 6. GCN vs LSTM stays a coin flip at this size (GCN lower on 5 of
-    # the 10; 9 of 10 in the full protocol, seeds 0-1)
+    # the smallest campaign and budget at which the demo's split-by-split comparison is more than a coin flip
     radargrams, epochs, splits = (64, 10, 1) if quick else (544, 40, 2)
     data_dir = out_dir / "runs" / "snow" / "data"
     sim = simulate_campaign(data_dir, SimulatorConfig(radargrams=radargrams, seed=0, echograms=True),
