@@ -18,6 +18,8 @@ is reused, so an interrupted comparison continues where it stopped.
 Threads: training and latency run on `threads` intra-op threads (default 1): the seed's networks are tiny,
 per-operator thread synchronisation dominates such small convolutions, and batch-1 latency on one thread is
 the embedded setting the seed targets (`benchmarks/effnet_latency.py` measures it).
+
+Why one module of this size: the protocol and the tables/plot it writes share one row format.
 """
 
 from __future__ import annotations

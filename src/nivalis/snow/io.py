@@ -14,6 +14,8 @@ MATLAB v7.3 files are HDF5 files behind a 512-byte MATLAB header, and MATLAB wri
 so an [L × 256] array appears in HDF5 as (256, L): the reader transposes back. v5 files go through
 `scipy.io.loadmat`. A radargram is *usable* for seed 000 when its first ``1 + targets + features`` rows
 (surface + 5 + 10 = 16) are tracked in every column; untracked (NaN) deeper rows are allowed.
+
+Why one module of this size: every layout's reader shares the same checks and the folder summary.
 """
 
 from __future__ import annotations

@@ -81,6 +81,8 @@ background, thermal noise floor and multiplicative speckle (4-look gamma), log-c
 Also written: ``Elevation`` (ice-sheet surface + the undulations :math:`s` and the relief :math:`r`), and physical fields
 ``curr_temp`` (°C), ``curr_dens`` (kg m⁻³, the densification model at each layer's depth) and ``curr_smb``
 (m w.e., a regional-climate-model-like SMB: climatology and anomaly without the small-scale terms).
+
+Why one module of this size: the fields above are one generative model; its formulas stay beside their code.
 """
 
 from __future__ import annotations
