@@ -61,3 +61,17 @@ def test_resume_a_finished_run_keeps_its_result(tmp_path):
     again = run_cli(*args, "--resume").json()
     assert again["test_accuracy"] == first["test_accuracy"]
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 2
+
+
+def test_a_missing_extra_names_it_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['rasterio'] = None\n"
+            "from nivalis.cli.app import main\n"
+            f"main(['avalanche', 'simulate', '--out', {str(tmp_path / 'scenes')!r}, '--scenes', '1'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: this command needs rasterio, part of the 'geo' extra: pip install 'nivalis[geo]'"]
+    assert not (tmp_path / "scenes").exists()

@@ -18,6 +18,16 @@ except ImportError:  # pragma: no cover
     _USAGE = (click.exceptions.UsageError,)
     _ABORT = (click.exceptions.Abort,)
 
+#: optional module → the extra that installs it (pyproject.toml)
+_EXTRAS = {"torch_geometric": "snow", "h5py": "snow", "rasterio": "geo", "shapely": "geo", "pyogrio": "geo",
+           "cv2": "geo", "xgboost": "xgb", "onnx": "onnx", "onnxruntime": "onnx", "safetensors": "face",
+           "matplotlib": "plot"}
+
+#: modules whose UserWarnings are implementation notices (PyG's optional extensions, the ONNX tracer, a JPEG
+#: without georeferencing, which the avalanche reader reports itself)
+_QUIET_WARNINGS = (r"torch_geometric(\..*)?", r"torch\.onnx(\..*)?", r"torch\.jit(\..*)?", r"onnxruntime(\..*)?",
+                   r"rasterio(\..*)?")
+
 app = typer.Typer(
     name="nivalis",
     help="Convolutional and graph-convolutional networks for snow and ice remote sensing.\n\n"
@@ -48,12 +58,19 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user mistakes become one `error: ...` line on stderr and exit code 2."""
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for module in _QUIET_WARNINGS:  # third-party notices a user cannot act on; nivalis's own warnings stay visible
+        warnings.filterwarnings("ignore", category=UserWarning, module=module)
     try:
         code = app(args=argv, standalone_mode=False, prog_name="nivalis")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"error: this command needs {exc.name}, part of the '{extra}' extra: pip install 'nivalis[{extra}]'",
+              file=sys.stderr)
         sys.exit(2)
     except _USAGE as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: show its help
