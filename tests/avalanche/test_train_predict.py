@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -109,7 +110,7 @@ def test_predict_geotiff_keeps_georeferencing_and_polygons_are_on_the_map(traine
         assert ds.crs.to_string() == "EPSG:32613"
     assert set(np.unique(mask)) <= {0, 255}
     np.testing.assert_array_equal(mask == 255, prob >= 0.3)
-    doc = json.loads(open(result["polygons"]).read())
+    doc = json.loads(Path(result["polygons"]).read_text())
     polys = [shape(f["geometry"]) for f in doc["features"]]
     assert len(polys) == result["avalanches"]
     assert sum(p.area for p in polys) <= (mask == 255).sum() * 4.0 + 1e-6  # 2 m pixels

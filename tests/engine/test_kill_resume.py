@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from nivalis.engine import load_checkpoint
@@ -19,9 +20,10 @@ def _train_cmd(out, *extra):
             "--out", str(out), "--quiet", "--json", *extra]
 
 
+@pytest.mark.slow  # three 12-epoch trainings in fresh processes
 def test_sigkill_then_resume(tmp_path):
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(killed), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(_train_cmd(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = killed / "checkpoint.pt"
     deadline = time.time() + 120
     epoch_at_kill = 0

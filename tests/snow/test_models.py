@@ -80,7 +80,8 @@ def test_learnable_adjacency_starts_at_the_haversine_graph_and_trains():
 
 def test_lstm_fused_cpu_path_equals_torch_lstm_kernel():
     """On the CPU the LSTM baseline runs nn.LSTM's own weights through the fused recurrence: same function,
-    same gradients (float64), and under bf16 autocast within bf16 rounding of the kernel's result."""
+    same gradients (float64), and under bf16 autocast within bf16 rounding of the kernel's float32 result (the
+    kernel itself has no bf16 LSTM on CPUs without AVX-512 BF16, where oneDNN refuses the primitive)."""
     torch.manual_seed(0)
     model = LSTMRegressor(3, hidden=8, fc_hidden=4).double().eval()
     x = torch.randn(2, 5, 7, 3, dtype=torch.float64)
@@ -96,9 +97,10 @@ def test_lstm_fused_cpu_path_equals_torch_lstm_kernel():
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     model = LSTMRegressor(3).eval()
     x = torch.randn(2, 10, 64, 3)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        model.fused = True
-        fused = model(x)
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model.fused = True
+            fused = model(x)
         model.fused = False
         kernel = model(x)
     assert fused.dtype == torch.float32
