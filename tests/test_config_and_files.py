@@ -55,3 +55,40 @@ def test_atomic_path_removes_temp_and_keeps_old_file_on_failure(tmp_path):
         raise RuntimeError("killed")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+@pytest.mark.parametrize("make_bad", ["existing_file", "under_a_file", "proc", "read_only"])
+def test_prepare_output_dir_refuses_unwritable_places_in_one_line(tmp_path, make_bad):
+    import os
+
+    from nivalis.errors import UserError
+    from nivalis.files import prepare_output_dir
+
+    target = {"existing_file": tmp_path / "f", "under_a_file": tmp_path / "f" / "sub", "proc": "/proc/nivalis-out",
+              "read_only": tmp_path / "ro" / "out"}[make_bad]
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "ro").mkdir()
+    os.chmod(tmp_path / "ro", 0o555)
+    try:
+        if make_bad == "read_only" and os.geteuid() == 0:
+            pytest.skip("root writes into a 0555 folder; the /proc case covers an unwritable place for root")
+        with pytest.raises(UserError) as info:
+            prepare_output_dir(target)
+        assert "\n" not in str(info.value) and str(target) in str(info.value)
+    finally:
+        os.chmod(tmp_path / "ro", 0o755)
+
+
+def test_prepare_output_dir_creates_the_folder_and_cleans_our_stale_temps(tmp_path):
+    from nivalis.files import prepare_output_dir, prepare_output_file
+
+    out = tmp_path / "a" / "b"
+    assert prepare_output_dir(out) == out.resolve() and out.is_dir()
+    stale = out / ".checkpoint.pt.999999999.tmp"        # a PID that cannot be running
+    stale.write_text("torn")
+    kept = out / ".notes.tmp"                             # not our naming: never touched
+    kept.write_text("user file")
+    prepare_output_dir(out)
+    assert not stale.exists() and kept.exists()
+    with pytest.raises(Exception, match="existing folder"):
+        prepare_output_file(out)

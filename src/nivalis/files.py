@@ -1,11 +1,16 @@
-"""Atomic file writes: a temp file in the destination folder, then `os.replace`, removed on every failure path."""
+"""Output files: checked before any work, written atomically (temp file in the destination folder + `os.replace`),
+temp files removed on every failure path and stale ones of ours cleaned when a run starts in a folder."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from nivalis.errors import UserError
 
 #: suffix of every temp file nivalis writes (`.NAME.PID.tmp` beside NAME), so stale ones can be recognised
 TMP_SUFFIX = ".tmp"
@@ -52,4 +57,89 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
-__all__ = ["TMP_SUFFIX", "atomic_path", "atomic_write_bytes", "atomic_write_text", "temp_path"]
+_OUR_TEMP = re.compile(r"^\..+\.(\d+)\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove temp files of our naming (`.NAME.PID.tmp[.ext]`) left by processes that no longer run."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        m = _OUR_TEMP.match(entry.name)
+        if m and entry.is_file() and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+def _probe_writable(folder: Path, option: str, shown: Path) -> None:
+    probe = folder / f".nivalis-probe.{os.getpid()}.tmp"
+    try:
+        with open(probe, "wb") as fh:
+            fh.write(b"0")
+    except OSError as exc:
+        raise UserError(f"{option} {shown}: cannot write in {folder} ({exc.strerror or exc})") from None
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+
+
+def _check_free(folder: Path, need_bytes: int, option: str, shown: Path) -> None:
+    if need_bytes > 0:
+        free = shutil.disk_usage(folder).free
+        if free < need_bytes:
+            raise UserError(f"{option} {shown}: {need_bytes / 2**20:.0f} MiB needed, "
+                            f"{free / 2**20:.0f} MiB free in {folder}")
+
+
+def prepare_output_dir(path: str | os.PathLike, *, option: str = "--out", need_bytes: int = 0) -> Path:
+    """Check (before any work) that `path` is, or can become, a writable folder; create it; clean our stale temps.
+
+    Raises a one-line `UserError` naming the option when `path` is an existing file, sits under a file, or
+    cannot be written (read-only file system, `/proc`, no permission), or when less than `need_bytes` is free.
+    """
+    shown = Path(path)
+    folder = shown.expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option} {shown} is an existing file; a folder is meant")
+    ancestor = folder
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"{option} {shown}: {ancestor} is a file, so no folder can be made under it")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{option} {shown}: cannot create the folder ({exc.strerror or exc})") from None
+    _probe_writable(folder, option, shown)
+    _check_free(folder, need_bytes, option, shown)
+    clean_stale_temps(folder)
+    return folder
+
+
+def prepare_output_file(path: str | os.PathLike, *, option: str = "--out", need_bytes: int = 0) -> Path:
+    """Check (before any work) that the file `path` can be written: not a folder, its folder writable."""
+    shown = Path(path)
+    target = shown.expanduser().resolve()
+    if target.is_dir():
+        raise UserError(f"{option} {shown} is an existing folder; a file name is meant")
+    prepare_output_dir(target.parent, option=option, need_bytes=need_bytes)
+    return target
+
+
+__all__ = ["TMP_SUFFIX", "atomic_path", "atomic_write_bytes", "atomic_write_text", "clean_stale_temps",
+           "prepare_output_dir", "prepare_output_file", "temp_path"]
