@@ -9,6 +9,8 @@ import typer
 
 from nivalis.avalanche.config import AvalancheConfig as _Cfg  # defaults come from the config (seed 002)
 from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+from nivalis.errors import UserError
+from nivalis.files import prepare_output_dir
 
 app = typer.Typer(help="Avalanche mapping in satellite images (seed 002, CAIC): a window CNN evaluated densely "
                        "over whole scenes, GeoTIFF/GeoJSON outputs.", no_args_is_help=True)
@@ -34,6 +36,12 @@ def simulate(
     setup(quiet)
     from nivalis.avalanche.simulate import simulate_dataset
 
+    # one scene's arrays (image, reference, mask, fields) take about 80 bytes a pixel while it is made
+    need = 80 * size * size
+    if need > 4 * 2**30:
+        raise UserError(f"--size {size}: one scene would need about {need / 2**30:.0f} GiB while it is made "
+                        "(at most 4 GiB; 7000 px or less)")
+    out = prepare_output_dir(out, need_bytes=scenes * size * size * 8)
     result = simulate_dataset(out, scenes=scenes, seed=seed, size=(size, size))
     files = result.pop("files")
     emit(result | {"first": files[0]}, as_json)
@@ -48,7 +56,8 @@ def train(
                                                           "inception_resnet_v2; the tile side, 32, for unet].")] = None,
     channels: Annotated[int, typer.Option(min=1, max=3, help="1 (gray) or 3 (RGB).")] = _Cfg.channels,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (seed: 5).")] = _Cfg.epochs,
-    windows_per_epoch: Annotated[int, typer.Option(min=64, help="Class-balanced windows drawn per epoch.")] = _Cfg.windows_per_epoch,
+    windows_per_epoch: Annotated[int, typer.Option(min=64, help="Class-balanced windows drawn per epoch.")] = (
+        _Cfg.windows_per_epoch),
     optimizer: Annotated[str, typer.Option(help="adam or rmsprop (seed §3.1).")] = "adam",
     lr: Annotated[float, typer.Option(min=0.0, help="Learning rate (seed: 1e-3).")] = _Cfg.lr,
     batch_size: Annotated[int, typer.Option(min=1)] = _Cfg.batch_size,
@@ -67,8 +76,9 @@ def train(
     setup(quiet)
     from nivalis.avalanche.config import AvalancheConfig
     from nivalis.avalanche.train import default_window, train_window_classifier
-    from nivalis.errors import UserError
 
+    if window is not None and window % 2 == 0 and model != "unet":
+        raise UserError(f"--window must be odd, so a window has a centre pixel (seed: 17 or 33), got {window}")
     if channels not in (1, 3):
         raise UserError(f"--channels must be 1 or 3 (got {channels})")
     if optimizer.lower() not in ("adam", "rmsprop"):
@@ -76,7 +86,7 @@ def train(
     cfg = AvalancheConfig(epochs=epochs, windows_per_epoch=windows_per_epoch, optimizer=optimizer.lower(), lr=lr,
                           batch_size=batch_size, seed=seed, precision=precision, pyramid_levels=pyramid_levels)
     window = window or default_window(model, cfg)
-    out = out or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}"
+    out = prepare_output_dir(out or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}")
     run = train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
                                   xgb_head=xgb_head)
     emit(run.result, as_json)
@@ -99,6 +109,7 @@ def predict(
     setup(quiet)
     from nivalis.avalanche.predict import predict_image
 
+    out = prepare_output_dir(out)
     result = predict_image(image, checkpoint, out, refine=refine, threshold=threshold, precision=precision, tile=tile,
                            min_area_px=min_area)
     emit(result, as_json)
@@ -150,6 +161,7 @@ def histogram(
         illumination_classes,
     )
 
+    out = prepare_output_dir(out)
     scenes = load_scenes(data, require_masks=False)
     classes = illumination_classes(scenes, data)
     hists = [color_histograms(s, classes[s.name]) for s in scenes]

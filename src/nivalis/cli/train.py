@@ -34,12 +34,13 @@ def train(
 ) -> None:
     """Train a zoo model on images (checkpoint every epoch; torchrun for several processes)."""
     setup(quiet)
-    from nivalis.engine.classify import train_classifier
     from nivalis.engine import TrainConfig
+    from nivalis.engine.classify import train_classifier
+    from nivalis.files import prepare_output_dir
 
     cfg = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, optimizer=optimizer, precision=precision,
                       scheduler=scheduler)
-    out = out or Path("runs") / f"{model}-{data}"
+    out = prepare_output_dir(out or Path("runs") / f"{model}-{data}")
     if download:
         from nivalis.data import load_with_download
 
