@@ -75,3 +75,18 @@ def test_a_missing_extra_names_it_in_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "error: this command needs rasterio, part of the 'geo' extra: pip install 'nivalis[geo]'"]
     assert not (tmp_path / "scenes").exists()
+
+
+def test_unwritable_outputs_and_bad_numbers_fail_before_any_work(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    cases = [
+        (("train", "--model", "lenet5", "--out", str(a_file)), "existing file"),
+        (("train", "--model", "lenet5", "--out", str(a_file / "sub")), "is a file"),
+        (("train", "--model", "lenet5", "--out", "/proc/nivalis-run"), "/proc/nivalis-run"),
+        (("avalanche", "simulate", "--out", str(tmp_path / "s"), "--size", "100000"), "--size 100000"),
+        (("avalanche", "train", "--data", str(tmp_path), "--window", "16", "--out", str(tmp_path / "r")), "odd"),
+    ]
+    for args, fragment in cases:
+        assert_user_error(invoke(*args), fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
