@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from nivalis.data.decode import read_image_file
 from nivalis.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -105,7 +106,10 @@ def _read_geotiff(path: Path) -> tuple[np.ndarray, GeoRef | None]:
                 transform = tuple(ds.transform)[:6]
                 georef = GeoRef(crs, transform) if ds.crs or not ds.transform.is_identity else None
     except (RasterioIOError, OSError, ValueError) as exc:
-        raise UserError(f"cannot read image {path}: {str(exc).splitlines()[0][:160]}") from None
+        reason = str(exc).splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        if any(s in reason.lower() for s in ("previous exception", "tiffreadencoded", "read failed")):
+            reason = "its pixel data cannot be read (a truncated or damaged TIFF)"
+        raise UserError(f"cannot read image {path}: {reason}") from None
     if bands.shape[0] >= 3:
         image = np.moveaxis(bands[:3], 0, -1)
     else:
@@ -121,9 +125,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, GeoRef | None]:
     if path.suffix.lower() in GEOTIFF_SUFFIXES:
         image, georef = _read_geotiff(path)
     else:
-        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if raw is None or raw.size == 0:
-            raise UserError(f"cannot read image {path}: not a JPEG/PNG/GeoTIFF file or corrupt")
+        raw = read_image_file(path)
         if raw.ndim == 2:
             image = raw[..., None]
         elif raw.shape[2] == 1:
