@@ -60,3 +60,14 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, monkeypatch):
     with pytest.raises(UserError):
         load_checkpoint(raw)
     assert not marker.exists()
+
+
+def test_a_folder_given_as_checkpoint_is_named_as_such(tmp_path):
+    import pytest
+
+    from nivalis.engine import load_checkpoint, save_checkpoint
+    from nivalis.errors import UserError
+
+    save_checkpoint(tmp_path / "checkpoint.pt", {"epoch": 1})
+    with pytest.raises(UserError, match=r"is a folder; give the checkpoint file \(the checkpoint.pt inside it\?\)"):
+        load_checkpoint(tmp_path)

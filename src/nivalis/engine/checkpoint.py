@@ -31,6 +31,9 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint safely; a missing, corrupt or unsafe (code-executing pickle) file is a UserError."""
     path = Path(path)
+    if path.is_dir():
+        inside = " (the checkpoint.pt inside it?)" if (path / "checkpoint.pt").is_file() else ""
+        raise UserError(f"checkpoint {path} is a folder; give the checkpoint file{inside}")
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
