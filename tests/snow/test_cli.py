@@ -75,6 +75,8 @@ def test_paper_train_predict(capsys, campaign, tmp_path):
                        "--out", str(run_dir))
     assert set(trained["rmse"]) == {"2007", "2008", "2009", "2010", "2011"}
     assert (run_dir / "checkpoint.pt").is_file()
+    with open(run_dir / "history.csv", newline="") as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2]       # one row per epoch, like every trainer
     resumed = run_json(capsys, "snow", "train", "--data", str(campaign), "--model", "gcn", "--epochs", "3",
                        "--out", str(run_dir), "--resume")
     assert resumed["epochs"] == 3

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
+
+from nivalis.files import atomic_write_text
 
 
 def write_run_files(out_dir: str | os.PathLike, result: dict, history: list[dict]) -> None:
     """Write `metrics.json` (the result) and `history.csv` (one row per epoch), each atomically."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out_dir / "metrics.json")
+    atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=2))
     if history:
-        tmp = out_dir / ".history.csv.tmp"
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(history[-1].keys()))
-            writer.writeheader()
-            writer.writerows(history)
-        os.replace(tmp, out_dir / "history.csv")
+        fields = list(dict.fromkeys(k for row in history for k in row))  # every key of any epoch, in order
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(history)
+        atomic_write_text(out_dir / "history.csv", buf.getvalue())

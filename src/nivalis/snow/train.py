@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,8 @@ from nivalis.engine import (
     regression_task,
     seed_everything,
 )
+from nivalis.engine.records import write_run_files
 from nivalis.errors import UserError
-from nivalis.files import atomic_write_text
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import (
     GraphStats,
@@ -85,5 +84,5 @@ def train_snow(data_dir: str | Path, model_name: str, cfg: SnowConfig, out_dir: 
               "params": sum(p.numel() for p in model.parameters()), "seconds": round(fitted.seconds, 3),
               "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None, "data": summary.to_dict()}
     if get_context().is_main:
-        atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(result, indent=2))
+        write_run_files(out_dir, result, fitted.history)
     return result
