@@ -38,3 +38,4 @@ def test_training_moves_test_accuracy_and_writes_the_run(digits, tmp_path):
         run.result["test_accuracy"], abs=1e-6)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test_accuracy"] == run.result["test_accuracy"] and (tmp_path / "checkpoint.pt").is_file()
+    assert saved["precision"] == "fp32" and (tmp_path / "history.csv").is_file()

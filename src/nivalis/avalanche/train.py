@@ -181,7 +181,7 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
         "f1": test["f1"], "iou": test["iou"], "pod": test["pod"], "ppv": test["ppv"],
         "val_accuracy": fitted.history[-1].get("val_accuracy") if fitted.history else None,
         "seconds": round(fitted.seconds, 3), "epochs": cfg.epochs, "params": counts["params"], "flops": counts["flops"],
-        "threshold": threshold, "dense": has_fast_map(clf), "xgb_head": head is not None,
+        "threshold": threshold, "dense": has_fast_map(clf), "xgb_head": head is not None, "precision": cfg.precision,
         "scenes": {k: len(v) for k, v in split.names().items()},
         "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None,
     }

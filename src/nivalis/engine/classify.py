@@ -69,6 +69,7 @@ def train_classifier(model_name: str, data: ClassificationData | str = "digits",
         "model": model_name, "data": data.name, "test_accuracy": test["accuracy"], "test_loss": test["loss"],
         "val_accuracy": fitted.history[-1].get("val_accuracy") if fitted.history else None,
         "params": counts["params"], "flops": counts["flops"], "epochs": cfg.epochs, "seed": cfg.seed,
+        "precision": cfg.precision,
         "seconds": round(fitted.seconds, 3),
         "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None,
     }

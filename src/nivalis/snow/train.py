@@ -81,6 +81,7 @@ def train_snow(data_dir: str | Path, model_name: str, cfg: SnowConfig, out_dir: 
     per_year, total = rmse_per_year(pred, test_set.targets)
     result = {"model": model_name, "rmse": dict(zip(cfg.target_years(), per_year)), "total_rmse": total,
               "train_radargrams": len(train_set), "test_radargrams": len(test_set), "epochs": cfg.epochs,
+              "precision": cfg.precision,
               "params": sum(p.numel() for p in model.parameters()), "seconds": round(fitted.seconds, 3),
               "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None, "data": summary.to_dict()}
     if get_context().is_main:
