@@ -111,7 +111,11 @@ def histogram_figure(hists: list[ColorHistograms], path: str | Path, per_class: 
             for k, c in enumerate("RGB"):
                 ax_rgb.plot(h.rgb[k], color=CHANNEL_COLORS[c], lw=1, label=c)
             for k, c in enumerate("HSV"):
-                ax_hsv.plot(h.hsv[k][:180] if c == "H" else h.hsv[k], color=CHANNEL_COLORS[c], lw=1, label=c)
+                if c == "H":  # OpenCV's hue runs 0-179 (degrees / 2): drawn on the same 0-255 axis, rescaled
+                    ax_hsv.plot(np.arange(180) * 255 / 179, h.hsv[k][:180], color=CHANNEL_COLORS[c], lw=1,
+                                label="H (0–179, rescaled)")
+                else:
+                    ax_hsv.plot(h.hsv[k], color=CHANNEL_COLORS[c], lw=1, label=c)
             ax_rgb.set_title(f"{label}: {h.name} (RGB)", fontsize=9)
             ax_hsv.set_title(f"{label}: {h.name} (HSV)", fontsize=9)
             for ax in (ax_rgb, ax_hsv):

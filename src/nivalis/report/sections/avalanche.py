@@ -112,8 +112,10 @@ def build(out_dir: Path, quick: bool):
                   (r.edges, "Canny edges of p1"),
                   (overlay_image(scene.image, r.second, r.mask, scene.avalanche_mask), "p2 + max filter (yellow), truth (cyan)")]
         for ax, (img, title) in zip(row_axes, panels):
-            ax.imshow(img, cmap="magma" if img.ndim == 2 and img.dtype != bool else "gray", vmin=0,
-                      vmax=1 if img.ndim == 2 else None)
+            probability = img.ndim == 2 and img.dtype != bool and title.startswith("first")
+            shown = ax.imshow(img, cmap="magma" if probability else "gray", vmin=0, vmax=1 if img.ndim == 2 else None)
+            if probability:  # a probability needs its scale
+                fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label="P(avalanche)")
             ax.set_title(f"{scene.name}: {title}" if title == "image" else title, fontsize=8)
             ax.axis("off")
     fig.tight_layout()

@@ -27,7 +27,7 @@ def build(out_dir: Path, quick: bool):
              f"each block; FLOPs are counted at 1×32×32, latency measured here with onnxruntime and PyTorch "
              f"(CPU, batch 1, one thread). `nivalis zoo compare --preset {preset}` runs the longer version with "
              f"MobileNetV2 and EffNet v2 as well.")
-    rows = [[r["model"], r["acc_mean"], r["acc_std"], r["flops"], round(r["factor"], 3), r["latency_ms"],
+    rows = [[r["model"], r["acc_mean"], r["acc_std"] if cfg.runs > 1 else None, r["flops"], round(r["factor"], 3), r["latency_ms"],
              r["torch_latency_ms"], r["params"]] for r in result.rows]
     sec.table(["model", "accuracy (mean)", "std", "FLOPs", "factor", "onnxruntime ms", "PyTorch ms", "params"], rows,
               caption=f"Test accuracy over {cfg.runs} runs, FLOPs and measured latency")

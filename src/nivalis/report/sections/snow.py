@@ -44,10 +44,15 @@ def build(out_dir: Path, quick: bool):
         f"batches of 16 radargrams ({n_test} test radargrams per split). The paper's setting is "
         "`nivalis snow simulate --out DATA` then `nivalis snow paper --data DATA` (150 epochs, 5 splits).")
     cols = ["model", *result.years, "total"]
-    rows = [[model, *[f"{entry[y][0]:.3f} ± {entry[y][1]:.3f}" for y in [*result.years, "total"]]]
+
+    def cell(mean_std):  # one split has no spread: no "± 0.000"
+        return f"{mean_std[0]:.3f} ± {mean_std[1]:.3f}" if splits > 1 else f"{mean_std[0]:.3f}"
+
+    rows = [[model, *[cell(entry[y]) for y in [*result.years, "total"]]]
             for model, entry in result.table.items()]
-    sec.table(cols, rows, caption=f"Table II (reduced): test RMSE in pixels (≈ 4 cm), mean ± std over {splits} "
-                                  f"split{'s' if splits > 1 else ''}; protocol time {result.seconds:.0f} s")
+    spread = f"mean ± std over {splits} splits" if splits > 1 else "one split"
+    sec.table(cols, rows, caption=f"Table II (reduced): test RMSE in pixels (≈ 4 cm), {spread}; "
+                                  f"protocol time {result.seconds:.0f} s")
     sec.text(ordering_text(result.table, result.runs))
     label = MODEL_LABELS["gcn_lstm"]
     if "fig3" in result.files:
