@@ -58,6 +58,8 @@ class Section:
 
 
 def _fmt(value) -> str:
+    if value is None:  # not measured / not applicable (e.g. a spread over a single run)
+        return "–"
     if isinstance(value, float):
         if value != value:
             return "–"
