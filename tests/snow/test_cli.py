@@ -191,8 +191,8 @@ def _nivalis(args: list[str], env: dict[str, str], timeout: int = 300):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "nivalis", *args], capture_output=True, text=True, timeout=timeout, check=False,
-                          env=env)
+    return subprocess.run([sys.executable, "-m", "nivalis", *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, check=False)
 
 
 def test_trains_without_a_compiler_on_path(campaign, tmp_path):
