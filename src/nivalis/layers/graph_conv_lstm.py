@@ -123,10 +123,11 @@ class _Workspace:
     backward's own temporaries, at its end) or `give_back_when_freed` fires (the buffers an autograd node
     saves, once the node itself is freed: after its backward, or when its graph is dropped unused). No
     reference counting, no private torch API: ownership is explicit. At most `limit` buffers are kept for
-    each of the 8 most recent (shape, dtype, inference mode) keys; the others go back to the allocator.
+    each of the `keys` most recent (shape, dtype, inference mode) keys, the others go back to the allocator: a
+    recurrence takes 7 keys, and an epoch whose last batch is smaller needs both batch shapes kept.
     """
 
-    def __init__(self, limit: int = 4, keys: int = 8):
+    def __init__(self, limit: int = 4, keys: int = 16):
         self.limit, self.keys = limit, keys
         self._free: dict[tuple, list[Tensor]] = {}
         self._lock = threading.RLock()  # a node freed while the lock is held gives back too
