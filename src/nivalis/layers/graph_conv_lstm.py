@@ -322,7 +322,8 @@ class _FusedRecurrence(torch.autograd.Function):
         grad_wc = None
         if w_c is not None:
             grad_wc = (peep if compiled else peep.sum(0)).to(w_c.dtype)
-        _WORKSPACE.give_back(dz, *(() if compiled else (da, tmp, peep)))  # no gradient above is a view of them
+        if not torch.is_grad_enabled():  # under create_graph the ops above may have saved them for a double backward
+            _WORKSPACE.give_back(dz, *(() if compiled else (da, tmp, peep)))  # no gradient above is a view of them
         return (grad_x, grad_wx, grad_b, grad_wh, grad_wc, None if dlap is None else dlap.to(lap.dtype), None, None,
                 None)
 
