@@ -1,22 +1,25 @@
-"""Seconds per training epoch of the snow models: dense batched (nivalis) vs a per-graph PyG loop.
+"""Seconds per training epoch of the snow models, path by path, recorded in `benchmarks/RESULTS.md`.
 
-The per-graph loop is how the public GCN-LSTM implementations train (PyTorch Geometric Temporal's
-GConvLSTM, one radargram's sequence of graphs per step, sparse message passing over the 65,280 edges of a
-fully connected 256-node graph). It runs the *same* weights through `GConvLSTM.forward_sparse` / PyG's
-`GCNConv` / `nn.LSTM` one radargram at a time; its epoch time is extrapolated from `--sample` radargrams.
+For each model and precision, in one run and side by side:
 
-    python benchmarks/snow_epoch.py                       # 816 simulated radargrams, fp32 and bf16
-    python benchmarks/snow_epoch.py --data DIR --threads 1
-
-The recurrent models also run through their op-by-op path (``fused`` off: autograd records every gate op of
-`GConvLSTM`, nn.LSTM's own kernel) so the fused recurrence's gain is measured in the same run, and, where the
-compiled LSTM cell is available (`nivalis.layers.native_lstm`), through the fused recurrence with the cell's
-equations op by op in PyTorch, so the compiled cell's gain is measured too.
+- **PyTorch cell** (the default): the fused recurrence (`lstm_recurrence`) with the cell equations op by op
+  in PyTorch;
+- **C cell** (``NIVALIS_NATIVE=1``): the same recurrence with the compiled cell (`nivalis.layers.native_lstm`),
+  built here into the private cache (``$NIVALIS_CACHE`` or ``~/.cache/nivalis``); ``-`` with the reason where
+  it cannot be built;
+- **op-by-op**: autograd records every gate op (`GConvLSTM` with ``fused`` off, nn.LSTM's own kernel);
+- **per-graph**: how the public GCN-LSTM implementations train (PyTorch Geometric Temporal's GConvLSTM, one
+  radargram's sequence of graphs per step, sparse message passing over the 65,280 edges of a fully
+  connected 256-node graph), the *same* weights through `GConvLSTM.forward_sparse` / PyG's `GCNConv` /
+  `nn.LSTM`, one radargram at a time, extrapolated from ``--sample`` radargrams (``--sample 0``: skipped).
 
 It also counts the floating-point operations of one training epoch (forward + backward, PyTorch's
-`FlopCounterMode`), the throughput the batched epoch reaches, and projects the seed's full protocol
-(3 models × 5 splits × 150 epochs) from the measured epochs, so a slow protocol can be told apart
-from a compute-bound one.
+`FlopCounterMode`; ``--no-flops``: skipped) and projects the seed's full protocol (3 models × 5 splits × 150
+epochs) from the measured epochs, so a slow protocol can be told apart from a compute-bound one.
+
+    python benchmarks/snow_epoch.py                       # 816 simulated radargrams, fp32 and bf16
+    python benchmarks/snow_epoch.py --radargrams 120 --precision bf16 --sample 0 --no-flops --threads 1
+    python benchmarks/snow_epoch.py --data DIR --threads 1
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from results import record  # benchmarks/results.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 from torch_geometric.nn import GCNConv
 
 from nivalis.engine import fit, regression_task
+from nivalis.errors import UserError
 from nivalis.layers import native_lstm
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import SnowGraphs, fit_graph_stats, load_dataset
@@ -89,9 +94,10 @@ def set_fused(name: str, model: torch.nn.Module, fused: bool) -> bool:
 
 
 def epoch_seconds(model: torch.nn.Module, data: SnowGraphs, cfg: SnowConfig) -> float:
-    """Seconds of the second of two training epochs (the first warms allocator and caches)."""
+    """The fastest of ``cfg.epochs - 1`` training epochs after a first one that warms allocator and caches
+    (the fastest: other processes on shared cores only ever add time)."""
     result = fit(model, data, None, config=_train_config(cfg, 0), task=regression_task(), out_dir=None)
-    return result.history[-1]["seconds"]
+    return min(epoch["seconds"] for epoch in result.history[1:])
 
 
 def lstm_unrolled(model: torch.nn.Module, features: torch.Tensor) -> torch.Tensor:
@@ -142,6 +148,27 @@ def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> flo
     return 2 * size ** 3 * repeats / (time.perf_counter() - t0) / 1e9
 
 
+def c_cell() -> str | None:
+    """None where the C cell runs here (``NIVALIS_NATIVE=1``), else why not."""
+    previous = native_lstm.set_enabled(True)
+    try:
+        native_lstm.available()
+        return None
+    except UserError as exc:
+        return str(exc)
+    finally:
+        native_lstm.set_enabled(previous)
+
+
+def cell_seconds(name: str, stats, data: SnowGraphs, cfg: SnowConfig, native: bool) -> float:
+    """Seconds per epoch of the fused recurrence with the PyTorch cell (``native`` False) or the C cell."""
+    previous = native_lstm.set_enabled(native)
+    try:
+        return epoch_seconds(build_model(name, stats, cfg, seed=0)[0], data, cfg)
+    finally:
+        native_lstm.set_enabled(previous)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="folder of radargram .mat files (default: simulate)")
@@ -149,7 +176,10 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32,bf16")
     parser.add_argument("--models", default="lstm,gcn,gcn_lstm")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--sample", type=int, default=12, help="radargrams timed in the per-graph loop")
+    parser.add_argument("--sample", type=int, default=12, help="radargrams timed in the per-graph loop (0: skip it)")
+    parser.add_argument("--no-unfused", action="store_true", help="skip the op-by-op path")
+    parser.add_argument("--no-flops", action="store_true", help="skip counting the epoch's FLOPs")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per measurement; the first is not timed")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args()
     if args.threads:
@@ -165,53 +195,69 @@ def main() -> None:
     train = arrays.subset(train_idx)
     stats = fit_graph_stats(train)
     data = SnowGraphs.build(train, stats)
-    print(f"{summary.usable} usable radargrams of {summary.files}; one epoch = {len(data)} training radargrams; "
-          f"{torch.get_num_threads()} thread(s); batch {args.batch_size}")
-    compiled = native_lstm.available()
-    print(f"compiled LSTM cell: {'on' if compiled else 'unavailable (PyTorch cell)'}")
-    print(f"{'model':<10}{'precision':<11}{'batched s/epoch':>17}{'PyTorch cell':>14}{'compiled gain':>15}"
-          f"{'op-by-op s/epoch':>18}{'fused gain':>12}{'per-graph s/epoch':>19}{'ratio':>8}"
-          f"{'per-graph ms/radargram':>24}{'GFLOP/epoch':>13}{'GFLOP/s':>9}")
+    threads = torch.get_num_threads()
+    setting = (f"{summary.usable} usable radargrams of {summary.files}; one epoch = {len(data)} training "
+               f"radargrams; {threads} thread(s); batch {args.batch_size}; s/epoch = the fastest of "
+               f"{max(2, args.epochs) - 1} timed epochs after a warm-up one")
+    print(setting)
+    why_not = c_cell()
+    if why_not is None:
+        setting += f"; C cell compiled with {' '.join(native_lstm._flags())} (NIVALIS_NATIVE_MARCH adds -march)"
+    print(f"C cell (NIVALIS_NATIVE=1): {'built and self-tested' if why_not is None else 'unavailable: ' + why_not}")
+    header = ["model", "precision", "PyTorch cell s/epoch (default)", "C cell s/epoch (NIVALIS_NATIVE=1)",
+              "C cell speed-up", "op-by-op s/epoch", "per-graph s/epoch", "GFLOP/epoch"]
+    print("  ".join(header))
+    rows, notes = [], []
     protocol = SnowConfig()
-    flops = {}
+    flops: dict[str, float] = {}
     for precision in args.precision.split(","):
-        epoch_total = 0.0
+        totals = {"pytorch": 0.0, "c": 0.0}
         for name in args.models.split(","):
-            run_cfg = SnowConfig(batch_size=args.batch_size, precision=precision, epochs=2)
-            batched = epoch_seconds(build_model(name, stats, run_cfg, seed=0)[0], data, run_cfg)
-            cell = "-"
-            if compiled and name in ("lstm", "gcn_lstm"):
-                native_lstm.set_enabled(False)
-                try:
-                    seconds = epoch_seconds(build_model(name, stats, run_cfg, seed=0)[0], data, run_cfg)
-                finally:
-                    native_lstm.set_enabled(True)
-                cell = f"{seconds:.2f}{'':>4}{seconds / batched:>10.2f}x"
-            model, _ = build_model(name, stats, run_cfg, seed=0)
-            unfused = "-"
-            if set_fused(name, model, False):
-                seconds = epoch_seconds(model, data, run_cfg)
-                unfused = f"{seconds:.2f}{'':>4}{seconds / batched:>7.1f}x"
-            model, _ = build_model(name, stats, run_cfg, seed=0)
-            per_radargram = time_per_graph(name, model, data, args.sample, precision)
-            per_graph = per_radargram * len(data)
-            if name not in flops:
+            run_cfg = SnowConfig(batch_size=args.batch_size, precision=precision, epochs=max(2, args.epochs))
+            recurrent = name in ("lstm", "gcn_lstm")
+            default = cell_seconds(name, stats, data, run_cfg, native=False)
+            native = cell_seconds(name, stats, data, run_cfg, native=True) if recurrent and why_not is None else None
+            totals["pytorch"] += default
+            totals["c"] += default if native is None else native
+            unfused = None
+            if not args.no_unfused:
+                model, _ = build_model(name, stats, run_cfg, seed=0)
+                if set_fused(name, model, False):
+                    unfused = epoch_seconds(model, data, run_cfg)
+            per_graph = None
+            if args.sample:
+                model, _ = build_model(name, stats, run_cfg, seed=0)
+                per_graph = time_per_graph(name, model, data, args.sample, precision) * len(data)
+            if not args.no_flops and name not in flops:
                 model, _ = build_model(name, stats, run_cfg, seed=0)
                 set_fused(name, model, False)
                 flops[name] = epoch_flops(name, model, data, args.batch_size)
-            epoch_total += batched
-            print(f"{name:<10}{precision:<11}{batched:>17.2f}{cell:>29}{unfused:>30}{per_graph:>19.1f}"
-                  f"{per_graph / batched:>7.1f}x{per_radargram * 1000:>24.1f}{flops[name] / 1e9:>13.0f}"
-                  f"{flops[name] / 1e9 / batched:>9.0f}", flush=True)
+            row = [name, precision, f"{default:.2f}", "-" if native is None else f"{native:.2f}",
+                   "-" if native is None else f"{default / native:.2f}×",
+                   "-" if unfused is None else f"{unfused:.2f}", "-" if per_graph is None else f"{per_graph:.1f}",
+                   f"{flops[name] / 1e9:.0f}" if name in flops else "-"]
+            rows.append(row)
+            print("  ".join(row), flush=True)
         runs = protocol.splits * protocol.epochs
-        peak = matmul_gflops(torch.bfloat16 if precision == "bf16" else torch.float32)
-        threads = torch.get_num_threads()
-        print(f"  {precision}: a 2048² matmul reaches {peak:.0f} GFLOP/s on {threads} thread(s), so the protocol's "
-              f"matmuls need at least {sum(flops.values()) * runs / peak / 1e9 / 60:.1f} min at that rate", flush=True)
-        print(f"  {precision}: the full protocol ({len(args.models.split(','))} models × {protocol.splits} splits × "
-              f"{protocol.epochs} epochs on this campaign) projects to {epoch_total * runs / 60:.1f} min of training "
-              f"on {threads} thread(s); its matmuls alone are {sum(flops.values()) * runs / 1e12:.0f} TFLOP "
-              "(N workers of one thread each on N cores divide both times by about N)", flush=True)
+        note = (f"{precision}: the full protocol ({len(args.models.split(','))} models × {protocol.splits} splits × "
+                f"{protocol.epochs} epochs on this campaign) projects to {totals['pytorch'] * runs / 60:.1f} min of "
+                f"training with the PyTorch cell")
+        if why_not is None:
+            note += f", {totals['c'] * runs / 60:.1f} min with the C cell"
+        note += f", on {threads} thread(s)"
+        if flops:
+            peak = matmul_gflops(torch.bfloat16 if precision == "bf16" else torch.float32)
+            note += (f"; its matmuls are {sum(flops.values()) * runs / 1e12:.0f} TFLOP, at least "
+                     f"{sum(flops.values()) * runs / peak / 1e9 / 60:.1f} min at the {peak:.0f} GFLOP/s of a 2048² "
+                     "matmul here")
+        notes.append(note)
+        print(f"  {note}", flush=True)
+    table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table += ["| " + " | ".join(row) + " |" for row in rows]
+    body = "\n".join([setting + ".", "", *table, "", *(f"- {note}" for note in notes)])
+    if why_not is not None:
+        body += f"\n- C cell unavailable: {why_not}"
+    record("Snow models: seconds per training epoch, PyTorch cell vs C cell", body)
 
 
 if __name__ == "__main__":

@@ -197,33 +197,52 @@ def test_fused_recurrence_buffers_are_reused_only_when_free():
         torch.testing.assert_close(cell(x, lap)[0], cell(x, lap)[0])
 
 
-def test_buffer_pool_hands_out_only_buffers_nobody_holds():
-    cpu, shape = torch.device("cpu"), (7, 3)
-    a = graph_conv_lstm._borrow(shape, torch.float32, cpu)
-    b = graph_conv_lstm._borrow(shape, torch.float32, cpu)
-    assert a is not b                                                 # both held by a name
-    first = id(a)
-    del a
-    c = graph_conv_lstm._borrow(shape, torch.float32, cpu)
-    assert id(c) == first                                             # freed: reused, no new allocation
-    view, held = c[1:], id(c)
-    del c
-    assert id(graph_conv_lstm._borrow(shape, torch.float32, cpu)) != held   # a view still reads it
-    del view, b
-    x = graph_conv_lstm._borrow(shape, torch.float32, cpu).fill_(1.0)
-    saved = id(x)
-    loss = (torch.ones(shape, requires_grad=True) * x).sum()          # the graph saves x for the weight's grad
-    del x
-    assert id(graph_conv_lstm._borrow(shape, torch.float32, cpu)) != saved
-    loss.backward()                                                   # graph freed
-    assert id(graph_conv_lstm._borrow(shape, torch.float32, cpu)) == saved
+def test_workspace_hands_a_buffer_to_one_owner_until_given_back():
+    ws, cpu, shape = graph_conv_lstm._Workspace(), torch.device("cpu"), (7, 3)
+    a = ws.take(shape, torch.float32, cpu)
+    b = ws.take(shape, torch.float32, cpu)
+    assert a is not b
+    del b                                                             # dropped, not given back: never reused
+    assert ws.take(shape, torch.float32, cpu) is not a
+    ws.give_back(a)
+    assert ws.take(shape, torch.float32, cpu) is a                    # given back: reused, no new allocation
+    assert ws.take(shape, torch.float32, cpu) is not a                # and handed out once
+    ws.give_back(*(torch.empty(shape) for _ in range(10)))
+    assert len(ws._free[(shape, torch.float32, False)]) == ws.limit   # bounded
 
 
-def test_buffer_pool_keeps_inference_mode_buffers_apart():
+def test_saved_buffers_come_back_only_when_their_node_is_freed():
+    """The buffers a recurrence saves for its backward are not handed out while its graph can still use them."""
+    ws = graph_conv_lstm._WORKSPACE
+    torch.manual_seed(3)
+    steps, batch, nodes, hidden = 3, 2, 5, 4
+    args = [torch.randn(steps, batch * nodes, 2), torch.randn(2, 4 * hidden), torch.randn(4 * hidden),
+            torch.randn(hidden, 4 * hidden)]
+    gate_key = ((steps, batch * nodes, 4, hidden), torch.float32, False)
+    ws._free.pop(gate_key, None)
+    leaf = args[0].requires_grad_()
+    h, _ = lstm_recurrence(*args, compiled=False)
+    assert not ws._free.get(gate_key)                                 # saved by the graph: not free
+    h.sum().backward(retain_graph=True)
+    assert not ws._free.get(gate_key)                                 # the graph may run backward again
+    grad = leaf.grad.clone()
+    lstm_recurrence(leaf.detach() * 3, *args[1:], compiled=False)      # would take them if they were free
+    leaf.grad = None
+    h.sum().backward()
+    torch.testing.assert_close(leaf.grad, grad)
+    del h
+    assert len(ws._free.get(gate_key, [])) >= 1                       # graph gone: back for the next step
+    with torch.no_grad():                                            # nothing saved: back at once
+        ws._free.pop(gate_key, None)
+        lstm_recurrence(*args, compiled=False)
+        assert len(ws._free[gate_key]) == 1
+
+
+def test_workspace_keeps_inference_mode_buffers_apart():
     """Tensors made under inference_mode refuse in-place updates outside it: never hand one to a training step."""
-    cpu, shape = torch.device("cpu"), (5, 11)
+    ws, cpu, shape = graph_conv_lstm._Workspace(), torch.device("cpu"), (5, 11)
     with torch.inference_mode():
-        graph_conv_lstm._borrow(shape, torch.float32, cpu)
-    buf = graph_conv_lstm._borrow(shape, torch.float32, cpu)
+        ws.give_back(ws.take(shape, torch.float32, cpu))
+    buf = ws.take(shape, torch.float32, cpu)
     assert not buf.is_inference()
     buf.add_(1)

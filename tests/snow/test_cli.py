@@ -187,3 +187,41 @@ def test_cuda_train_then_predict_on_the_cpu(capsys, campaign, tmp_path):
     usable = next(p for p in sorted(campaign.glob("*.mat")) if load_radargram(p).usability()[0])
     pred = run_json(capsys, "snow", "predict", str(usable), "--checkpoint", str(run_dir / "checkpoint.pt"))
     assert np.isfinite(np.asarray(pred["thickness_px"])).all()
+
+
+def _nivalis(args: list[str], env: dict[str, str], timeout: int = 300):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "nivalis", *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, check=False)
+
+
+def test_trains_without_a_compiler_on_path(campaign, tmp_path):
+    """NIVALIS_NATIVE unset, no C compiler anywhere on PATH and CC pointing nowhere: the pipeline trains."""
+    import os
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIVALIS_")}
+    env.update(PATH=str(empty), CC=str(tmp_path / "no-such-cc"), NIVALIS_CACHE=str(tmp_path / "cache"),
+               OMP_NUM_THREADS="1")
+    proc = _nivalis(["snow", "train", "--data", str(campaign), "--model", "gcn_lstm", "--epochs", "1",
+                     "--batch-size", "8", "--out", str(tmp_path / "run"), "--json", "--quiet"], env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert np.isfinite(json.loads(proc.stdout)["total_rmse"])
+    assert not (tmp_path / "cache").exists()                           # nothing built, no cache made
+
+
+def test_native_cell_refuses_a_cache_folder_others_can_write(campaign, tmp_path):
+    """NIVALIS_NATIVE=1 with a world-writable cache: one `error:` line, exit 2, no traceback, nothing built."""
+    import os
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o777)
+    env = {**os.environ, "NIVALIS_NATIVE": "1", "NIVALIS_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    proc = _nivalis(["snow", "paper", "--data", str(campaign), "--epochs", "1", "--splits", "1", "--json",
+                     "--quiet", "--out", str(tmp_path / "paper")], env)
+    assert_user_error(proc.returncode, proc.stdout, proc.stderr, "refusing the native cache folder")
+    assert "0777" in proc.stderr and not any(cache.rglob("*.so"))

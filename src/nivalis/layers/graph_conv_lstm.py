@@ -48,11 +48,11 @@ Two implementations of the same function share one set of weights (the eight `Ch
 
   (:math:`\mathbf{G}_t` the candidate :math:`\tanh`, :math:`\delta\mathbf{A}` the gradients of the gate
   pre-activations; the last term runs the Chebyshev recursion backwards). The weight gradients of all
-  steps are one matmul at the end. Training the snow GCN-LSTM with it took 1.3× (one process) to 1.55×
-  (the full protocol, two workers) less time than autograd's op-by-op record of the same equations
-  (`benchmarks/snow_epoch.py` prints both); it is tested against that record and `gradcheck`. Each step's
-  cell equations, forward and backward, run as one compiled pass (`nivalis.layers.native_lstm`, bf16 and
-  float32) where a C compiler is at hand, else op by op in PyTorch; the two agree to float32 rounding.
+  steps are one matmul at the end: autograd's op-by-op record of the same equations spends most of a step
+  on pointwise ops, their copies and their fresh buffers. It is tested against that record and
+  `gradcheck`. Each step's cell equations run op by op in PyTorch, or, opted in with ``NIVALIS_NATIVE=1``,
+  as one compiled C pass forward and backward (`nivalis.layers.native_lstm`); the two agree to float32
+  rounding. What each path costs per epoch: `benchmarks/snow_epoch.py`, recorded in `benchmarks/RESULTS.md`.
 - `GConvLSTM.forward_sparse(x, edge_index, edge_weight)` — one graph, PyG message passing through the
   `ChebConv` modules themselves, exactly like the public per-graph implementations; kept as the
   reference the dense path is tested against and as the baseline of `benchmarks/snow_epoch.py`.
@@ -60,11 +60,11 @@ Two implementations of the same function share one set of weights (the eight `Ch
 
 from __future__ import annotations
 
-import sys
+import threading
+import weakref
 
 import torch
-import torch.nn as nn
-from torch import Tensor
+from torch import Tensor, nn
 from torch_geometric.nn import ChebConv
 from torch_geometric.nn.inits import glorot
 
@@ -82,8 +82,8 @@ def scaled_laplacian(adjacency: Tensor, lambda_max: float = 2.0) -> Tensor:
     scale = 2.0 / lambda_max
     tiny = torch.finfo(adjacency.dtype).tiny
     if not (torch.is_grad_enabled() and adjacency.requires_grad):
-        # in place on one copy: every out-of-place op on a [B, N, N] batch is a fresh 8 MB block whose page
-        # faults cost more than its arithmetic (9 ms → 0.6 ms for a batch of 32 radargrams)
+        # in place on one copy: every out-of-place op on a [B, N, N] batch is a fresh block of several MB whose
+        # page faults cost more than its arithmetic
         adj = adjacency.clone(memory_format=torch.contiguous_format)
         adj.diagonal(dim1=-2, dim2=-1).zero_()
         deg = adj.sum(-1, keepdim=True)
@@ -114,57 +114,60 @@ def chebyshev_basis(laplacian: Tensor, x: Tensor, k: int) -> Tensor:
     return torch.cat(terms, -1) if k > 1 else x
 
 
-_POOL: dict[tuple, list[Tensor]] = {}
-_STORAGE_USES = getattr(torch._C, "_storage_Use_Count", None)  # private; without it there is no pool
+class _Workspace:
+    """Free CPU buffers of the recurrence, handed out to one owner at a time and taken back only when given back.
 
-
-def _refcount(t: Tensor) -> int:
-    return sys.getrefcount(t)
-
-
-def _uses(free: list[Tensor]) -> tuple[int, int, int]:
-    """(Python references, tensor uses, storage uses) of the first buffer, counted the way `_first_free` counts."""
-    for buf in free:
-        return _refcount(buf), buf._use_count(), _STORAGE_USES(buf.untyped_storage()._cdata)
-    raise ValueError("no buffer")
-
-
-def _first_free(free: list[Tensor], lone: tuple[int, int, int]) -> Tensor | None:
-    """The first buffer that nothing but the pool holds: no Python name, no autograd graph, no view."""
-    for buf in free:
-        if (_refcount(buf) <= lone[0] and buf._use_count() <= lone[1]
-                and _STORAGE_USES(buf.untyped_storage()._cdata) <= lone[2]):
-            return buf
-    return None
-
-
-# the counts of a tensor that only a list holds (CPython versions count references differently)
-_LONE = _uses([torch.empty(0)]) if _STORAGE_USES is not None else None
-
-
-def _borrow(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
-    """An uninitialised buffer; on the CPU one the pool holds and nobody else uses, when there is one.
-
-    The recurrence's buffers are tens of MB. glibc maps blocks that large afresh from the OS at every
-    allocation, and their first-touch page faults cost about as much as the arithmetic on them (a training
-    step of the snow GCN-LSTM took 1.6× longer without the pool). A buffer that an autograd graph still
-    saves, or that a view or a Python name still refers to, is never handed out twice; the pool keeps at
-    most 4 buffers for each of the 8 most recent shapes.
+    The recurrence's buffers are tens of MB; glibc maps blocks that large afresh from the OS at every
+    allocation and their first-touch page faults cost about as much as the arithmetic on them. A buffer
+    `take` returns leaves the free list: nobody else can get it until its owner calls `give_back` (the
+    backward's own temporaries, at its end) or `give_back_when_freed` fires (the buffers an autograd node
+    saves, once the node itself is freed: after its backward, or when its graph is dropped unused). No
+    reference counting, no private torch API: ownership is explicit. At most `limit` buffers are kept for
+    each of the `keys` most recent (shape, dtype, inference mode) keys, the others go back to the allocator: a
+    recurrence takes 7 keys, and an epoch whose last batch is smaller needs both batch shapes kept.
     """
-    if device.type != "cpu" or _STORAGE_USES is None:
+
+    def __init__(self, limit: int = 4, keys: int = 16):
+        self.limit, self.keys = limit, keys
+        self._free: dict[tuple, list[Tensor]] = {}
+        self._lock = threading.RLock()  # a node freed while the lock is held gives back too
+
+    @staticmethod
+    def _key(t: Tensor) -> tuple:
+        # inference tensors refuse in-place use outside inference mode: never hand one to a training step
+        return tuple(t.shape), t.dtype, t.is_inference()
+
+    def take(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+        """An uninitialised buffer that from now on belongs to the caller alone."""
+        if device.type == "cpu" and self.limit:
+            key = (tuple(shape), dtype, torch.is_inference_mode_enabled())
+            with self._lock:
+                free = self._free.get(key)
+                if free:
+                    return free.pop()
         return torch.empty(shape, dtype=dtype, device=device)
-    key = (tuple(shape), dtype, torch.is_inference_mode_enabled())  # inference tensors refuse in-place use outside
-    free = _POOL.pop(key, [])
-    _POOL[key] = free  # most recent last
-    buf = _first_free(free, _LONE)
-    if buf is not None:
-        return buf
-    buf = torch.empty(shape, dtype=dtype, device=device)
-    if len(free) < 4:
-        free.append(buf)
-    while len(_POOL) > 8:
-        del _POOL[next(iter(_POOL))]
-    return buf
+
+    def give_back(self, *buffers: Tensor | None) -> None:
+        """Return buffers from `take` that their owner will not read or write again."""
+        with self._lock:
+            for buf in buffers:
+                if buf is None or buf.device.type != "cpu":
+                    continue
+                key = self._key(buf)
+                free = self._free.pop(key, [])
+                self._free[key] = free  # most recent last
+                if len(free) < self.limit:
+                    free.append(buf)
+            while len(self._free) > self.keys:
+                del self._free[next(iter(self._free))]
+
+    def give_back_when_freed(self, owner: object, *buffers: Tensor | None) -> None:
+        """Give `buffers` back once `owner` (an autograd node's context that saved them) has been freed."""
+        weakref.finalize(owner, self.give_back, *buffers).atexit = False
+
+
+_WORKSPACE = _Workspace()
+_take = _WORKSPACE.take
 
 
 def _gate_dtype(low: torch.dtype) -> torch.dtype:
@@ -173,7 +176,7 @@ def _gate_dtype(low: torch.dtype) -> torch.dtype:
 
 
 def _tanh_(t: Tensor) -> Tensor:
-    """In-place :math:`\\tanh t = 2\\sigma(2t) - 1`: the CPU's float32 tanh is ~10× slower than its sigmoid."""
+    """In-place :math:`\\tanh t = 2\\sigma(2t) - 1`: the CPU's float32 tanh is much slower than its sigmoid."""
     return t.mul_(2).sigmoid_().mul_(2).sub_(1)
 
 
@@ -181,7 +184,7 @@ def _cell_forward(z: Tensor, g: Tensor, cells: Tensor, tanh_c: Tensor, t: int, w
                   h_out: Tensor) -> None:
     """The cell equations of step t in PyTorch, op by op: ``z [R, 4C]`` → gates ``g [R, 4, C]``, ``cells[t]``,
     ``tanh_c``, ``h_out`` (the reference of `native_lstm.forward_step`)."""
-    rows, _, hidden = g.shape
+    rows = g.shape[0]
     g.view(rows, -1).copy_(z)
     if t and w_c is not None:
         g[:, 0].addcmul_(w_c[0], cells[t - 1])
@@ -213,14 +216,14 @@ class _FusedRecurrence(torch.autograd.Function):
         nodes = rows // batch
         low, dev = x_basis.dtype, x_basis.device
         gate_dtype = _gate_dtype(low)
-        gates = _borrow((steps, rows, 4, hidden), gate_dtype, dev)  # i, f, g, o after their nonlinearity
-        cells = _borrow((steps, rows, hidden), gate_dtype, dev)
-        tanh_c = _borrow((steps, rows, hidden), gate_dtype, dev)
+        gates = _take((steps, rows, 4, hidden), gate_dtype, dev)  # i, f, g, o after their nonlinearity
+        cells = _take((steps, rows, hidden), gate_dtype, dev)
+        tanh_c = _take((steps, rows, hidden), gate_dtype, dev)
         # per step [Z0 | ... | Z_{K-1} of H_{t-1} | X basis | 1 | 0 …] in the matmul dtype, rows padded to 16
         # values for aligned loads: one matmul per step forward, one for all three weight gradients
         # (W_h, W_x, b) backward; H_{-1} = 0
         used = width_h + width_x + 1
-        inputs = _borrow((steps, batch, nodes, -(-used // 16) * 16), low, dev)
+        inputs = _take((steps, batch, nodes, -(-used // 16) * 16), low, dev)
         flat_in = inputs.view(steps, rows, -1)
         flat_in[..., width_h:width_h + width_x].copy_(x_basis)
         flat_in[..., width_h + width_x].fill_(1)
@@ -231,7 +234,7 @@ class _FusedRecurrence(torch.autograd.Function):
         if compiled:  # the cell equations in one compiled pass per step (`native_lstm`)
             c_none = torch.zeros(rows, hidden, dtype=gate_dtype, device=dev)  # C_{-1}
             w_cells = c_none.new_zeros(3, hidden) if w_c is None else w_c.contiguous()
-            z_buf = _borrow((rows, width), low, dev)
+            z_buf = _take((rows, width), low, dev)
         for t in range(steps):
             last = t == steps - 1
             h_out = h.view(rows, hidden) if last else flat_in[t + 1][:, :hidden]
@@ -253,6 +256,11 @@ class _FusedRecurrence(torch.autograd.Function):
                     out.mul_(2).sub_(nxt[..., (order - 2) * hidden:(order - 1) * hidden])
         c_last = cells[-1].view(batch, nodes, hidden).clone()
         ctx.save_for_backward(gates, cells, tanh_c, inputs, w_x, w_h, w_c, lap)
+        if compiled:
+            _WORKSPACE.give_back(z_buf)
+        # saved for the backward: back to the workspace when this node is freed (after its backward, or at once
+        # when no gradient is recorded)
+        _WORKSPACE.give_back_when_freed(ctx, gates, cells, tanh_c, inputs)
         ctx.batch, ctx.k, ctx.compiled = batch, k, compiled
         return h, c_last
 
@@ -269,17 +277,17 @@ class _FusedRecurrence(torch.autograd.Function):
         dc = torch.zeros(rows, hidden, dtype=fp, device=dev)
         if grad_c is not None:
             dc.copy_(grad_c.reshape(rows, hidden))
-        dz = _borrow((steps, rows, 4 * hidden), low, dev)
+        dz = _take((steps, rows, 4 * hidden), low, dev)
         if compiled:
             c_none = torch.zeros(rows, hidden, dtype=fp, device=dev)
             w_cells = c_none.new_zeros(3, hidden) if w_c is None else w_c.to(fp).contiguous()
             peep = torch.zeros(3, hidden, dtype=torch.float64, device=dev)
         else:
-            da = _borrow((rows, 4, hidden), fp, dev)
-            tmp = _borrow((rows, hidden), fp, dev)
-            peep = None if w_c is None else _borrow((rows, 3, hidden), fp, dev).zero_()
+            da = _take((rows, 4, hidden), fp, dev)
+            tmp = _take((rows, hidden), fp, dev)
+            peep = None if w_c is None else _take((rows, 3, hidden), fp, dev).zero_()
         dlap = torch.zeros(batch, nodes, nodes, dtype=fp, device=dev) if need_lap else None
-        # L^T laid out once: a transposed bf16 operand made each of the T-1 batched matmuls below ~1.4× slower
+        # L^T laid out once: a transposed bf16 operand slows each of the T-1 batched matmuls below
         lap_t = lap.transpose(1, 2).contiguous() if lap is not None else None
         for t in range(steps - 1, -1, -1):
             if compiled:
@@ -314,6 +322,8 @@ class _FusedRecurrence(torch.autograd.Function):
         grad_wc = None
         if w_c is not None:
             grad_wc = (peep if compiled else peep.sum(0)).to(w_c.dtype)
+        if not torch.is_grad_enabled():  # under create_graph the ops above may have saved them for a double backward
+            _WORKSPACE.give_back(dz, *(() if compiled else (da, tmp, peep)))  # no gradient above is a view of them
         return (grad_x, grad_wx, grad_b, grad_wh, grad_wc, None if dlap is None else dlap.to(lap.dtype), None, None,
                 None)
 
@@ -359,12 +369,11 @@ def lstm_recurrence(x_basis: Tensor, w_x: Tensor, bias: Tensor, w_h: Tensor, w_c
     ``w_c [3, C]`` the peepholes (i, f, o; None for none) and ``laplacian [B, N, N]`` the scaled Laplacian
     (None for K = 1: a plain LSTM). Matmuls run in ``x_basis``'s dtype, gates and cell state in float32
     (float64 for float64 inputs). The backward is written out: backpropagation through time over the gate
-    equations, both weight gradients as one matmul over all steps. Recorded op by op, a CPU training step
-    spends most of its time in pointwise ops, their copies and their fresh buffers (matmuls under 20 %);
-    through this path with the cell in PyTorch a snow GCN-LSTM step (batch 32, bf16, one thread) is ~half
-    matmul, its pointwise half bound by memory traffic; with the compiled cell (``compiled``: None = where
-    `native_lstm.supports` it, True = required, False = PyTorch's ops) the matmuls are ~60 % of it. Tested
-    against the op-by-op path. Returns ``[B, N, C]`` tensors in the gate dtype.
+    equations, both weight gradients as one matmul over all steps, so a step is its matmul plus pointwise
+    passes bound by memory traffic. ``compiled`` picks the cell equations' implementation: None = the C cell
+    where ``NIVALIS_NATIVE=1`` asked for it and `native_lstm.supports` the dtype and width, else PyTorch;
+    True = the C cell or an error; False = PyTorch. Tested against the op-by-op path. Returns ``[B, N, C]``
+    tensors in the gate dtype.
     """
     if k > 1 and laplacian is None:
         raise ValueError("a Chebyshev basis with K > 1 needs the Laplacian")
@@ -394,8 +403,8 @@ class GConvLSTM(nn.Module):
         peephole: the :math:`w_c \\odot C` terms of Seo et al.
         lambda_max: largest Laplacian eigenvalue assumed by the scaling (2, ChebConv's default for `sym`).
         fused: on the CPU, run the recurrence as one autograd node with a hand-written backward
-            (`lstm_recurrence`, the default, 1.3–1.6× faster to train, about 2× with the compiled cell); False
-            records it op by op. CUDA tensors, a given ``state`` or ``return_sequence=True`` always take the
+            (`lstm_recurrence`, the default; faster to train, see `benchmarks/RESULTS.md`); False records it
+            op by op. CUDA tensors, a given ``state`` or ``return_sequence=True`` always take the
             op-by-op path.
 
     Shapes:

@@ -1,4 +1,4 @@
-"""The LSTM cell's pointwise equations as one compiled pass per step, for `lstm_recurrence` on the CPU.
+"""The LSTM cell's pointwise equations as one compiled C pass per step, for `lstm_recurrence` on the CPU (opt-in).
 
 `lstm_recurrence` (`nivalis.layers.graph_conv_lstm`) runs each step of a (graph) LSTM as one matmul followed
 by the cell equations
@@ -11,22 +11,31 @@ by the cell equations
     \\mathbf{O} = \\sigma(\\mathbf{Z}_o + \\mathbf{w}_{co} \\odot \\mathbf{C}_t), \\;
     \\mathbf{H}_t = \\mathbf{O} \\odot \\tanh \\mathbf{C}_t
 
-and their backward. In PyTorch every term is a separate pass over the ``[B·N, 4C]`` gate tensor (tens of MB
-for a batch of 32 radargrams), and memory traffic, not arithmetic, bounds them. `lstm_cell.c` does a step's
-equations, forward or backward, in one pass: each row is read and written once, and the compiler vectorises
-the channel loops. On the 2-core CI machine (bf16, one thread, batch 32 radargrams) a step's cell equations
-took about 2 ms instead of about 9 ms; a training epoch of the snow GCN-LSTM ran 1.43× faster (2.10 → 1.47 s)
-and of the LSTM 1.34× (1.14 → 0.85 s) (`benchmarks/snow_epoch.py` prints both paths), and seed 000's full
-protocol (two workers, on a campaign of 508 usable radargrams) went from 22 min 19 s to 18 min 3 s, with
-Table II's ranking. The matmuls are now most of an epoch.
+and their backward. In PyTorch every term is a separate pass over the ``[B·N, 4C]`` gate tensor, so memory
+traffic, not arithmetic, bounds them. `lstm_cell.c` does a step's equations, forward or backward, in one pass:
+each row is read and written once. What each path costs is measured by `benchmarks/snow_epoch.py` and
+recorded in `benchmarks/RESULTS.md`.
 
-The C file is compiled on first use (about half a second) with the machine's C compiler (``$CC``, else
-``cc``, ``gcc`` or ``clang``) into a per-user cache, ``$NIVALIS_CACHE`` or ``~/.cache/nivalis``, keyed by
-the source, the compiler and the CPU, so it is compiled once per machine. The library must then pass a
-numeric self-test against PyTorch. Without a compiler, when the build or the self-test fails, or with
-``NIVALIS_NATIVE=0``, `available` is False and `lstm_recurrence` does the same equations op by op in
-PyTorch (one warning says why). Either way the results agree to float32 rounding
-(``tests/layers/test_native_lstm.py``).
+**Off by default.** Without ``NIVALIS_NATIVE=1`` the cell runs in PyTorch and no compiler is ever looked
+for, so results never depend on what is installed. With ``NIVALIS_NATIVE=1``:
+
+- the C file is compiled with ``$CC`` (else ``cc``, ``gcc`` or ``clang`` on ``PATH``) and ``-O3
+  -fopenmp-simd`` only; ``NIVALIS_NATIVE_MARCH=native`` (or another ``-march`` value) adds ``-march=...``,
+  which ties the library to the CPU it was built on (the CPU's flags then enter the build key);
+- the library lives only in ``$NIVALIS_CACHE/native`` (default ``$XDG_CACHE_HOME/nivalis/native`` or
+  ``~/.cache/nivalis/native``). Missing folders are created with mode 0700; an existing cache folder or
+  its ``native`` folder owned by another user, or writable by group or others, is refused (another local
+  user could plant a library there). There is no fallback folder;
+- the file name holds a sha256 of the source, the flags and the compiler (path, size, mtime), so a changed
+  source or compiler never reuses a stale build; beside it, ``NAME.so.sha256`` (written atomically after
+  the library) records the sha256 of the library's bytes. A library is loaded only when its bytes hash to
+  the recorded value; a missing or mismatching record means a rebuild, never a load;
+- the loaded library must pass a numeric self-test against PyTorch.
+
+Whatever stops that (no compiler, an unsafe cache folder, a failed build or self-test) raises
+`nivalis.errors.UserError` with one line that says what and how to go back to the PyTorch cell (unset
+``NIVALIS_NATIVE``): a run that asked for the C cell never silently runs another one. The two cells agree
+to float32 rounding (``tests/layers/test_native_lstm.py``).
 """
 
 from __future__ import annotations
@@ -36,22 +45,37 @@ import hashlib
 import logging
 import os
 import platform
+import re
 import shutil
+import stat
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from nivalis.errors import UserError
+from nivalis.files import atomic_path, atomic_write_text
+
 SOURCE = Path(__file__).with_name("lstm_cell.c")
 MAX_HIDDEN = 1024  # the C code keeps a row's gates on the stack
-# tuned for the machine it runs on: without -march=native the loops vectorise for SSE2 only and lose to PyTorch
-_FLAGS = ("-O3", "-march=native", "-fopenmp-simd")
+_FLAGS = ("-O3", "-fopenmp-simd")
+_MARCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+_OFF = "unset NIVALIS_NATIVE to use the PyTorch cell"
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
-_state: dict[str, object] = {"lib": None, "tried": False, "enabled": os.environ.get("NIVALIS_NATIVE", "1") != "0"}
+_state: dict[str, object] = {"lib": None, "tried": False, "enabled": None, "error": None}
+
+
+def enabled() -> bool:
+    """Whether this process asked for the C cell: ``NIVALIS_NATIVE=1`` (or `set_enabled`)."""
+    if _state["enabled"] is None:
+        value = os.environ.get("NIVALIS_NATIVE", "").strip()
+        if value not in ("", "0", "1"):
+            raise UserError(f"NIVALIS_NATIVE={value!r}: expected 1 (the C LSTM cell) or 0/unset (PyTorch)")
+        _state["enabled"] = value == "1"
+    return bool(_state["enabled"])
 
 
 def _compiler() -> str | None:
@@ -60,6 +84,15 @@ def _compiler() -> str | None:
         if path:
             return path
     return None
+
+
+def _flags() -> tuple[str, ...]:
+    march = os.environ.get("NIVALIS_NATIVE_MARCH", "").strip()
+    if not march:
+        return _FLAGS
+    if not _MARCH.fullmatch(march):
+        raise UserError(f"NIVALIS_NATIVE_MARCH={march!r}: expected a -march value such as native or x86-64-v3")
+    return (*_FLAGS, f"-march={march}")
 
 
 def _cpu_signature() -> str:
@@ -76,33 +109,82 @@ def _cpu_signature() -> str:
 
 
 def cache_dir() -> Path:
+    """Where the library is built: ``$NIVALIS_CACHE/native``, else ``$XDG_CACHE_HOME`` or ``~/.cache``."""
     root = os.environ.get("NIVALIS_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
                                                             os.path.expanduser("~/.cache"), "nivalis")
     return Path(root) / "native"
 
 
-def _build(cc: str, out_dir: Path) -> Path:
-    """Compile `SOURCE` into `out_dir` (atomically: a temp file, then `os.replace`); the cached path."""
-    stat = os.stat(cc)
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), cc.encode(), str((stat.st_size, stat.st_mtime_ns)).encode(),
-                                     " ".join(_FLAGS).encode(), _cpu_signature().encode()])).hexdigest()[:20]
-    target = out_dir / f"lstm_cell-{key}.so"
-    if target.exists():
-        return target
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".lstm_cell-", suffix=".so", dir=out_dir)
-    os.close(fd)
+def _private_folder(path: Path) -> None:
+    """Create `path` with mode 0700, or check that it is this user's and that nobody else can write to it."""
     try:
-        proc = subprocess.run([cc, *_FLAGS, "-fPIC", "-shared", "-o", tmp, str(SOURCE)], capture_output=True,
-                              text=True, timeout=300)
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UserError(f"cannot create the native cache folder {path} ({exc.strerror}); {_OFF}") from None
+    info = os.stat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise UserError(f"the native cache folder {path} is not a folder; {_OFF}")
+    if info.st_uid != os.getuid():
+        raise UserError(f"refusing the native cache folder {path}: owned by uid {info.st_uid}, not by this user "
+                        f"({os.getuid()}); set NIVALIS_CACHE to a folder of yours or {_OFF}")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UserError(f"refusing the native cache folder {path}: mode {stat.S_IMODE(info.st_mode):04o} lets "
+                        f"other users write to it (chmod 700 {path}) or {_OFF}")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _build_key(cc: str, flags: tuple[str, ...]) -> str:
+    """sha256 of what the library is made of: source, flags, compiler (path, size, mtime), CPU if -march."""
+    info = os.stat(cc)
+    parts = [SOURCE.read_bytes(), cc.encode(), f"{info.st_size},{info.st_mtime_ns}".encode(), " ".join(flags).encode()]
+    if any(flag.startswith("-march=") for flag in flags):
+        parts.append(_cpu_signature().encode())
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()
+
+
+def _verified(target: Path) -> bool:
+    """Whether `target` exists and its bytes hash to the value recorded beside it at build time."""
+    record = target.with_name(target.name + ".sha256")
+    try:
+        want = record.read_text(encoding="ascii").strip()
+        return _sha256(target) == want
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _build(cc: str, out_dir: Path) -> Path:
+    """The library in `out_dir`, verified by its recorded hash; compiled (atomically) where missing or unverified."""
+    try:  # the folders above the cache are the user's business (~/.cache); the cache itself must be private
+        out_dir.parent.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {out_dir.parent.parent} for the native cache ({exc.strerror}); {_OFF}") from None
+    _private_folder(out_dir.parent)
+    _private_folder(out_dir)
+    flags = _flags()
+    target = out_dir / f"lstm_cell-{_build_key(cc, flags)[:32]}.so"
+    if _verified(target):
+        return target
+    if target.exists():
+        _log.warning("%s does not match its recorded sha256; rebuilding it", target)
+    with atomic_path(target, mkdir=False) as tmp:
+        try:
+            proc = subprocess.run([cc, *flags, "-fPIC", "-shared", "-o", str(tmp), str(SOURCE)],
+                                  capture_output=True, text=True, timeout=300, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise UserError(f"NIVALIS_NATIVE=1: running {cc} failed ({exc}); {_OFF}") from None
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-            raise RuntimeError(f"{Path(cc).name} failed: {last}")
-        os.replace(tmp, target)
-        return target
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            raise UserError(f"NIVALIS_NATIVE=1: {Path(cc).name} failed to build the LSTM cell: {last}; {_OFF}")
+        digest = _sha256(tmp)
+    atomic_write_text(target.with_name(target.name + ".sha256"), digest + "\n")
+    if not _verified(target):  # another process replaced it in between: never load what was not verified
+        raise UserError(f"NIVALIS_NATIVE=1: {target} changed while it was being built; run again or {_OFF}")
+    return target
 
 
 def _bind(path: Path) -> ctypes.CDLL:
@@ -158,27 +240,34 @@ def _self_test(lib: ctypes.CDLL) -> None:
 
 
 def library() -> ctypes.CDLL | None:
-    """The compiled cell (built and self-tested on first call), or None where it cannot be used."""
-    if not _state["enabled"]:
+    """The compiled cell, built, verified and self-tested on first call; None unless ``NIVALIS_NATIVE=1``.
+
+    Raises `UserError` (the same one on every later call) where the cell was asked for and cannot be used.
+    """
+    if not enabled():
         return None
-    if _state["tried"]:
-        return _state["lib"]  # type: ignore[return-value]
-    with _lock:
-        if not _state["tried"]:
-            cc = _compiler()
-            try:
-                if cc is None:
-                    raise RuntimeError("no C compiler (cc, gcc or clang) on PATH")
+    if not _state["tried"]:
+        with _lock:
+            if not _state["tried"]:
                 try:
-                    path = _build(cc, cache_dir())
-                except OSError:  # an unwritable cache: build where this user can write
-                    path = _build(cc, Path(tempfile.gettempdir()) / f"nivalis-native-{os.getuid()}")
-                lib = _bind(path)
-                _self_test(lib)
-                _state["lib"] = lib
-            except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
-                _log.warning("compiled LSTM cell unavailable (%s); the recurrence runs op by op in PyTorch", exc)
-            _state["tried"] = True
+                    cc = _compiler()
+                    if cc is None:
+                        raise UserError(f"NIVALIS_NATIVE=1 but no C compiler ($CC, cc, gcc or clang) is on PATH; "
+                                        f"install one or {_OFF}")
+                    lib = _bind(_build(cc, cache_dir()))
+                    try:
+                        _self_test(lib)
+                    except RuntimeError as exc:
+                        raise UserError(f"NIVALIS_NATIVE=1: the compiled LSTM cell failed its {exc}; {_OFF}") from None
+                    _state["lib"] = lib
+                except UserError as exc:
+                    _state["error"] = exc
+                except OSError as exc:  # a library the loader rejects
+                    _state["error"] = UserError(f"NIVALIS_NATIVE=1: cannot load the compiled LSTM cell ({exc}); "
+                                                f"{_OFF}")
+                _state["tried"] = True
+    if _state["error"] is not None:
+        raise _state["error"]  # type: ignore[misc]
     return _state["lib"]  # type: ignore[return-value]
 
 
@@ -186,10 +275,10 @@ def available() -> bool:
     return library() is not None
 
 
-def set_enabled(enabled: bool) -> bool:
+def set_enabled(on: bool) -> bool:
     """Turn the compiled cell on or off for this process (tests, benchmarks); returns the previous setting."""
-    previous = bool(_state["enabled"])
-    _state["enabled"] = bool(enabled)
+    previous = enabled()
+    _state["enabled"] = bool(on)
     return previous
 
 
@@ -278,5 +367,5 @@ def backward_step(dh: Tensor, dc: Tensor, gates: Tensor, cells: Tensor, tanh_c: 
     _backward(lib, dh, dc, gates, cells, tanh_c, c_prev, w_c, dz, peep)
 
 
-__all__ = ["MAX_HIDDEN", "SOURCE", "available", "backward_step", "cache_dir", "forward_step", "library",
+__all__ = ["MAX_HIDDEN", "SOURCE", "available", "backward_step", "cache_dir", "enabled", "forward_step", "library",
            "set_enabled", "supports"]

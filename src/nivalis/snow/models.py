@@ -29,8 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn as nn
-from torch import Tensor
+from torch import Tensor, nn
 from torch_geometric.nn import DenseGCNConv
 
 from nivalis.errors import UserError
@@ -140,8 +139,9 @@ class LSTMRegressor(nn.Module):
         b, t, n, f = features.shape
         lstm = self.recurrent
         if self.fused and features.device.type == "cpu":
-            # the same LSTM (gates i, f, g, o, nn.LSTM's weights) through the fused recurrence: on the CPU
-            # ~2× faster to train than nn.LSTM's kernel; on a GPU cuDNN's kernel runs
+            # the same LSTM (gates i, f, g, o, nn.LSTM's weights) through the fused recurrence, whose written-out
+            # backward trains faster on the CPU than nn.LSTM's kernel (benchmarks/snow_epoch.py); on a GPU cuDNN's
+            # kernel runs
             h, _ = lstm_recurrence(features.permute(1, 0, 2, 3).reshape(t, b * n, f), lstm.weight_ih_l0.t(),
                                    lstm.bias_ih_l0 + lstm.bias_hh_l0, lstm.weight_hh_l0.t(), batch=b)
             return self.head(h)
