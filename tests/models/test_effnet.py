@@ -5,8 +5,9 @@ import torch
 
 from nivalis.errors import UserError
 from nivalis.models import create_model, list_models, model_family
-from nivalis.models.effnet import SETTINGS, VARIANTS, table1_dataflow
+from nivalis.models.effnet import SETTINGS, VARIANTS
 from nivalis.profile import count
+from nivalis.profile.dataflow import table1_dataflow
 
 from .conftest import forward_backward, meta_counts
 
@@ -102,7 +103,7 @@ def test_block_swap_on_another_family():
 
 
 def test_block_swap_on_vgg_absorbs_every_pooling():
-    from nivalis.models.meta import build_meta, meta_counts
+    from nivalis.profile.meta import build_meta, meta_counts
 
     model = build_meta("vgg11", block="effnet")
     # 8 convolutions and 5 max-poolings became 8 blocks: each pooling went into the block before it

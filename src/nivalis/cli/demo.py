@@ -18,11 +18,11 @@ def _section_builders():
 
     from nivalis.avalanche import protocol as avalanche
     from nivalis.nas import demo as refinement
-    from nivalis.profile import zoo_table
+    from nivalis.report.sections import zoo
     from nivalis.snow import protocol as snow
 
     return [("classification", classify.demo_section),
-            ("effnet", effnet_compare.demo_section), ("zoo", zoo_table.demo_section),
+            ("effnet", effnet_compare.demo_section), ("zoo", zoo.build),
             ("avalanche", avalanche.demo_section), ("refinement", refinement.demo_section),
             ("snow", snow.demo_section)]
 

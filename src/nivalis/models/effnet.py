@@ -23,7 +23,8 @@ channels", §5, so they are chosen here):
   equal the baseline's; here it is the EffNet network with every width scaled so (CIFAR 176/352/704,
   SVHN 34/68/136, GTSRB 22/44/88).
 
-`create_model(name, block="effnet")` swaps the 3×3 convolutions of any zoo network the same way.
+`create_model(name, block="effnet")` swaps the 3×3 convolutions of any zoo network the same way. Table 1's
+"floats out" column is `nivalis.profile.dataflow.table1_dataflow`.
 """
 
 from __future__ import annotations
@@ -126,22 +127,3 @@ for _data in SETTINGS:
         _register_variant(_pattern.format(d=_data), _data, _block, _large)
 del _data, _pattern, _block, _large
 
-
-def table1_dataflow(model: nn.Module, input_shape: tuple[int, ...] = (3, 32, 32)) -> list[dict]:
-    """`nivalis.profile.dataflow` rows grouped as in seed 003 Table 1 ("floats out" per layer).
-
-    Table 1 lists a convolution and the pooling right after it as one layer ("3x3x64 + mp",
-    "dw 1x3 + 1d mp"), and leaves out reshaping and channel shuffles, which move no new data.
-    """
-    from nivalis.profile import dataflow
-
-    rows: list[dict] = []
-    for row in dataflow(model, input_shape):
-        if row["type"] in ("Flatten", "ChannelShuffle", "_PadToEvenHeight"):
-            continue
-        if row["type"].startswith(("MaxPool", "AvgPool")) and rows:
-            rows[-1] = {**rows[-1], "layer": f"{rows[-1]['layer']} + {row['layer']}", "shape": row["shape"],
-                        "floats": row["floats"]}
-            continue
-        rows.append(dict(row))
-    return rows
