@@ -27,6 +27,11 @@ def test_floats_are_the_product_of_the_shape_and_elementwise_layers_are_folded()
     assert net.training  # the mode is restored
 
 
+def test_zoo_classifier_head_is_one_row_of_logits():
+    rows = dataflow(create_model("resnet18", num_classes=10), (3, 32, 32))
+    assert rows[-1] == {"layer": "fc", "type": "ClassifierHead", "shape": [10], "floats": 10}
+
+
 def test_table1_groups_pooling_with_the_layer_before():
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 2))
     rows = table1_dataflow(net, (3, 8, 8))

@@ -36,6 +36,7 @@ import torch
 import torch.nn as nn
 
 from nivalis.layers.block_swap import make_block, parse_block
+from nivalis.layers.classifier import ClassifierHead
 from nivalis.models.registry import register_model
 
 
@@ -51,6 +52,8 @@ class SlimNet(nn.Module):
         keep_first: first stage vanilla; by default every block except EffNet v1 keeps it.
     """
 
+    classifier_name = "classifier"
+
     def __init__(self, widths: Sequence[int] = (64, 128, 256), block: str = "conv", num_classes: int = 10,
                  in_chans: int = 3, input_size: int = 32, drop_rate: float = 0.0, keep_first: bool | None = None):
         super().__init__()
@@ -64,12 +67,21 @@ class SlimNet(nn.Module):
         side = input_size // 2 ** len(widths)
         if side < 1:
             raise ValueError(f"input_size {input_size} is too small for {len(widths)} halving stages")
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(drop_rate) if drop_rate else nn.Identity(),
-                                        nn.Linear(chs * side * side, num_classes))
+        # No global pooling: the output layer reads the whole flattened map, as in the seed.
+        self.classifier = ClassifierHead(chs * side * side, num_classes, pool="", drop_rate=drop_rate)
         self.num_classes, self.num_features = num_classes, chs * side * side
+        self._register_load_state_dict_pre_hook(_rename_old_classifier)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+def _rename_old_classifier(state_dict, prefix, *args) -> None:
+    # Checkpoints written before the shared ClassifierHead name the output layer `classifier.2.*`.
+    for name in ("weight", "bias"):
+        old = f"{prefix}classifier.2.{name}"
+        if old in state_dict:
+            state_dict[f"{prefix}classifier.{name}"] = state_dict.pop(old)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,13 @@ class IResNet(nn.Module):
         conv3x3: factory of the 3×3 units; `ops`: NAR operator codes (exclusive with `conv3x3`).
 
     Shapes: (N, in_chans, input_size, input_size) → (N, num_classes or embedding_size).
+
+    The head stays explicit rather than a `nivalis.layers.ClassifierHead`: the "E" embedding normalises and
+    flattens the whole 7×7 map (no global pooling) and ends in BatchNorm1d, and the optional classifier on the
+    embedding is a bare linear layer (no pooling, no dropout), so the helper would add nothing but a rename.
     """
+
+    classifier_name = "classifier"
 
     def __init__(self, layers: Sequence[int], num_classes: int = 0, in_chans: int = 3, input_size: int = 112,
                  embedding_size: int = 512, drop_rate: float = 0.0, width_mult: float = 1.0, width: float | None = None,

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers import ClassifierHead
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.operator_choice import OperatorChoice, output_norms
 from nivalis.layers.residual import BasicBlock, Bottleneck, ConvFactory
@@ -50,6 +51,8 @@ class ResNet(nn.Module):
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); any H, W ≥ 32 (imagenet stem) or ≥ 8 (cifar stem).
     """
+
+    classifier_name = "fc"
 
     def __init__(self, block: type[nn.Module], layers: Sequence[int], num_classes: int = 1000, in_chans: int = 3,
                  stem: str = "imagenet", groups: int = 1, base_width: int = 64, se_ratio: float = 0.0,
@@ -91,9 +94,7 @@ class ResNet(nn.Module):
             choice.finish()
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.num_features = in_chs
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.fc = nn.Linear(in_chs, num_classes) if num_classes else nn.Identity()
+        self.fc = ClassifierHead(in_chs, num_classes, drop_rate=drop_rate)
         self._init_weights(zero_init_last)
 
     def _init_weights(self, zero_init_last: bool) -> None:
@@ -115,8 +116,7 @@ class ResNet(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.forward_features(x)).flatten(1)
-        return self.fc(self.dropout(x))
+        return self.fc(self.forward_features(x))
 
 
 def _create_resnet(block: type[nn.Module], layers: Sequence[int], **kwargs) -> ResNet:

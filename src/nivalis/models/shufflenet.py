@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierHead
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.shuffle import ShuffleV1Unit, ShuffleV2Unit
 from nivalis.models.registry import register_model
@@ -44,6 +45,8 @@ class ShuffleNetV1(nn.Module):
     Shapes: (N, in_chans, H, W) → (N, num_classes); H, W ≥ 32 with the ImageNet stem.
     """
 
+    classifier_name = "fc"
+
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, groups: int = 3, width_mult: float = 1.0,
                  stem: str = "imagenet", repeats: Sequence[int] = REPEATS, drop_rate: float = 0.0):
         super().__init__()
@@ -60,19 +63,19 @@ class ShuffleNetV1(nn.Module):
             ch = out
         self.stages = nn.Sequential(*stages)
         self.num_features = ch
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.fc = nn.Linear(ch, num_classes) if num_classes else nn.Identity()
+        self.fc = ClassifierHead(ch, num_classes, drop_rate=drop_rate)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+        return self.fc(self.forward_features(x))
 
 
 class ShuffleNetV2(nn.Module):
     """ShuffleNet V2 at complexity `width_mult` = 0.5, 1, 1.5 or 2 (Table 5 lists each; no other value)."""
+
+    classifier_name = "fc"
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, stem: str = "imagenet",
                  repeats: Sequence[int] = REPEATS, drop_rate: float = 0.0):
@@ -89,15 +92,13 @@ class ShuffleNetV2(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.head = ConvBnAct(ch, last, 1)
         self.num_features = last
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.fc = nn.Linear(last, num_classes) if num_classes else nn.Identity()
+        self.fc = ClassifierHead(last, num_classes, drop_rate=drop_rate)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+        return self.fc(self.forward_features(x))
 
 
 @register_model
