@@ -4,7 +4,8 @@ For each network: parameters, FLOPs (FlopCounterMode, multiply-add = 2, batch 1)
 against the first network, next to the median onnxruntime and PyTorch-eager latency at batch 1 and
 their factors. A FLOP factor far below the latency factor means the network saves arithmetic but
 not time: depthwise, 1×N and pooling layers are memory-bound and each operator has a fixed cost.
-Run: `python benchmarks/effnet_latency.py [--data cifar|svhn|gtsrb] [--threads 1] [--runs 200] [--batch 1]`.
+Run: `python benchmarks/effnet_latency.py [--data cifar|svhn|gtsrb] [--threads 1] [--runs 200] [--batch 1]`;
+the table is appended to `benchmarks/RESULTS.md`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+from results import record
 
 from nivalis.models import create_model
 from nivalis.models.effnet import SETTINGS, VARIANTS
@@ -36,6 +38,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     reference = None
+    table = ["| model | params | MFLOPs | FLOP x | ORT ms | ORT x | torch ms | torch x | ORT us/MFLOP |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in names:
         torch.manual_seed(0)
         model = create_model(name).eval()
@@ -47,6 +51,11 @@ def main() -> None:
         print(f"{name:<24} {counts['params']:>9,} {mflops:>8.2f} {counts['flops'] / reference[0]:>7.2f} "
               f"{ort:>8.3f} {ort / reference[1]:>6.2f} {eager:>9.3f} {eager / reference[2]:>8.2f} "
               f"{1000 * ort / mflops:>13.2f}", flush=True)
+        table.append(f"| {name} | {counts['params']:,} | {mflops:.2f} | {counts['flops'] / reference[0]:.2f} | "
+                     f"{ort:.3f} | {ort / reference[1]:.2f} | {eager:.3f} | {eager / reference[2]:.2f} | "
+                     f"{1000 * ort / mflops:.2f} |")
+    record(f"EffNet FLOPs vs CPU latency ({args.data}, {args.threads} thread(s), median of {args.runs}, "
+           f"batch {args.batch})", "\n".join(table))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Training throughput of zoo models on this CPU: images/s for forward + backward at batch 8.
 
 Prints one row per model with float32 (contiguous), float32 channels-last and bfloat16 autocast
-side by side, plus the bf16 speed-up. Run: `python benchmarks/zoo_throughput.py [--size 224] [--steps 3]`.
+side by side, plus the bf16 speed-up. Run: `python benchmarks/zoo_throughput.py [--size 224] [--steps 3]`;
+the table is appended to `benchmarks/RESULTS.md`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from results import record
 
 from nivalis.models import create_model
 
@@ -51,6 +53,7 @@ def main() -> None:
     header = f"{'model':<18} {'fp32 img/s':>11} {'fp32 NHWC':>11} {'bf16 img/s':>11} {'bf16/fp32':>10}"
     print(header)
     print("-" * len(header))
+    table = ["| model | fp32 img/s | fp32 NHWC img/s | bf16 img/s | bf16/fp32 |", "|---|---:|---:|---:|---:|"]
     for name in args.models.split(","):
         torch.manual_seed(0)
         model = create_model(name, num_classes=1000)
@@ -60,6 +63,9 @@ def main() -> None:
         nhwc = images_per_second(model, x, y, args.steps, channels_last=True)
         bf16 = images_per_second(model, x, y, args.steps, bf16=True)
         print(f"{name:<18} {fp32:>11.2f} {nhwc:>11.2f} {bf16:>11.2f} {bf16 / fp32:>9.2f}x", flush=True)
+        table.append(f"| {name} | {fp32:.2f} | {nhwc:.2f} | {bf16:.2f} | {bf16 / fp32:.2f}x |")
+    record(f"Zoo training throughput (forward+backward, batch {args.batch}, {args.size}x{args.size}, "
+           f"{args.threads} threads)", "\n".join(table))
 
 
 if __name__ == "__main__":

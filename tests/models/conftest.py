@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from nivalis.models.meta import meta_counts as _meta_counts
+from nivalis.profile.meta import meta_counts as _meta_counts
 
 
 def meta_counts(name: str, input_shape: tuple[int, ...] | None = None, **kwargs) -> tuple[int, int | None]:
-    """(params, FLOPs at batch 1) from a shape-only build (`nivalis.models.meta`); FLOPs None without a shape."""
+    """(params, FLOPs at batch 1) from a shape-only build (`nivalis.profile.meta`); FLOPs None without a shape."""
     counts = _meta_counts(name, input_shape, **kwargs)
     return counts["params"], counts["flops"]
 

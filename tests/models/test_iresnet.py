@@ -31,7 +31,7 @@ def test_lresnet50e_ir_size_and_flops():
 
 
 def test_ir_block_layout_and_embedding():
-    model = create_model("lresnet34e_ir", num_classes=0, width=0.125, input_size=32)
+    model = create_model("lresnet34e_ir", num_classes=0, width_mult=0.125, input_size=32)
     blocks = [m for m in model.modules() if isinstance(m, IRBlock)]
     assert len(blocks) == 16
     first = blocks[0]
@@ -43,6 +43,6 @@ def test_ir_block_layout_and_embedding():
 
 def test_ops_on_ir_slots_train():
     ops = [1, 0, 2, 3] * 6  # 24 blocks → block granularity
-    model = create_model("lresnet50e_ir", num_classes=5, in_chans=1, width=0.0625, input_size=16, ops=ops)
+    model = create_model("lresnet50e_ir", num_classes=5, in_chans=1, width_mult=0.0625, input_size=16, ops=ops)
     assert sum(isinstance(m, SeparableOperator) for m in model.modules()) == 12
     forward_backward(model, torch.randn(3, 1, 16, 16), (3, 5))

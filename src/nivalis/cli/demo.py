@@ -14,11 +14,10 @@ from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
 def _section_builders():
     """(name, builder) pairs; each builder(out_dir, quick) returns a report Section."""
     from nivalis.nas import demo as refinement
-    from nivalis.profile import zoo_table
-    from nivalis.report.sections import avalanche, classification, effnet, snow
+    from nivalis.report.sections import avalanche, classification, effnet, snow, zoo
 
     return [("classification", classification.build),
-            ("effnet", effnet.build), ("zoo", zoo_table.demo_section),
+            ("effnet", effnet.build), ("zoo", zoo.build),
             ("avalanche", avalanche.build), ("refinement", refinement.demo_section),
             ("snow", snow.build)]
 

@@ -23,7 +23,7 @@ def list_(
     setup(quiet)
     from nivalis.errors import UserError
     from nivalis.models import list_models, model_family
-    from nivalis.models.meta import param_count
+    from nivalis.profile.meta import param_count
     from nivalis.progress import progress
 
     names = list_models(pattern)

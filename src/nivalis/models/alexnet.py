@@ -35,6 +35,8 @@ class AlexNet(nn.Module):
     Shapes: (N, in_chans, H, W) → (N, num_classes); H, W ≥ 63.
     """
 
+    classifier_name = "classifier.6"
+
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, lrn: bool = False, drop_rate: float = 0.5,
                  pool_size: int = 6):
         super().__init__()

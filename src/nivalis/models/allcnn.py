@@ -53,6 +53,10 @@ class AllCNN(nn.Module):
         final_relu: keep the ReLU after the class layer, as in the tables.
 
     Shapes: (N, in_chans, H, W) → (N, num_classes).
+
+    There is no linear classifier to share with the other families (`nivalis.layers.ClassifierHead`): the
+    class layer is the last 1×1 convolution of `features` (its path is the instance's `classifier_name`),
+    and only a global average follows it.
     """
 
     def __init__(self, layers: Sequence[tuple[int, int, int, int, float]], num_classes: int = 10, in_chans: int = 3,
@@ -64,6 +68,8 @@ class AllCNN(nn.Module):
             last = i == len(layers) - 1
             out = num_classes if last else out
             modules.append(nn.Conv2d(ch, out, k, stride=stride, padding=pad))
+            if last:
+                self.classifier_name = f"features.{len(modules) - 1}"
             if not last or final_relu:
                 modules.append(nn.ReLU(inplace=True))
             if drop:

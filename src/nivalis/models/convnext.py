@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierHead
 from nivalis.layers.convnext_block import ConvNeXtBlock
 from nivalis.layers.norm import LayerNorm2d
 from nivalis.models.registry import register_model
@@ -35,7 +36,12 @@ class ConvNeXt(nn.Module):
         layer_scale_init: initial layer scale γ (1e-6).
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); any H, W ≥ 32.
+
+    The LayerNorm between the global pool and the classifier stays a module of its own (`norm`), so the
+    state-dict names do not change; the `ClassifierHead` after it only applies dropout and the linear layer.
     """
+
+    classifier_name = "head"
 
     def __init__(self, depths: Sequence[int] = (3, 3, 9, 3), dims: Sequence[int] = (96, 192, 384, 768),
                  num_classes: int = 1000, in_chans: int = 3, kernel_size: int = 7, drop_path_rate: float = 0.0,
@@ -56,10 +62,9 @@ class ConvNeXt(nn.Module):
         self.num_features = dims[-1]
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.head = nn.Linear(dims[-1], num_classes) if num_classes else nn.Identity()
+        self.head = ClassifierHead(dims[-1], num_classes, pool="", drop_rate=drop_rate)
         for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if isinstance(m, (nn.Conv2d, nn.Linear, ClassifierHead)) and m.weight is not None:
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
 
@@ -67,8 +72,7 @@ class ConvNeXt(nn.Module):
         return self.stages(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(self.pool(self.forward_features(x)).flatten(1))
-        return self.head(self.dropout(x))
+        return self.head(self.norm(self.pool(self.forward_features(x)).flatten(1)))
 
 
 @register_model

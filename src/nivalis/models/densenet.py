@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierHead
 from nivalis.layers.dense import Transition, dense_block
 from nivalis.models.registry import register_model
 
@@ -32,6 +33,8 @@ class DenseNet(nn.Module):
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); H, W ≥ 32 with the ImageNet stem.
     """
+
+    classifier_name = "classifier"
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, growth_rate: int = 32,
                  block_config: Sequence[int] = (6, 12, 24, 16), num_init_features: int = 64, bn_size: int = 4,
@@ -57,20 +60,18 @@ class DenseNet(nn.Module):
         layers += [nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
         self.num_features = ch
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.classifier = nn.Linear(ch, num_classes) if num_classes else nn.Identity()
+        self.classifier = ClassifierHead(ch, num_classes, drop_rate=drop_rate)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.Linear):
+            elif isinstance(m, (nn.Linear, ClassifierHead)) and m.bias is not None:
                 nn.init.zeros_(m.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+        return self.classifier(self.forward_features(x))
 
 
 @register_model

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierHead
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.helpers import make_divisible
 from nivalis.layers.inverted_residual import InvertedResidual
@@ -76,6 +77,8 @@ class EfficientNet(nn.Module):
     Shapes: (N, in_chans, H, W) → (N, num_classes).
     """
 
+    classifier_name = "classifier"
+
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, depth_mult: float = 1.0,
                  stem: str = "imagenet", drop_rate: float = 0.2, drop_path_rate: float = 0.2,
                  stages: Sequence[tuple[int, int, int, int, int]] = B0_STAGES, resolution: int = 224):
@@ -97,15 +100,13 @@ class EfficientNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.num_features = make_divisible(1280 * width_mult)
         self.head = ConvBnAct(ch, self.num_features, 1, act="silu")
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        self.classifier = ClassifierHead(self.num_features, num_classes, drop_rate=drop_rate)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
+            elif isinstance(m, (nn.Linear, ClassifierHead)) and m.weight is not None:
                 bound = 1.0 / math.sqrt(m.out_features)
                 nn.init.uniform_(m.weight, -bound, bound)
                 nn.init.zeros_(m.bias)
@@ -114,7 +115,7 @@ class EfficientNet(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+        return self.classifier(self.forward_features(x))
 
 
 def _create_efficientnet(variant: str, num_classes: int, in_chans: int, **kwargs) -> EfficientNet:

@@ -23,7 +23,8 @@ channels", §5, so they are chosen here):
   equal the baseline's; here it is the EffNet network with every width scaled so (CIFAR 176/352/704,
   SVHN 34/68/136, GTSRB 22/44/88).
 
-`create_model(name, block="effnet")` swaps the 3×3 convolutions of any zoo network the same way.
+`create_model(name, block="effnet")` swaps the 3×3 convolutions of any zoo network the same way. Table 1's
+"floats out" column is `nivalis.profile.dataflow.table1_dataflow`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch
 import torch.nn as nn
 
 from nivalis.layers.block_swap import make_block, parse_block
+from nivalis.layers.classifier import ClassifierHead
 from nivalis.models.registry import register_model
 
 
@@ -50,6 +52,8 @@ class SlimNet(nn.Module):
         keep_first: first stage vanilla; by default every block except EffNet v1 keeps it.
     """
 
+    classifier_name = "classifier"
+
     def __init__(self, widths: Sequence[int] = (64, 128, 256), block: str = "conv", num_classes: int = 10,
                  in_chans: int = 3, input_size: int = 32, drop_rate: float = 0.0, keep_first: bool | None = None):
         super().__init__()
@@ -63,12 +67,21 @@ class SlimNet(nn.Module):
         side = input_size // 2 ** len(widths)
         if side < 1:
             raise ValueError(f"input_size {input_size} is too small for {len(widths)} halving stages")
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(drop_rate) if drop_rate else nn.Identity(),
-                                        nn.Linear(chs * side * side, num_classes))
+        # No global pooling: the output layer reads the whole flattened map, as in the seed.
+        self.classifier = ClassifierHead(chs * side * side, num_classes, pool="", drop_rate=drop_rate)
         self.num_classes, self.num_features = num_classes, chs * side * side
+        self._register_load_state_dict_pre_hook(_rename_old_classifier)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+def _rename_old_classifier(state_dict, prefix, *args) -> None:
+    # Checkpoints written before the shared ClassifierHead name the output layer `classifier.2.*`.
+    for name in ("weight", "bias"):
+        old = f"{prefix}classifier.2.{name}"
+        if old in state_dict:
+            state_dict[f"{prefix}classifier.{name}"] = state_dict.pop(old)
 
 
 @dataclass(frozen=True)
@@ -126,22 +139,3 @@ for _data in SETTINGS:
         _register_variant(_pattern.format(d=_data), _data, _block, _large)
 del _data, _pattern, _block, _large
 
-
-def table1_dataflow(model: nn.Module, input_shape: tuple[int, ...] = (3, 32, 32)) -> list[dict]:
-    """`nivalis.profile.dataflow` rows grouped as in seed 003 Table 1 ("floats out" per layer).
-
-    Table 1 lists a convolution and the pooling right after it as one layer ("3x3x64 + mp",
-    "dw 1x3 + 1d mp"), and leaves out reshaping and channel shuffles, which move no new data.
-    """
-    from nivalis.profile import dataflow
-
-    rows: list[dict] = []
-    for row in dataflow(model, input_shape):
-        if row["type"] in ("Flatten", "ChannelShuffle", "_PadToEvenHeight"):
-            continue
-        if row["type"].startswith(("MaxPool", "AvgPool")) and rows:
-            rows[-1] = {**rows[-1], "layer": f"{rows[-1]['layer']} + {row['layer']}", "shape": row["shape"],
-                        "floats": row["floats"]}
-            continue
-        rows.append(dict(row))
-    return rows

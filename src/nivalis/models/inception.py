@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierHead
 from nivalis.layers.inception import (InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE,
                                       InceptionV1, InceptionV3Aux, conv)
 from nivalis.layers.inception_resnet import Block8, Block17, Block35, Mixed5b, Mixed6a, Mixed7a
@@ -41,7 +42,7 @@ GOOGLENET_MODULES = {
 
 def _init_truncated(module: nn.Module, std: float) -> None:
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, (nn.Conv2d, nn.Linear, ClassifierHead)) and m.weight is not None:
             nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -57,6 +58,8 @@ class GoogLeNet(nn.Module):
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); H, W ≥ 32.
     """
+
+    classifier_name = "fc"
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, wide_kernel: int = 3,
                  drop_rate: float = 0.2):
@@ -75,22 +78,17 @@ class GoogLeNet(nn.Module):
         self.aux1 = InceptionAux(512, num_classes) if aux_logits else None
         self.aux2 = InceptionAux(528, num_classes) if aux_logits else None
         self.num_features = 1024
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(1024, num_classes)
+        self.fc = ClassifierHead(1024, num_classes, drop_rate=drop_rate)
         _init_truncated(self, 0.01)
-
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.pool(x).flatten(1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stage4bd(self.stage4a(self.stage3(self.stem(x))))
-        return self._logits(self.stage5(self.stage4e(x)))
+        return self.fc(self.stage5(self.stage4e(x)))
 
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         a = self.stage4a(self.stage3(self.stem(x)))
         d = self.stage4bd(a)
-        logits = self._logits(self.stage5(self.stage4e(d)))
+        logits = self.fc(self.stage5(self.stage4e(d)))
         aux = [self.aux1(a), self.aux2(d)] if self.aux1 is not None else []
         return logits, aux
 
@@ -101,6 +99,8 @@ class InceptionV3(nn.Module):
     Shapes: (N, in_chans, H, W) → (N, num_classes); native 299×299, accepts ≥ 75×75 (the auxiliary head
     needs ≥ 299×299).
     """
+
+    classifier_name = "fc"
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True, drop_rate: float = 0.5):
         super().__init__()
@@ -114,18 +114,16 @@ class InceptionV3(nn.Module):
         self.aux = InceptionV3Aux(768, num_classes) if aux_logits else None
         self.mixed_8 = nn.Sequential(InceptionD(768), InceptionE(1280), InceptionE(2048))
         self.num_features = 2048
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(2048, num_classes)
+        self.fc = ClassifierHead(2048, num_classes, drop_rate=drop_rate)
         _init_truncated(self, 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.mixed_8(self.mixed_17(self.mixed_35(self.stem(x))))
-        return self.fc(self.dropout(self.pool(x).flatten(1)))
+        return self.fc(x)
 
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         grid17 = self.mixed_17(self.mixed_35(self.stem(x)))
-        logits = self.fc(self.dropout(self.pool(self.mixed_8(grid17)).flatten(1)))
+        logits = self.fc(self.mixed_8(grid17))
         return logits, ([self.aux(grid17)] if self.aux is not None else [])
 
 
@@ -134,6 +132,8 @@ class InceptionResNetV2(nn.Module):
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); native 299×299, accepts ≥ 75×75.
     """
+
+    classifier_name = "fc"
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0,
                  scales: tuple[float, float, float] = (0.17, 0.10, 0.20)):
@@ -150,9 +150,7 @@ class InceptionResNetV2(nn.Module):
         self.repeat_8 = nn.Sequential(*[Block8(2080, scales[2]) for _ in range(9)], Block8(2080, final=True))
         self.head = conv(2080, 1536, 1)
         self.num_features = 1536
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.fc = nn.Linear(1536, num_classes) if num_classes else nn.Identity()
+        self.fc = ClassifierHead(1536, num_classes, drop_rate=drop_rate)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.reduction_a(self.repeat_35(self.stem(x)))
@@ -160,7 +158,7 @@ class InceptionResNetV2(nn.Module):
         return self.head(self.repeat_8(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+        return self.fc(self.forward_features(x))
 
 
 @register_model

@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from nivalis.layers.operator_choice import OperatorChoice
 from nivalis.layers.residual import ConvFactory, conv3x3_bn, downsample_shortcut
-from nivalis.models.registry import register_model
+from nivalis.models.registry import deprecated_width, register_model
 
 __all__ = ["IRBlock", "IResNet"]
 
@@ -69,14 +69,20 @@ class IResNet(nn.Module):
         input_size: side of the square input (112 for faces); fixes the FC's input (side / 16)².
         embedding_size: dimension of the face embedding (512).
         drop_rate: dropout before the FC of the embedding head.
-        width: multiplier of every stage's channels (1.0 = published widths).
+        width_mult: multiplier of every stage's channels (1.0 = published widths; `width` is its deprecated alias).
         conv3x3: factory of the 3×3 units; `ops`: NAR operator codes (exclusive with `conv3x3`).
 
     Shapes: (N, in_chans, input_size, input_size) → (N, num_classes or embedding_size).
+
+    The head stays explicit rather than a `nivalis.layers.ClassifierHead`: the "E" embedding normalises and
+    flattens the whole 7×7 map (no global pooling) and ends in BatchNorm1d, and the optional classifier on the
+    embedding is a bare linear layer (no pooling, no dropout), so the helper would add nothing but a rename.
     """
 
+    classifier_name = "classifier"
+
     def __init__(self, layers: Sequence[int], num_classes: int = 0, in_chans: int = 3, input_size: int = 112,
-                 embedding_size: int = 512, drop_rate: float = 0.0, width: float = 1.0,
+                 embedding_size: int = 512, drop_rate: float = 0.0, width_mult: float = 1.0, width: float | None = None,
                  conv3x3: ConvFactory | None = None, ops: Sequence[int] | None = None):
         super().__init__()
         if ops is not None and conv3x3 is not None:
@@ -84,7 +90,8 @@ class IResNet(nn.Module):
         if input_size % 16:
             raise ValueError(f"input_size must be a multiple of 16 (four stride-2 stages), got {input_size}")
         choice = OperatorChoice(ops, sum(layers)) if ops is not None else None
-        chans = [max(1, round(c * width)) for c in (64, 128, 256, 512)]
+        width_mult = deprecated_width(width_mult, width, "IResNet")
+        chans = [max(1, round(c * width_mult)) for c in (64, 128, 256, 512)]
         self.stem = nn.Sequential(nn.Conv2d(in_chans, chans[0], 3, 1, 1, bias=False), nn.BatchNorm2d(chans[0]),
                                   nn.PReLU(chans[0]))
         in_chs, index, stages = chans[0], 0, []

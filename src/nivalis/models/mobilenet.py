@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierHead
 from nivalis.layers.conv_bn_act import ConvBnAct, make_activation
 from nivalis.layers.depthwise_separable import DepthwiseSeparableConv
 from nivalis.layers.helpers import make_divisible
@@ -70,7 +71,7 @@ def _init(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
+        elif isinstance(m, (nn.Linear, ClassifierHead)) and m.weight is not None:
             nn.init.normal_(m.weight, 0, 0.01)
             nn.init.zeros_(m.bias)
 
@@ -84,6 +85,8 @@ class MobileNetV1(nn.Module):
         drop_rate: dropout before the classifier.
     """
 
+    classifier_name = "classifier"
+
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, stem: str = "imagenet",
                  drop_rate: float = 0.0, blocks: Sequence[tuple[int, int]] = V1_BLOCKS):
         super().__init__()
@@ -96,20 +99,20 @@ class MobileNetV1(nn.Module):
             ch = out
         self.blocks = nn.Sequential(*layers)
         self.num_features = ch
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.classifier = nn.Linear(ch, num_classes) if num_classes else nn.Identity()
+        self.classifier = ClassifierHead(ch, num_classes, drop_rate=drop_rate)
         _init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+        return self.classifier(self.forward_features(x))
 
 
 class MobileNetV2(nn.Module):
     """MobileNet V2 (Table 2): stem 3×3/2 (32) → 17 inverted residuals → 1×1 conv 1280 → pool → dropout → fc."""
+
+    classifier_name = "classifier"
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, stem: str = "imagenet",
                  drop_rate: float = 0.2, drop_path_rate: float = 0.0,
@@ -128,21 +131,21 @@ class MobileNetV2(nn.Module):
         self.blocks = nn.Sequential(*layers)
         self.num_features = make_divisible(head_chs * max(1.0, width_mult))
         self.head = ConvBnAct(ch, self.num_features, 1, act="relu6")
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        self.classifier = ClassifierHead(self.num_features, num_classes, drop_rate=drop_rate)
         _init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+        return self.classifier(self.forward_features(x))
 
 
 class MobileNetV3(nn.Module):
     """MobileNet V3 large/small: stem 3×3/2 (16, h-swish) → bneck blocks → 1×1 conv (6× last width) → pool →
     1×1 "fc" (1280 or 1024, h-swish, no BN) → dropout → classifier."""
+
+    classifier_name = "classifier"
 
     def __init__(self, cfg: Sequence[tuple[int, int, int, bool, str, int]], head_chs: int, num_classes: int = 1000,
                  in_chans: int = 3, width_mult: float = 1.0, stem: str = "imagenet", drop_rate: float = 0.2,
@@ -163,16 +166,14 @@ class MobileNetV3(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.num_features = make_divisible(head_chs * width_mult)
         self.pre_logits = nn.Sequential(nn.Linear(last, self.num_features), make_activation("hardswish"))
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        self.classifier = ClassifierHead(self.num_features, num_classes, pool="", drop_rate=drop_rate)
         _init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pre_logits(self.pool(self.forward_features(x)).flatten(1))
-        return self.classifier(self.dropout(x))
+        return self.classifier(self.pre_logits(self.pool(self.forward_features(x)).flatten(1)))
 
 
 @register_model

@@ -7,6 +7,7 @@ private constructor and accepts at least `num_classes` and `in_chans` keywords.
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from collections.abc import Callable
 
 import torch.nn as nn
@@ -61,3 +62,17 @@ def _check(name: str) -> None:
         close = fnmatch.filter(_MODELS, f"*{name[:4]}*") if name else []
         hint = f" (did you mean {', '.join(sorted(close)[:5])}?)" if close else " (see `nivalis zoo list`)"
         raise UserError(f"unknown model {name!r}{hint}")
+
+
+def deprecated_width(width_mult: float, width: float | None, owner: str) -> float:
+    """The width multiplier of a constructor that still accepts the old `width=` keyword (deprecated).
+
+    Every family calls its width multiplier `width_mult` (timm's and torchvision's word); `width=` is
+    kept for ResNet and IResNet only because NAS configurations pass it.
+    """
+    if width is None:
+        return width_mult
+    if width_mult != 1.0:
+        raise ValueError(f"{owner}: pass width_mult only (width is its deprecated alias)")
+    warnings.warn(f"{owner}(width=...) is deprecated; use width_mult=", DeprecationWarning, stacklevel=3)
+    return width

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierHead
 from nivalis.layers.repvgg_block import RepVGGBlock
 from nivalis.models.registry import register_model
 
@@ -30,6 +31,8 @@ class RepVGG(nn.Module):
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); any H, W ≥ 32.
     """
+
+    classifier_name = "fc"
 
     def __init__(self, num_blocks: Sequence[int] = (2, 4, 14, 1), width_mult: tuple[float, float] = (0.75, 2.5),
                  num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet"):
@@ -47,14 +50,13 @@ class RepVGG(nn.Module):
             ch = width
         self.stage1, self.stage2, self.stage3, self.stage4 = stages
         self.num_features = ch
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(ch, num_classes) if num_classes else nn.Identity()
+        self.fc = ClassifierHead(ch, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stage4(self.stage3(self.stage2(self.stage1(self.stage0(x)))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.pool(self.forward_features(x)).flatten(1))
+        return self.fc(self.forward_features(x))
 
     def reparameterize(self) -> "RepVGG":
         """Fuse every block into a single 3×3 convolution (in place; uses the BN running statistics)."""

@@ -17,10 +17,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers import ClassifierHead
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.operator_choice import OperatorChoice, output_norms
 from nivalis.layers.residual import BasicBlock, Bottleneck, ConvFactory
-from nivalis.models.registry import register_model
+from nivalis.models.registry import deprecated_width, register_model
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck"]
 
@@ -45,24 +46,28 @@ class ResNet(nn.Module):
         zero_init_last: start each residual branch at zero (last BN γ = 0), so blocks begin as identities.
         ops: operator code per residual block or per 3×3 slot (NAR search space, seed 004; codes and the
             length rule in `nivalis.layers.operator_choice`); None or all zeros is the original network.
-        width: multiplier of the stem and stage channels (1.0 = the published widths), for narrow variants.
+        width_mult: multiplier of the stem and stage channels (1.0 = the published widths), for narrow variants
+            (`width` is its deprecated alias).
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); any H, W ≥ 32 (imagenet stem) or ≥ 8 (cifar stem).
     """
+
+    classifier_name = "fc"
 
     def __init__(self, block: type[nn.Module], layers: Sequence[int], num_classes: int = 1000, in_chans: int = 3,
                  stem: str = "imagenet", groups: int = 1, base_width: int = 64, se_ratio: float = 0.0,
                  stem_width: int = 64, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
                  conv3x3: ConvFactory | None = None, zero_init_last: bool = True, ops: Sequence[int] | None = None,
-                 width: float = 1.0):
+                 width_mult: float = 1.0, width: float | None = None):
         super().__init__()
         if stem not in _STEMS:
             raise ValueError(f"stem must be one of {_STEMS}, got {stem!r}")
         if ops is not None and conv3x3 is not None:
             raise ValueError("pass either ops or conv3x3, not both")
-        if width <= 0:
-            raise ValueError(f"width must be positive, got {width}")
-        stem_width = max(1, round(stem_width * width))
+        width_mult = deprecated_width(width_mult, width, "ResNet")
+        if width_mult <= 0:
+            raise ValueError(f"width_mult must be positive, got {width_mult}")
+        stem_width = max(1, round(stem_width * width_mult))
         choice = OperatorChoice(ops, sum(layers)) if ops is not None else None
         self.stem_type = stem
         if stem == "imagenet":
@@ -75,7 +80,7 @@ class ResNet(nn.Module):
         in_chs = stem_width
         stages = []
         for stage, (depth, planes) in enumerate(zip(layers, (64, 128, 256, 512))):
-            planes = max(1, round(planes * width))
+            planes = max(1, round(planes * width_mult))
             blocks = []
             for i in range(depth):
                 dpr = drop_path_rate * index / max(1, total - 1)
@@ -89,9 +94,7 @@ class ResNet(nn.Module):
             choice.finish()
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.num_features = in_chs
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.fc = nn.Linear(in_chs, num_classes) if num_classes else nn.Identity()
+        self.fc = ClassifierHead(in_chs, num_classes, drop_rate=drop_rate)
         self._init_weights(zero_init_last)
 
     def _init_weights(self, zero_init_last: bool) -> None:
@@ -113,8 +116,7 @@ class ResNet(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.forward_features(x)).flatten(1)
-        return self.fc(self.dropout(x))
+        return self.fc(self.forward_features(x))
 
 
 def _create_resnet(block: type[nn.Module], layers: Sequence[int], **kwargs) -> ResNet:

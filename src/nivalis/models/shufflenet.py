@@ -2,7 +2,7 @@
 
 Both: stem 3×3/2 conv (24) → 3×3/2 max-pool → three stages of units (4, 8, 4 units; the first unit of a
 stage has stride 2) → global pooling → fully connected. V1 (Table 1) widths depend on the group count g
-(g = 3: 240, 480, 960) and are multiplied by a scale s; V2 (Table 5) adds a 1×1 convolution to 1024
+(g = 3: 240, 480, 960) and are multiplied by a scale s (`width_mult`); V2 (Table 5) adds a 1×1 convolution to 1024
 (2048 at 2×) before pooling. Units and the shuffle live in `nivalis.layers.shuffle`:
 
 .. math::
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierHead
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.shuffle import ShuffleV1Unit, ShuffleV2Unit
 from nivalis.models.registry import register_model
@@ -39,12 +40,14 @@ def _stem(in_chans: int, stem: str) -> nn.Module:
 
 
 class ShuffleNetV1(nn.Module):
-    """ShuffleNet (v1) with g groups and scale factor s ("ShuffleNet s× (g = ...)").
+    """ShuffleNet (v1) with g groups and scale factor s = `width_mult` ("ShuffleNet s× (g = ...)").
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); H, W ≥ 32 with the ImageNet stem.
     """
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, groups: int = 3, scale: float = 1.0,
+    classifier_name = "fc"
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, groups: int = 3, width_mult: float = 1.0,
                  stem: str = "imagenet", repeats: Sequence[int] = REPEATS, drop_rate: float = 0.0):
         super().__init__()
         if groups not in V1_WIDTHS:
@@ -53,33 +56,33 @@ class ShuffleNetV1(nn.Module):
         ch, stages = 24, []
         for stage, (width, n) in enumerate(zip(V1_WIDTHS[groups], repeats)):
             # Widths must split into g groups and leave a bottleneck (width/4) divisible by g.
-            out = int(round(width * scale / (4 * groups))) * 4 * groups
+            out = int(round(width * width_mult / (4 * groups))) * 4 * groups
             units = [ShuffleV1Unit(ch, out, groups=groups, stride=2, group_first=stage > 0)]
             units += [ShuffleV1Unit(out, out, groups=groups, stride=1) for _ in range(n - 1)]
             stages.append(nn.Sequential(*units))
             ch = out
         self.stages = nn.Sequential(*stages)
         self.num_features = ch
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.fc = nn.Linear(ch, num_classes) if num_classes else nn.Identity()
+        self.fc = ClassifierHead(ch, num_classes, drop_rate=drop_rate)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+        return self.fc(self.forward_features(x))
 
 
 class ShuffleNetV2(nn.Module):
-    """ShuffleNet V2 at complexity 0.5×, 1×, 1.5× or 2× (Table 5)."""
+    """ShuffleNet V2 at complexity `width_mult` = 0.5, 1, 1.5 or 2 (Table 5 lists each; no other value)."""
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, width: float = 1.0, stem: str = "imagenet",
+    classifier_name = "fc"
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, stem: str = "imagenet",
                  repeats: Sequence[int] = REPEATS, drop_rate: float = 0.0):
         super().__init__()
-        if width not in V2_WIDTHS:
-            raise ValueError(f"width must be one of {sorted(V2_WIDTHS)}, got {width}")
-        *widths, last = V2_WIDTHS[width]
+        if width_mult not in V2_WIDTHS:
+            raise ValueError(f"width_mult must be one of {sorted(V2_WIDTHS)}, got {width_mult}")
+        *widths, last = V2_WIDTHS[width_mult]
         self.stem = _stem(in_chans, stem)
         ch, stages = 24, []
         for out, n in zip(widths, repeats):
@@ -89,15 +92,13 @@ class ShuffleNetV2(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.head = ConvBnAct(ch, last, 1)
         self.num_features = last
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.fc = nn.Linear(last, num_classes) if num_classes else nn.Identity()
+        self.fc = ClassifierHead(last, num_classes, drop_rate=drop_rate)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.pool(self.forward_features(x)).flatten(1)))
+        return self.fc(self.forward_features(x))
 
 
 @register_model
@@ -113,14 +114,14 @@ def shufflenet_v1_g8(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> Sh
 
 @register_model
 def shufflenet_v2_x0_5(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ShuffleNetV2:
-    return ShuffleNetV2(num_classes=num_classes, in_chans=in_chans, width=0.5, **kwargs)
+    return ShuffleNetV2(num_classes=num_classes, in_chans=in_chans, width_mult=0.5, **kwargs)
 
 
 @register_model
 def shufflenet_v2_x1_0(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ShuffleNetV2:
-    return ShuffleNetV2(num_classes=num_classes, in_chans=in_chans, width=1.0, **kwargs)
+    return ShuffleNetV2(num_classes=num_classes, in_chans=in_chans, width_mult=1.0, **kwargs)
 
 
 @register_model
 def shufflenet_v2_x2_0(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ShuffleNetV2:
-    return ShuffleNetV2(num_classes=num_classes, in_chans=in_chans, width=2.0, **kwargs)
+    return ShuffleNetV2(num_classes=num_classes, in_chans=in_chans, width_mult=2.0, **kwargs)

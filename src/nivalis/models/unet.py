@@ -57,6 +57,8 @@ class UNet(nn.Module):
     Shapes: (N, in_chans, H, W) → (N, num_classes, H, W).
     """
 
+    classifier_name = "head"
+
     def __init__(self, num_classes: int = 2, in_chans: int = 1, widths: Sequence[int] = (64, 128, 256, 512, 1024),
                  batch_norm: bool = False):
         super().__init__()

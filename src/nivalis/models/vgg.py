@@ -39,6 +39,8 @@ class VGG(nn.Module):
     Shapes: (N, in_chans, H, W) → (N, num_classes); H, W ≥ 32.
     """
 
+    classifier_name = "classifier.6"
+
     def __init__(self, cfg: Sequence[int | str], num_classes: int = 1000, in_chans: int = 3, batch_norm: bool = False,
                  pool_size: int = 7, drop_rate: float = 0.5):
         super().__init__()

@@ -1,7 +1,8 @@
 """Parameter and FLOP counts, measured by running the model under `FlopCounterMode`.
 
 FLOPs follow PyTorch's flop counter: a multiply-add counts as 2 FLOPs; counted for one sample
-(batch 1) in eval mode. Operators the counter does not know (pooling, activations, batch norm)
+(batch 1) in eval mode, on the device of the model's parameters (a meta-device model is counted from
+shapes alone, see `nivalis.profile.meta`). Operators the counter does not know (pooling, activations, batch norm)
 contribute 0, as in the seeds' tables, which count convolutions and fully connected layers.
 """
 
@@ -33,7 +34,8 @@ def count_params(model: nn.Module) -> int:
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     was_training = model.training
     model.eval()
-    x = torch.zeros(1, *input_shape)
+    first = next(model.parameters(), None)
+    x = torch.zeros(1, *input_shape, device=first.device if first is not None else None)
     try:
         with FlopCounterMode(display=False) as counter:
             model(x)

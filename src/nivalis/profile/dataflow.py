@@ -43,3 +43,21 @@ def dataflow(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
         for h in hooks:
             h.remove()
     return rows
+
+
+def table1_dataflow(model: nn.Module, input_shape: tuple[int, ...] = (3, 32, 32)) -> list[dict]:
+    """`dataflow` rows grouped as in seed 003 Table 1 ("floats out" per layer).
+
+    Table 1 lists a convolution and the pooling right after it as one layer ("3x3x64 + mp",
+    "dw 1x3 + 1d mp"), and leaves out reshaping and channel shuffles, which move no new data.
+    """
+    rows: list[dict] = []
+    for row in dataflow(model, input_shape):
+        if row["type"] in ("Flatten", "ChannelShuffle", "_PadToEvenHeight"):
+            continue
+        if row["type"].startswith(("MaxPool", "AvgPool")) and rows:
+            rows[-1] = {**rows[-1], "layer": f"{rows[-1]['layer']} + {row['layer']}", "shape": row["shape"],
+                        "floats": row["floats"]}
+            continue
+        rows.append(dict(row))
+    return rows

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from nivalis.files import atomic_path
+
 
 def _to_onnx_bytes(model: nn.Module, x: torch.Tensor, opset: int = 17) -> bytes:
     buffer = io.BytesIO()
@@ -48,10 +50,8 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | os.P
     x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(seed))
     data = _to_onnx_bytes(model, x)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
     expected = model(x)
     got = _session(data).run(None, {"input": x.numpy()})[0]
     diff = float(np.max(np.abs(got - expected.numpy()))) if got.size else 0.0
