@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from nivalis.experiments.zoo_table import profile_representatives, zoo_points
-from nivalis.report.build import Section, save_figure
+from nivalis.figures import save_figure
+from nivalis.report.build import Section
 
 __all__ = ["build"]
 
