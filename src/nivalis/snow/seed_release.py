@@ -16,7 +16,8 @@ traced into layer rows per column:
 Positions come from ``Latitude``/``Longitude`` vectors, or from a W × 2 / 2 × W matrix under any field
 name (seed 000: "a 256×2 matrix specifying the geographic latitude and longitude"), latitude first; the
 ranges are checked. Several candidate matrices are ambiguous: ``latlon_field`` (``--latlon-field``) picks
-one. The largest other 2-D array W columns wide is the echogram, kept (``echogram=True``) for figures.
+one (files without that field fall back to the rule above). The largest other 2-D array W columns wide
+is the echogram, kept (``echogram=True``) for figures.
 """
 
 from __future__ import annotations
@@ -149,11 +150,10 @@ def trace_label_image(mask: np.ndarray) -> np.ndarray:
 
 
 def _latlon(path: Path, raw: dict[str, Any], width: int, latlon_field: str | None) -> tuple[np.ndarray, np.ndarray]:
-    if latlon_field is not None:
-        value = numeric(raw.get(latlon_field))
+    if latlon_field is not None and latlon_field in raw:  # files without it fall back to what they hold
+        value = numeric(raw[latlon_field])
         if value is None:
-            raise UserError(f"{path}: no numeric field {latlon_field!r} for --latlon-field "
-                            f"(fields: {', '.join(sorted(raw))})")
+            raise UserError(f"{path}: field {latlon_field!r} (--latlon-field) is not numeric")
         candidates = {latlon_field: value}
     elif "Latitude" in raw and "Longitude" in raw:
         lat, lon = numeric(raw["Latitude"]), numeric(raw["Longitude"])
