@@ -22,7 +22,8 @@ BatchOpt = Annotated[int, typer.Option(min=1, help="Radargrams per optimiser ste
 FeatureLayersOpt = Annotated[int, typer.Option(min=1, help="Feature layers per radargram (seed: 10).")]
 TargetLayersOpt = Annotated[int, typer.Option(min=1, help="Target layers per radargram (seed: 5).")]
 DirectionOpt = Annotated[str, typer.Option(help="deep_to_shallow (seed) or shallow_to_deep (predict deeper layers).")]
-ExtraOpt = Annotated[str, typer.Option(help="Comma-separated extra node features from the files, e.g. Elevation,curr_smb.")]
+ExtraOpt = Annotated[str, typer.Option(help="Comma-separated extra node features from the files, "
+                                       "e.g. Elevation,curr_smb.")]
 ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="Intra-op threads per training (1 is faster when "
                                                 "other jobs share the cores) [default: torch's].")]
 LearnAdjOpt = Annotated[bool, typer.Option("--learnable-adjacency", help="Train an edge-weight matrix on top of the "
@@ -223,6 +224,7 @@ def paper(
                   columns=columns)
     cfg.survey_year, year_source = _survey_year(survey_year, data)
     result = run_paper(data, cfg, out, workers=workers, threads=threads)
+    _notes((result.summary or {}).get("notes", {}))
     _note_default_year(year_source)
     payload = {"table": result.table, "seconds": round(result.seconds, 3), "years": result.years,
                "paired": paired_differences(result.runs), "data": result.summary, "files": result.files,
@@ -270,6 +272,7 @@ def train(
     cfg.survey_year, year_source = _survey_year(survey_year, data)
     result = train_snow(data, model, cfg, out or Path("runs") / f"snow-{model}", resume=resume, split=split)
     result["survey_year"] = {"year": cfg.survey_year, "from": year_source}
+    _notes(result["data"].get("notes", {}))
     _note_default_year(year_source)
     rmse = ", ".join(f"{y} {v:.3f}" for y, v in result["rmse"].items())
     emit(result, as_json, human=f"{model}: test RMSE (px) {rmse}; total {result['total_rmse']:.3f}; "
@@ -303,11 +306,12 @@ def predict(
         survey_year = None if source.startswith("default") else year
     prediction = predict_path(checkpoint, path, survey_year=survey_year)
     result = prediction.result
+    _notes(result["data"].get("notes", {}) if "data" in result else {Path(path).stem: result.get("notes", [])})
     if csv_out is not None:
         result["csv"] = str(prediction.write_csv(csv_out))
     if "folder" in result:
         data, roles = result["data"], result["roles"]
-        lines = [f"{path} ({result['model']}): {result['predicted']} of {data['files']} files predicted "
+        lines = [f"{path} ({result['model']}): {result['predicted']} radargrams of {data['files']} files predicted "
                  f"({data['bad']} unreadable, {data['unusable']} not usable; {roles['train']} in the model's "
                  f"training set, {roles['test']} held out by it, "
                  + (f"{roles['new']} new)" if "new" in roles else f"{roles['unknown']} not known to the checkpoint)"),

@@ -130,7 +130,7 @@ class FolderSummary:
     layout: str = "layers_vector"       # the layout read, or "mixed (a, b)"
     radargrams: int = 0                 # radargrams read (a wide CReSIS frame gives several)
     leftover: dict[str, int] = field(default_factory=dict)      # file → traces left over after the cut
-    notes: dict[str, list[str]] = field(default_factory=dict)   # radargram → convention notes
+    notes: dict[str, list[str]] = field(default_factory=dict)   # file → convention notes
     survey_years: dict[int, int] = field(default_factory=dict)  # year → radargrams dated so
     frames: int = 0                     # echogram frames read with their layer files
 
@@ -243,8 +243,9 @@ def load_radargram_folder(folder: str | os.PathLike, *, rows_needed: int = 16, c
             layouts[radargram.layout] += 1
             if radargram.survey_year is not None:
                 years[radargram.survey_year] += 1
-            if radargram.notes:
-                notes[radargram.name] = radargram.notes
+            for note in radargram.notes:  # the cuts of one frame share its notes: said once per file
+                if note not in notes.setdefault(path.name, []):
+                    notes[path.name].append(note)
             ok, reason = radargram.usability(rows_needed, columns)
             usable += ok
             if not ok:

@@ -128,7 +128,8 @@ def predict_path(checkpoint: str | Path, path: str | Path, *, survey_year: int |
     result: dict[str, Any] = {"model": meta["model"], "years": years, "rmse_px": dict(zip(years, per_year)),
                               "total_rmse_px": total}
     if summary is None:
-        result.update({"file": str(path), "role": roles[0], "thickness_px": pred[0].T.tolist(),
+        result.update({"file": str(path), "role": roles[0], "notes": list(radargrams[0].notes),
+                       "thickness_px": pred[0].T.tolist(),
                        "tracked_px": target[0].T.tolist(), "layer_index": layer_indices(cfg)[1],
                        "latitude": arrays.static[0, :, 0].tolist(), "longitude": arrays.static[0, :, 1].tolist()})
     else:
