@@ -228,8 +228,7 @@ def test_longitudes_0_360_empty_elevation_and_one_nan_latitude_are_fixed_and_sai
     v = _layers_vector(Longitude=np.linspace(320.0, 320.01, W)[:, None], Elevation=np.empty((0, 0)),
                        Latitude=holed[:, None])
     write_radargram(tmp_path / "c.mat", v, fmt="v5")
-    write_v73(tmp_path / "d.mat", {**{k: np.asarray(x).T if np.asarray(x).ndim == 2 else x for k, x in v.items()},
-                                   "Elevation": np.empty(0)})
+    write_v73(tmp_path / "d.mat", {**v, "Elevation": np.empty(0)})  # MATLAB_empty, arrays stored transposed
     for name in ("c.mat", "d.mat"):
         result = invoke("snow", "inspect", str(tmp_path / name), "--json")
         assert result.code == 0, result.err

@@ -165,7 +165,7 @@ def check_pixel_rows(path: Path, name: str, layers: np.ndarray) -> None:
     finite = layers[np.isfinite(layers)]
     if finite.size == 0:
         return
-    if np.abs(finite).max() < 1e-3:
+    if 0 < np.abs(finite).max() < 1e-3:
         raise UserError(f"{path}: {name} looks like two-way travel time in seconds (max {finite.max():.3g}), not "
                         "pixel rows; give the CReSIS layer file (twtt) instead, it is converted to depth")
     with np.errstate(invalid="ignore"):
