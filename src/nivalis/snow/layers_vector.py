@@ -78,13 +78,13 @@ def from_layers_vector(path: Path, raw: dict[str, Any], kind: str, *, echogram: 
     for key, value in raw.items():
         if key in REQUIRED_FIELDS or key == "Elevation":
             continue
-        value = numeric(value)
-        if value is None:
+        if numeric(value) is None:
             continue
-        if key in ECHOGRAM_FIELDS:
+        if key in ECHOGRAM_FIELDS:  # kept in its own dtype (uint8 images stay uint8)
             if echogram and value.ndim == 2 and value.size:
                 echo = value if value.shape[1] == width else value.T
             continue
+        value = numeric(value)
         if key == "Time":
             time_axis = value.reshape(-1)
             continue

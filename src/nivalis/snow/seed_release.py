@@ -193,7 +193,7 @@ def read_seed_pair(image_mat: Path, label: Path, options: ReadOptions) -> Radarg
     layers = trace_label_image(mask)
     if layers.shape[0] == 0:
         raise UserError(f"{label}: no white (layer) pixels in the label image")
-    arrays = {k: v for k, v in ((k, numeric(v)) for k, v in raw.items()) if v is not None and v.ndim == 2}
+    arrays = {k: v for k, v in raw.items() if numeric(v) is not None and v.ndim == 2}  # images keep their dtype
     images = {k: v for k, v in arrays.items() if v.shape[1] == width and v.shape[0] > 2}
     echogram = max(images.items(), key=lambda kv: kv[1].size)[1] if images else None
     if echogram is not None and echogram.shape[0] != mask.shape[0]:
