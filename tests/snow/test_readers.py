@@ -161,6 +161,15 @@ def test_cresis_layer_and_frame_cut_into_radargrams_in_metres(tmp_path):
     assert len(radargrams) == 5 and radargrams[0].layers.shape == (5, 128)
 
 
+def test_frame_surface_becomes_row_0_when_the_picks_lack_it(tmp_path):
+    layer, _ = _cresis(tmp_path)
+    gps, lat, lon = _positions()
+    scipy.io.savemat(layer, {"gps_time": gps[None], "lat": lat[None], "lon": lon[None], "twtt": _twtt()[1:]})
+    radargrams = load_radargrams(layer, options=ReadOptions(firn=FirnModel(density=0.4)))
+    assert radargrams[0].n_layers == 5 and any("Surface is row 0" in n for n in radargrams[0].notes)
+    assert radargrams[0].summary(rows_needed=5)["thickness_px"] == pytest.approx(STEPS / DT, rel=1e-6)
+
+
 @pytest.mark.parametrize("fmt", ["v5", "v7.3"])
 def test_layerdata_structs_without_frame(tmp_path, fmt):
     """Older layer files: layerData{k}.value{2}.data in travel time; no frame, so rows = depth / pixel size."""

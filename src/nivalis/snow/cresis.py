@@ -168,9 +168,8 @@ def cresis_radargrams(layer_path: Path, frame_path: Path | None, options: ReadOp
         time_axis = None
     surface = _vec(frame.get("Surface"))
     if surface is not None and surface.size == width and np.isfinite(surface).all():
-        step = 2 * float(np.median(np.diff(time_axis))) if time_axis is not None else 2e-9
-        if abs(float(np.nanmedian(twtt[0])) - float(np.median(surface))) > step and np.median(surface) < np.nanmedian(
-                twtt[0]):
+        two_bins = 2 * float(np.median(np.diff(time_axis))) if time_axis is not None else 2e-9
+        if float(np.nanmedian(twtt[0])) - float(np.median(surface)) > two_bins:  # the picks start below it
             twtt = np.vstack([surface[None], twtt])
             notes.append("the frame's Surface is row 0 (no surface layer among the picks)")
     rel = twtt - twtt[:1]
