@@ -9,6 +9,7 @@ import typer
 
 from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
 from nivalis.snow.config import SnowConfig as _Cfg  # defaults come from the config (the seed's values)
+from nivalis.snow.units import FirnModel as _Firn  # physical defaults (not in the seed, except the pixel size)
 
 app = typer.Typer(help="Snow accumulation from Snow Radar layers: GCN-LSTM on temporal graphs (seed 000).",
                   no_args_is_help=True)
@@ -21,11 +22,52 @@ BatchOpt = Annotated[int, typer.Option(min=1, help="Radargrams per optimiser ste
 FeatureLayersOpt = Annotated[int, typer.Option(min=1, help="Feature layers per radargram (seed: 10).")]
 TargetLayersOpt = Annotated[int, typer.Option(min=1, help="Target layers per radargram (seed: 5).")]
 DirectionOpt = Annotated[str, typer.Option(help="deep_to_shallow (seed) or shallow_to_deep (predict deeper layers).")]
-ExtraOpt = Annotated[str, typer.Option(help="Comma-separated extra node features from the files, e.g. Elevation,curr_smb.")]
+ExtraOpt = Annotated[str, typer.Option(help="Comma-separated extra node features from the files, "
+                                       "e.g. Elevation,curr_smb.")]
 ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="Intra-op threads per training (1 is faster when "
                                                 "other jobs share the cores) [default: torch's].")]
 LearnAdjOpt = Annotated[bool, typer.Option("--learnable-adjacency", help="Train an edge-weight matrix on top of the "
                                            "haversine weights (seed §VI-A.3).")]
+ColumnsOpt = Annotated[int, typer.Option(min=1, help="Traces per radargram; wider CReSIS frames are cut into "
+                                         "consecutive radargrams of this many (seed: 256), the rest reported.")]
+SurveyYearOpt = Annotated[int | None, typer.Option(
+    min=1900, max=2100, help="Year of the flights (the layer under the surface is the year before) [default: from "
+                             f"the YYYYMMDD date in the file names or the GPS time, else {_Cfg.survey_year}].")]
+LatlonOpt = Annotated[str | None, typer.Option(help="Seed-release image .mat: the field holding the 256x2 "
+                                               "latitude/longitude matrix, when several could.")]
+PixelOpt = Annotated[float, typer.Option(help="Metres of firn per pixel row when no echogram Time axis gives it "
+                                         "(seed 000 Table I: ~4 cm).")]
+DensityOpt = Annotated[float | None, typer.Option(help="Constant firn density (g/cm³) for depth and m w.e. "
+                                                  "[default: Herron-Langway, or the file's curr_dens].")]
+SurfaceDensityOpt = Annotated[float, typer.Option(help="Herron-Langway surface density (g/cm³).")]
+TemperatureOpt = Annotated[float, typer.Option(help="Herron-Langway mean annual temperature (°C).")]
+AccumulationOpt = Annotated[float, typer.Option(help="Herron-Langway accumulation (m w.e. per year).")]
+NOTE_LINES = 20  # notes printed on stderr; all of them are in the --json output
+
+
+def _notes(notes: dict[str, list[str]]) -> None:
+    """Convention notes (normalised longitudes, interpolated positions, ignored empty fields) on stderr."""
+    import sys
+
+    lines = [f"note: {name}: {line}" for name, items in notes.items() for line in items]
+    for line in lines[:NOTE_LINES]:
+        print(line, file=sys.stderr)
+    if len(lines) > NOTE_LINES:
+        print(f"note: ... {len(lines) - NOTE_LINES} more notes (in the --json output)", file=sys.stderr)
+
+
+def _survey_year(survey_year: int | None, data: Path) -> tuple[int, str]:
+    """(year, source): --survey-year, else the year of the data's file name dates or GPS time, else the config's."""
+    from nivalis.snow.io import detect_survey_year
+
+    if survey_year is not None:
+        return survey_year, "--survey-year"
+    return detect_survey_year(data)
+
+
+def _note_default_year(source: str) -> None:
+    if source.startswith("default"):
+        _notes({"survey year": [source]})
 
 
 def _config(**kw):
@@ -70,33 +112,81 @@ def simulate(
 
 @app.command()
 def inspect(
-    path: Annotated[Path, typer.Argument(help="A radargram .mat file (or a folder of them for a summary).")],
+    path: Annotated[Path, typer.Argument(help="A radargram file (layers_vector .mat, CReSIS CSARP_layer/layerData "
+                                              ".mat, seed-release image .mat or label image), or a folder of them "
+                                              "(or with image/ and layer_bin/) for a summary.")],
     feature_layers: FeatureLayersOpt = _Cfg.feature_layers,
     target_layers: TargetLayersOpt = _Cfg.target_layers,
+    columns: ColumnsOpt = _Cfg.columns,
+    survey_year: SurveyYearOpt = None,
+    latlon_field: LatlonOpt = None,
+    pixel_m: PixelOpt = _Firn.pixel_m,
+    density: DensityOpt = _Firn.density,
+    surface_density: SurfaceDensityOpt = _Firn.surface_density,
+    temperature_c: TemperatureOpt = _Firn.temperature_c,
+    accumulation: AccumulationOpt = _Firn.accumulation,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Layers, columns, usability and mean layer thickness (pixels, top-down) of a processed radargram."""
+    """Layout, layers, usability and mean thickness per layer (px, m, m w.e., top-down) of radargram files."""
     setup(quiet)
-    from nivalis.snow.io import load_radargram, load_radargram_folder
+    from nivalis.errors import UserError
+    from nivalis.snow.io import ReadOptions, load_radargram_folder, read_radargram_file
+    from nivalis.snow.units import FirnModel
 
+    firn = FirnModel(pixel_m, density, surface_density, temperature_c, accumulation).validate()
+    options = ReadOptions(columns=columns, latlon_field=latlon_field, firn=firn)
     rows = 1 + feature_layers + target_layers
+    if not path.exists():
+        raise UserError(f"file not found: {path}")
+
+    def described(radargram) -> dict:
+        info = radargram.summary(rows_needed=rows, columns=columns, firn=firn)
+        year = survey_year or radargram.survey_year or _Cfg.survey_year
+        info["survey_year"] = year
+        info["survey_year_from"] = ("--survey-year" if survey_year else radargram.survey_year_source
+                                    or f"default {_Cfg.survey_year}")
+        info["layer_years"] = [year - 1 - i for i in range(len(info["thickness_px"]))]
+        return info
+
     if path.is_dir():
-        _, summary = load_radargram_folder(path, rows_needed=rows)
+        radargrams, summary = load_radargram_folder(path, rows_needed=rows, columns=columns, options=options,
+                                                    include_unusable=True)
         result = summary.to_dict()
-        emit(result, as_json, human=f"{result['files']} files: {result['usable']} usable, {result['unusable']} "
-                                    f"unusable {result['unusable_reasons']}, {result['bad']} unreadable")
+        result["radargram_summaries"] = [described(r) for r in radargrams]
+        _notes(summary.notes)
+        emit(result, as_json, human=f"{result['files']} files ({result['layout']}): {result['radargrams']} "
+                                    f"radargrams, {result['usable']} usable, {result['unusable']} unusable "
+                                    f"{result['unusable_reasons']}, {result['bad']} unreadable"
+                                    + (f"; traces left over {result['leftover_traces']}"
+                                       if result["leftover_traces"] else ""))
         return
-    result = load_radargram(path).summary(rows_needed=rows)
-    thick = ", ".join("–" if v is None else f"{v:.1f}" for v in result["thickness_px"][:20])
-    more = " ..." if len(result["thickness_px"]) > 20 else ""
-    human = (f"{path}: MAT {result['format']}, {result['layers']} layer rows × {result['columns']} columns, "
-             f"{'usable' if result['usable'] else 'NOT usable: ' + result['reason']}\n"
-             f"  mean thickness per layer (px, top-down): {thick}{more}\n"
-             f"  latitude {result['latitude'][0]:.4f}..{result['latitude'][1]:.4f}, "
-             f"longitude {result['longitude'][0]:.4f}..{result['longitude'][1]:.4f}; fields: "
-             f"{', '.join(result['fields']) or '-'}; echogram: {result['echogram'] or '-'}")
-    emit(result, as_json, human=human)
+    radargrams, left = read_radargram_file(path, options)
+    infos = [described(r) for r in radargrams]
+    _notes({radargrams[0].name: radargrams[0].notes})
+    lines = []
+    for info in infos:
+        def fmt(values, digits):
+            shown = ", ".join("–" if v is None else f"{v:.{digits}f}" for v in values[:12])
+            return shown + (" ..." if len(values) > 12 else "")
+
+        lines += [f"{info['name']}: {info['layout']}, MAT {info['format']}, {info['layers']} layer rows × "
+                  f"{info['columns']} columns, {'usable' if info['usable'] else 'NOT usable: ' + info['reason']}",
+                  f"  mean thickness per layer, top-down from {info['layer_years'][0] if info['layer_years'] else '-'}"
+                  f" (survey {info['survey_year']}, {info['survey_year_from']}):",
+                  f"    px:     {fmt(info['thickness_px'], 1)}",
+                  f"    m:      {fmt(info['thickness_m'], 3)}   (depth from {info['depth_from']})",
+                  f"    m w.e.: {fmt(info['thickness_mwe'], 3)}   (density: {info['density']})",
+                  f"  latitude {info['latitude'][0]:.4f}..{info['latitude'][1]:.4f}, "
+                  f"longitude {info['longitude'][0]:.4f}..{info['longitude'][1]:.4f}; fields: "
+                  f"{', '.join(info['fields']) or '-'}; echogram: {info['echogram'] or '-'}"]
+    if len(infos) == 1:
+        emit(infos[0], as_json, human="\n".join(lines))
+        return
+    result = {"file": str(path), "layout": radargrams[0].layout, "radargrams": len(infos), "leftover_traces": left,
+              "radargram_summaries": infos}
+    emit(result, as_json, human="\n".join(lines) + f"\n{len(infos)} radargrams of {columns} traces; "
+                                                  f"{left} traces left over")
 
 
 @app.command()
@@ -114,6 +204,8 @@ def paper(
     direction: DirectionOpt = "deep_to_shallow",
     extra_features: ExtraOpt = "",
     learnable_adjacency: LearnAdjOpt = False,
+    columns: ColumnsOpt = _Cfg.columns,
+    survey_year: SurveyYearOpt = None,
     workers: Annotated[int, typer.Option(min=1, help="Trainings run at once in separate processes (2 on a 2-core "
                                          "CPU: each with --threads, default 1).")] = 1,
     threads: ThreadsOpt = None,
@@ -128,10 +220,15 @@ def paper(
 
     cfg = _config(epochs=epochs, splits=splits, seed=seed, models=models, precision=precision, device=device,
                   batch_size=batch_size, feature_layers=feature_layers, target_layers=target_layers,
-                  direction=direction, extra_features=extra_features, learnable_adjacency=learnable_adjacency)
+                  direction=direction, extra_features=extra_features, learnable_adjacency=learnable_adjacency,
+                  columns=columns)
+    cfg.survey_year, year_source = _survey_year(survey_year, data)
     result = run_paper(data, cfg, out, workers=workers, threads=threads)
+    _notes((result.summary or {}).get("notes", {}))
+    _note_default_year(year_source)
     payload = {"table": result.table, "seconds": round(result.seconds, 3), "years": result.years,
-               "paired": paired_differences(result.runs), "data": result.summary, "files": result.files}
+               "paired": paired_differences(result.runs), "data": result.summary, "files": result.files,
+               "survey_year": {"year": cfg.survey_year, "from": year_source}}
     emit(payload, as_json, human=table_markdown(result) + f"\n{ordering_text(result.table, result.runs)}\n"
          f"{result.summary.get('usable')} usable radargrams "
          f"({result.summary.get('files')} files); {result.seconds:.0f} s; written to {out}")
@@ -152,6 +249,8 @@ def train(
     direction: DirectionOpt = "deep_to_shallow",
     extra_features: ExtraOpt = "",
     learnable_adjacency: LearnAdjOpt = False,
+    columns: ColumnsOpt = _Cfg.columns,
+    survey_year: SurveyYearOpt = None,
     out: Annotated[Path | None, typer.Option(help="Run folder [default: runs/snow-MODEL].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
     threads: ThreadsOpt = None,
@@ -168,8 +267,13 @@ def train(
         torch.set_num_threads(threads)
     cfg = _config(epochs=epochs, seed=seed, precision=precision, device=device, batch_size=batch_size,
                   feature_layers=feature_layers, target_layers=target_layers, direction=direction,
-                  extra_features=extra_features, learnable_adjacency=learnable_adjacency, models=model)
+                  extra_features=extra_features, learnable_adjacency=learnable_adjacency, models=model,
+                  columns=columns)
+    cfg.survey_year, year_source = _survey_year(survey_year, data)
     result = train_snow(data, model, cfg, out or Path("runs") / f"snow-{model}", resume=resume, split=split)
+    result["survey_year"] = {"year": cfg.survey_year, "from": year_source}
+    _notes(result["data"].get("notes", {}))
+    _note_default_year(year_source)
     rmse = ", ".join(f"{y} {v:.3f}" for y, v in result["rmse"].items())
     emit(result, as_json, human=f"{model}: test RMSE (px) {rmse}; total {result['total_rmse']:.3f}; "
                                 f"{result['seconds']:.0f} s; checkpoint {result['checkpoint']}")
@@ -184,6 +288,7 @@ def predict(
         "--csv", help="Also write one row per trace (file, its role in the checkpoint's split: train/test/new, "
                       "latitude, longitude, predicted and tracked px per year); opens as a point layer in QGIS.")
     ] = None,
+    survey_year: SurveyYearOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -194,13 +299,19 @@ def predict(
 
     if csv_out is not None and csv_out.is_dir():  # before the work, not after it
         raise UserError(f"--csv {csv_out} is a folder; give a file name, e.g. {csv_out / 'prediction.csv'}")
-    prediction = predict_path(checkpoint, path)
+    if survey_year is None and path.exists():  # the data's own year when it tells one, else the checkpoint's
+        from nivalis.snow.io import detect_survey_year
+
+        year, source = detect_survey_year(path)
+        survey_year = None if source.startswith("default") else year
+    prediction = predict_path(checkpoint, path, survey_year=survey_year)
     result = prediction.result
+    _notes(result["data"].get("notes", {}) if "data" in result else {Path(path).stem: result.get("notes", [])})
     if csv_out is not None:
         result["csv"] = str(prediction.write_csv(csv_out))
     if "folder" in result:
         data, roles = result["data"], result["roles"]
-        lines = [f"{path} ({result['model']}): {result['predicted']} of {data['files']} files predicted "
+        lines = [f"{path} ({result['model']}): {result['predicted']} radargrams of {data['files']} files predicted "
                  f"({data['bad']} unreadable, {data['unusable']} not usable; {roles['train']} in the model's "
                  f"training set, {roles['test']} held out by it, "
                  + (f"{roles['new']} new)" if "new" in roles else f"{roles['unknown']} not known to the checkpoint)"),

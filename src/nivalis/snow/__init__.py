@@ -1,5 +1,5 @@
-"""Snow-accumulation forecasting from Snow Radar layers (seed 000): reader, simulator, graphs, GCN-LSTM."""
+"""Snow-accumulation forecasting from Snow Radar layers (seed 000): readers, units, simulator, graphs, GCN-LSTM."""
 
-from nivalis.snow.io import Radargram, load_radargram, load_radargram_folder, write_radargram
+from nivalis.snow.io import Radargram, load_radargram, load_radargram_folder, load_radargrams, write_radargram
 
-__all__ = ["Radargram", "load_radargram", "load_radargram_folder", "write_radargram"]
+__all__ = ["Radargram", "load_radargram", "load_radargram_folder", "load_radargrams", "write_radargram"]

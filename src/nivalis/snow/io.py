@@ -1,21 +1,19 @@
-"""Read and write processed Snow Radar layer files (`.mat`, MATLAB v7.3/HDF5 and v5), one radargram per file.
+"""Read Snow Radar layers in any supported layout through one entry point, and write the processed `.mat` layout.
 
-The CReSIS / Lehigh processed layer set stores, per radargram of 256 traces (columns):
+Layouts (each radargram says which one it came from in ``Radargram.layout``; a folder summary in ``layout``):
 
-- ``layers_vector`` [L × 256]: pixel row of each tracked layer in each column; row 0 is the (flattened)
-  surface, NaN where a layer is not tracked. The thickness of layer i is
-  ``layers_vector[i + 1] - layers_vector[i]`` (pixels, ≈ 4 cm of firn each).
-- ``Latitude``, ``Longitude`` [256] in degrees; optional ``Elevation`` [256] (m) and physical fields
-  [L × 256] (``curr_smb``, ``curr_temp``, ``curr_dens``, ...; row i describes layer i, between rows i
-  and i + 1 of ``layers_vector``); optional echogram ``Data`` [rows × 256] (CReSIS name; ``echogram``
-  is accepted too).
+- ``layers_vector``: the processed CReSIS / Lehigh set, one `.mat` per radargram (`nivalis.snow.layers_vector`);
+- ``seed_release``: seed 000's release, a folder with ``image/NAME.mat`` and ``layer_bin/NAME.png`` label
+  images traced into layer rows (`nivalis.snow.seed_release`);
+- ``CSARP_layer`` / ``layerData``: CReSIS layer files in two-way travel time, with or without the echogram
+  frame of the same frame id, cut into radargrams of ``columns`` traces (`nivalis.snow.cresis`).
 
-MATLAB v7.3 files are HDF5 files behind a 512-byte MATLAB header, and MATLAB writes arrays column-major,
-so an [L × 256] array appears in HDF5 as (256, L): the reader transposes back. v5 files go through
-`scipy.io.loadmat`. A radargram is *usable* for seed 000 when its first ``1 + targets + features`` rows
-(surface + 5 + 10 = 16) are tracked in every column; untracked (NaN) deeper rows are allowed.
-
-Why one module of this size: every layout's reader shares the same checks and the folder summary.
+MATLAB v5 and v7.3 files are read by `nivalis.snow.matfile`. A file's layout is told by its variables
+(``layers_vector``, ``twtt``, ``layerData``; an echogram frame has ``Data`` and ``Time``), a folder's by its
+``image/`` + ``layer_bin/`` sub-folders. Convention fixes and warnings are one-line ``notes`` per
+radargram (collected per file in the folder summary); what cannot be used is a UserError. A radargram is
+*usable* for seed 000 when its first ``1 + targets + features`` rows (surface + 5 + 10 = 16) are tracked
+in every column.
 """
 
 from __future__ import annotations
@@ -30,218 +28,121 @@ from typing import Any
 import numpy as np
 
 from nivalis.errors import UserError
-
-#: bytes of the MATLAB header in front of the HDF5 data of a v7.3 file
-MAT73_HEADER_BYTES = 512
-REQUIRED_FIELDS = ("layers_vector", "Latitude", "Longitude")
-ECHOGRAM_FIELDS = ("Data", "echogram")
-
-
-def layers_usability(layers: np.ndarray, rows_needed: int = 16, columns: int | None = 256) -> tuple[bool, str]:
-    """(usable, reason) of a ``layers_vector``: its first `rows_needed` rows tracked in every column.
-
-    Seed 000 §III keeps radargrams with at least 16 layer rows (surface + 5 targets + 10 features);
-    untracked (NaN) rows deeper than that do not matter.
-    """
-    width = layers.shape[1]
-    if columns is not None and width != columns:
-        return False, f"{width} columns, expected {columns}"
-    if layers.shape[0] < rows_needed:
-        return False, f"only {layers.shape[0]} layer rows, needs {rows_needed}"
-    top = layers[:rows_needed]
-    missing = ~np.isfinite(top)
-    if missing.any():
-        row = int(np.argmax(missing.any(axis=1)))
-        return False, f"row {row} untracked in {int(missing[row].sum())} of {width} columns"
-    crossing = (np.diff(top, axis=0) < 0).any(axis=1)
-    if crossing.any():
-        row = int(np.argmax(crossing))
-        return False, f"rows {row} and {row + 1} cross (negative thickness)"
-    return True, "usable"
+from nivalis.snow.cresis import cresis_radargrams, find_frame, frame_id, layout_of
+from nivalis.snow.layers_vector import ECHOGRAM_FIELDS, from_layers_vector
+from nivalis.snow.matfile import MAT73_HEADER_BYTES, mat_variable_names, read_mat, write_mat
+from nivalis.snow.radargram import (
+    DEFAULT_SURVEY_YEAR,
+    Radargram,
+    ReadOptions,
+    layers_usability,
+    year_from_name,
+)
+from nivalis.snow.seed_release import LABEL_SUFFIXES, is_seed_release, read_seed_pair, seed_release_pairs
 
 
-@dataclass
-class Radargram:
-    """One processed radargram: tracked layer rows, trace positions and optional extras."""
-
-    path: Path
-    layers: np.ndarray                      # [L, W] float64 pixel rows, NaN = untracked
-    latitude: np.ndarray                    # [W] degrees
-    longitude: np.ndarray                   # [W] degrees
-    elevation: np.ndarray | None = None     # [W] metres
-    fields: dict[str, np.ndarray] = field(default_factory=dict)  # other numeric fields, [L, W] or [W]
-    echogram: np.ndarray | None = None      # [rows, W]
-    format: str = "v7.3"
-
-    @property
-    def name(self) -> str:
-        return self.path.stem
-
-    @property
-    def columns(self) -> int:
-        return int(self.layers.shape[1])
-
-    @property
-    def n_layers(self) -> int:
-        return int(self.layers.shape[0])
-
-    def thickness(self) -> np.ndarray:
-        """[L - 1, W] thickness of each layer in pixels, top-down (row i+1 minus row i)."""
-        return np.diff(self.layers, axis=0)
-
-    def usability(self, rows_needed: int = 16, columns: int | None = 256) -> tuple[bool, str]:
-        """(usable, reason): the first `rows_needed` rows tracked everywhere, layers in depth order."""
-        return layers_usability(self.layers, rows_needed, columns)
-
-    def summary(self, rows_needed: int = 16, columns: int | None = 256) -> dict[str, Any]:
-        """What `nivalis snow inspect` prints: sizes, usability, mean thickness per layer (pixels)."""
-        ok, reason = self.usability(rows_needed, columns)
-        with np.errstate(all="ignore"):
-            thick = self.thickness()
-            tracked = np.isfinite(thick).sum(axis=1)
-            mean = np.where(tracked > 0, np.nansum(thick, axis=1) / np.maximum(tracked, 1), np.nan)
-        return {
-            "file": str(self.path), "format": self.format, "layers": self.n_layers, "columns": self.columns,
-            "usable": ok, "reason": reason,
-            "thickness_px": [None if not np.isfinite(v) else round(float(v), 4) for v in mean],
-            "latitude": [float(np.nanmin(self.latitude)), float(np.nanmax(self.latitude))],
-            "longitude": [float(np.nanmin(self.longitude)), float(np.nanmax(self.longitude))],
-            "fields": sorted(["Elevation"] if self.elevation is not None else []) + sorted(self.fields),
-            "echogram": None if self.echogram is None else list(self.echogram.shape),
-        }
+def _label_for(path: Path) -> tuple[Path, Path] | None:
+    """(image .mat, label image) when `path` is one half of a seed-release pair."""
+    root = path.parent.parent
+    if path.suffix.lower() == ".mat" and path.parent.name == "image":
+        labels = [root / "layer_bin" / f"{path.stem}{s}" for s in LABEL_SUFFIXES]
+        found = next((p for p in labels if p.is_file()), None)
+        return (path, found) if found else None
+    if path.suffix.lower() in LABEL_SUFFIXES and path.parent.name == "layer_bin":
+        image = root / "image" / f"{path.stem}.mat"
+        return (image, path) if image.is_file() else None
+    return None
 
 
-# --------------------------------------------------------------------------------------------- reading
+def _read_file(path: Path, options: ReadOptions, frames: dict[str, Path] | None = None
+               ) -> tuple[list[Radargram], int]:
+    """(radargrams, traces left over) of one file of any layout."""
+    pair = _label_for(path)
+    if pair is not None:
+        return [read_seed_pair(*pair, options)], 0
+    raw, kind = read_mat(path, skip=() if options.echogram else ECHOGRAM_FIELDS)
+    skipped = {"Data"} if "Time" in raw and not options.echogram else set()  # a frame's Data was not loaded
+    layout = layout_of(set(raw) | skipped)
+    if layout in ("CSARP_layer", "layerData"):
+        if frames is None:
+            frame = find_frame(path)
+        else:
+            fid = frame_id(path)
+            frame = frames.get(fid) if fid else None
+        return cresis_radargrams(path, frame, options, raw, kind)
+    if layout == "frame" and "layers_vector" not in raw:
+        raise UserError(f"{path}: an echogram frame without layer picks; give the CSARP_layer or layerData file "
+                        "of the same frame id (the frame is read with it)")
+    return [from_layers_vector(path, raw, kind, echogram=options.echogram)], 0
 
 
-def _mat_kind(path: Path) -> str:
-    with path.open("rb") as f:
-        head = f.read(MAT73_HEADER_BYTES + 8)
-    if head[MAT73_HEADER_BYTES:MAT73_HEADER_BYTES + 8] == b"\x89HDF\r\n\x1a\n" or head[:8] == b"\x89HDF\r\n\x1a\n":
-        return "v7.3"
-    if head[:6] == b"MATLAB":
-        if b"7.3" in head[:20]:
-            return "v7.3"  # an HDF5 body was announced but is not where it must be: truncated or damaged
-        return "v5"
-    if len(head) == 0:
-        raise UserError(f"{path}: empty file, not a MATLAB .mat file")
-    raise UserError(f"{path}: not a MATLAB .mat file (no MATLAB or HDF5 signature)")
-
-
-def _read_v73(path: Path, want_echogram: bool) -> dict[str, np.ndarray]:
-    import h5py
-
-    out: dict[str, np.ndarray] = {}
-    try:
-        with h5py.File(path, "r") as f:
-            for key, item in f.items():
-                if not isinstance(item, h5py.Dataset) or key.startswith("#"):
-                    continue
-                if key in ECHOGRAM_FIELDS and not want_echogram:
-                    out[key] = np.empty((0, 0))
-                    continue
-                value = item[()]
-                if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-                    continue
-                out[key] = value.T  # MATLAB column-major → the [rows × cols] MATLAB shows
-    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError, ValueError on damaged files
-        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise UserError(f"{path}: truncated or corrupt MATLAB v7.3 (HDF5) file ({first})") from None
-    return out
-
-
-def _read_v5(path: Path, want_echogram: bool) -> dict[str, np.ndarray]:
-    import scipy.io
-
-    try:
-        raw = scipy.io.loadmat(path, squeeze_me=False, mat_dtype=False)
-    except Exception as exc:  # scipy raises ValueError, TypeError, OSError, zlib.error on damaged files
-        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise UserError(f"{path}: truncated or corrupt MATLAB v5 file ({first})") from None
-    out = {}
-    for key, value in raw.items():
-        if key.startswith("__") or not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-            continue
-        if key in ECHOGRAM_FIELDS and not want_echogram:
-            out[key] = np.empty((0, 0))
-            continue
-        out[key] = value
-    return out
-
-
-def _vector(path: Path, name: str, value: np.ndarray, width: int) -> np.ndarray:
-    vec = np.asarray(value, dtype=np.float64).reshape(-1)
-    if vec.size != width:
-        raise UserError(f"{path}: field {name} has {vec.size} values but layers_vector has {width} columns")
-    return vec
-
-
-def load_radargram(path: str | os.PathLike, *, echogram: bool = False) -> Radargram:
-    """Read one processed radargram `.mat` (v7.3 or v5); a damaged or incomplete file is a UserError.
-
-    The echogram image, when the file has one, is read only with ``echogram=True`` (it is large).
-    """
+def _checked_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists():
         raise UserError(f"file not found: {path}")
     if not path.is_file():
         raise UserError(f"{path}: not a file")
-    kind = _mat_kind(path)
-    raw = _read_v73(path, echogram) if kind == "v7.3" else _read_v5(path, echogram)
-    missing = [name for name in REQUIRED_FIELDS if name not in raw]
-    if missing:
-        raise UserError(f"{path}: missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-    layers = np.asarray(raw["layers_vector"], dtype=np.float64)
-    if layers.ndim != 2 or layers.size == 0:
-        raise UserError(f"{path}: layers_vector must be a 2-D [layers × columns] array, got shape {layers.shape}")
-    n_lat = np.asarray(raw["Latitude"]).size
-    if layers.shape[1] != n_lat and layers.shape[0] == n_lat:
-        layers = layers.T  # written without MATLAB's transposition: accept it, the columns are unambiguous
-    width = layers.shape[1]
-    lat = _vector(path, "Latitude", raw["Latitude"], width)
-    lon = _vector(path, "Longitude", raw["Longitude"], width)
-    if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
-        raise UserError(f"{path}: Latitude/Longitude contain NaN or infinite values")
-    if np.abs(lat).max() > 90 or np.abs(lon).max() > 360:
-        raise UserError(f"{path}: Latitude/Longitude out of range (are they in degrees?)")
-    if np.isinf(layers).any():
-        raise UserError(f"{path}: layers_vector contains infinite values")
-    elevation = None
-    if "Elevation" in raw:
-        elevation = _vector(path, "Elevation", raw["Elevation"], width)
-    echo = None
-    fields: dict[str, np.ndarray] = {}
-    for key, value in raw.items():
-        if key in REQUIRED_FIELDS or key == "Elevation":
-            continue
-        if key in ECHOGRAM_FIELDS:
-            if echogram and value.ndim == 2 and value.size:
-                echo = value if value.shape[1] == width else value.T
-            continue
-        value = np.asarray(value, dtype=np.float64)
-        if value.ndim == 2 and value.shape[1] != width and value.shape[0] == width:
-            value = value.T
-        if value.ndim == 2 and value.shape[1] == width:
-            fields[key] = value[0] if value.shape[0] == 1 else value
-    return Radargram(path, layers, lat, lon, elevation, fields, echo, kind)
+    return path
+
+
+def read_radargram_file(path: str | os.PathLike, options: ReadOptions | None = None) -> tuple[list[Radargram], int]:
+    """(every radargram of one file, traces left over): a CReSIS frame wider than ``columns`` gives several."""
+    return _read_file(_checked_path(path), options or ReadOptions())
+
+
+def load_radargrams(path: str | os.PathLike, *, echogram: bool = False, options: ReadOptions | None = None
+                    ) -> list[Radargram]:
+    """Every radargram of one file (a CReSIS frame wider than ``columns`` traces gives several)."""
+    return read_radargram_file(path, _options(options, echogram))[0]
+
+
+def load_radargram(path: str | os.PathLike, *, echogram: bool = False, options: ReadOptions | None = None
+                   ) -> Radargram:
+    """Read one radargram file of any layout; a damaged or incomplete file is a UserError.
+
+    The echogram image, when the file has one, is read only with ``echogram=True`` (it is large). A file
+    that holds several radargrams (a wide CReSIS frame) is a UserError: use `load_radargrams`.
+    """
+    radargrams = load_radargrams(path, echogram=echogram, options=options)
+    if len(radargrams) != 1:
+        raise UserError(f"{path}: holds {len(radargrams)} radargrams of {radargrams[0].columns} traces; "
+                        "read it as a folder or with load_radargrams")
+    return radargrams[0]
+
+
+def _options(options: ReadOptions | None, echogram: bool) -> ReadOptions:
+    options = options or ReadOptions()
+    if echogram and not options.echogram:
+        options = ReadOptions(options.columns, options.latlon_field, options.firn, True)
+    return options
 
 
 @dataclass
 class FolderSummary:
-    """What loading a folder found: every `.mat`, the readable ones, and why others were skipped."""
+    """What loading a folder found: every input file, the radargrams read, and why others were skipped."""
 
     files: int
     readable: int
     usable: int
     bad: dict[str, str]                 # file → error message (unreadable)
-    unusable: dict[str, str]            # file → reason (readable but not usable)
+    unusable: dict[str, str]            # radargram → reason (readable but not usable)
     seconds: float
+    layout: str = "layers_vector"       # the layout read, or "mixed (a, b)"
+    radargrams: int = 0                 # radargrams read (a wide CReSIS frame gives several)
+    leftover: dict[str, int] = field(default_factory=dict)      # file → traces left over after the cut
+    notes: dict[str, list[str]] = field(default_factory=dict)   # file → convention notes
+    survey_years: dict[int, int] = field(default_factory=dict)  # year → radargrams dated so
+    frames: int = 0                     # echogram frames read with their layer files
 
     def to_dict(self) -> dict[str, Any]:
         reasons = Counter(_reason_kind(r) for r in self.unusable.values())
-        return {"files": self.files, "readable": self.readable, "usable": self.usable, "bad": len(self.bad),
+        return {"files": self.files, "layout": self.layout, "radargrams": self.radargrams,
+                "readable": self.readable, "usable": self.usable, "bad": len(self.bad),
                 "unusable": len(self.unusable), "unusable_reasons": dict(reasons),
                 "bad_files": {Path(k).name: v for k, v in list(self.bad.items())[:20]},
+                "echogram_frames": self.frames, "leftover_traces": dict(self.leftover),
+                "survey_years": {str(k): v for k, v in sorted(self.survey_years.items())},
+                "notes": {k: v for k, v in list(self.notes.items())[:50]},
                 "load_seconds": round(self.seconds, 3)}
 
 
@@ -268,50 +169,118 @@ def mat_files(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
+def _plan(folder: Path) -> tuple[list[Path], dict[str, Path] | None, dict[str, str]]:
+    """(files to read, echogram frames by frame id, {file: why it is skipped}) of a folder of `.mat` files.
+
+    For a single file, frames are None: its frame is looked for beside it (`find_frame`).
+    """
+    files = mat_files(folder)
+    if folder.is_file():
+        return files, None, {}
+    frames: dict[str, Path] = {}
+    primary, bad = [], {}
+    for path in files:
+        try:
+            kind = layout_of(mat_variable_names(path))
+        except UserError:
+            kind = None  # read below, where the error is recorded
+        fid = frame_id(path)
+        if kind == "frame" and fid is not None:
+            frames.setdefault(fid, path)
+        elif kind == "frame":
+            bad[str(path)] = f"{path}: an echogram frame without a frame id YYYYMMDD_SS_FFF to pair it with"
+        else:
+            primary.append(path)
+    layer_ids = {frame_id(p) for p in primary}
+    for fid, path in frames.items():
+        if fid not in layer_ids:
+            bad[str(path)] = f"{path}: an echogram frame without a CSARP_layer/layerData file of frame id {fid}"
+    return primary, frames, bad
+
+
 def load_radargram_folder(folder: str | os.PathLike, *, rows_needed: int = 16, columns: int | None = 256,
-                          echogram: bool = False, desc: str = "read radargrams"
-                          ) -> tuple[list[Radargram], FolderSummary]:
-    """Read every `.mat` in `folder`; return the usable radargrams and a summary (bad files are skipped)."""
+                          echogram: bool = False, desc: str = "read radargrams", options: ReadOptions | None = None,
+                          include_unusable: bool = False) -> tuple[list[Radargram], FolderSummary]:
+    """Read every radargram under `folder` (any layout); return the usable ones (every readable one with
+    `include_unusable`) and a summary: bad files are skipped and counted, wide frames cut, notes collected."""
     from nivalis.progress import progress
 
     t0 = time.perf_counter()
-    files = mat_files(folder)
-    good: list[Radargram] = []
-    bad: dict[str, str] = {}
+    folder = Path(folder)
+    options = _options(options, echogram)
+    if columns is not None and columns != options.columns:
+        options = ReadOptions(columns, options.latlon_field, options.firn, options.echogram)
+    if is_seed_release(folder):
+        pairs, bad = seed_release_pairs(folder)
+        items: list[Path] = [image for image, _ in pairs]
+        frames: dict[str, Path] | None = {}
+        n_files = len(pairs) + len(bad)
+    else:
+        items, frames, bad = _plan(folder)
+        n_files = len(items) + len(frames or {})
+    kept: list[Radargram] = []
     unusable: dict[str, str] = {}
-    readable = 0
-    for path in progress(files, total=len(files), desc=desc):
+    readable = usable = read = 0
+    leftover: dict[str, int] = {}
+    notes: dict[str, list[str]] = {}
+    layouts: Counter[str] = Counter()
+    years: Counter[int] = Counter()
+    used_frames = set()
+    for path in progress(items, total=len(items), desc=desc):
         try:
-            radargram = load_radargram(path, echogram=echogram)
+            radargrams, left = _read_file(path, options, frames)
         except UserError as exc:
             bad[str(path)] = str(exc)
             continue
         readable += 1
-        ok, reason = radargram.usability(rows_needed, columns)
-        if ok:
-            good.append(radargram)
-        else:
-            unusable[str(path)] = reason
-    summary = FolderSummary(len(files), readable, len(good), bad, unusable, time.perf_counter() - t0)
-    return good, summary
+        if left:
+            leftover[path.name] = left
+        fid = frame_id(path)
+        if frames and fid in frames and radargrams[0].layout in ("CSARP_layer", "layerData"):
+            used_frames.add(fid)
+        for radargram in radargrams:
+            read += 1
+            layouts[radargram.layout] += 1
+            if radargram.survey_year is not None:
+                years[radargram.survey_year] += 1
+            for note in radargram.notes:  # the cuts of one frame share its notes: said once per file
+                if note not in notes.setdefault(path.name, []):
+                    notes[path.name].append(note)
+            ok, reason = radargram.usability(rows_needed, columns)
+            usable += ok
+            if not ok:
+                unusable[str(path) if len(radargrams) == 1 else radargram.name] = reason
+            if ok or include_unusable:
+                kept.append(radargram)
+    layout = ", ".join(sorted(layouts)) or ("seed_release" if is_seed_release(folder) else "none")
+    summary = FolderSummary(n_files, readable, usable, bad, unusable, time.perf_counter() - t0,
+                            layout if len(layouts) <= 1 else f"mixed ({layout})", read, leftover, notes,
+                            dict(years), len(used_frames))
+    return kept, summary
+
+
+def detect_survey_year(path: str | os.PathLike) -> tuple[int, str]:
+    """(survey year, where it came from): file name dates, else the GPS time of the first file, else 2012."""
+    path = Path(path)
+    files: list[Path] = []
+    if path.is_dir():
+        files = sorted((path / "image").glob("*.mat")) if is_seed_release(path) else sorted(path.rglob("*.mat"))
+    elif path.is_file():
+        files = [path]
+    years = Counter(y for y in (year_from_name(p) for p in files) if y is not None)
+    if years:
+        return years.most_common(1)[0][0], "file name date"
+    for candidate in files[:3]:
+        try:
+            radargrams = load_radargrams(candidate)
+        except UserError:
+            continue
+        if radargrams and radargrams[0].survey_year is not None:
+            return radargrams[0].survey_year, radargrams[0].survey_year_source
+    return DEFAULT_SURVEY_YEAR, f"default {DEFAULT_SURVEY_YEAR} (no YYYYMMDD date in the file names, no GPS time)"
 
 
 # --------------------------------------------------------------------------------------------- writing
-
-
-def _mat73_header() -> bytes:
-    text = (f"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: "
-            f"{time.strftime('%a %b %d %H:%M:%S %Y', time.gmtime(0))} HDF5 schema 1.00 .").encode("ascii")
-    header = text.ljust(116, b" ") + b" " * 8 + (0x0200).to_bytes(2, "little") + b"IM"
-    return header.ljust(MAT73_HEADER_BYTES, b"\x00")
-
-
-def _matlab_class(dtype: np.dtype) -> str:
-    if dtype.kind == "f":
-        return "single" if dtype.itemsize == 4 else "double"
-    if dtype.kind in "ui":
-        return f"{'u' if dtype.kind == 'u' else ''}int{8 * dtype.itemsize}"
-    return "logical" if dtype.kind == "b" else "double"
 
 
 def write_radargram(path: str | os.PathLike, variables: dict[str, np.ndarray], fmt: str = "v7.3",
@@ -321,34 +290,7 @@ def write_radargram(path: str | os.PathLike, variables: dict[str, np.ndarray], f
     ``fmt`` is ``v7.3`` (HDF5 behind the 512-byte MATLAB header, arrays stored transposed, as MATLAB
     does) or ``v5`` (scipy.io.savemat).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mat")
-    try:
-        if fmt == "v5":
-            import scipy.io
-
-            scipy.io.savemat(tmp, variables, do_compression=compress, oned_as="column")
-        elif fmt in ("v7.3", "v73"):
-            import h5py
-
-            with h5py.File(tmp, "w", userblock_size=MAT73_HEADER_BYTES, libver="earliest") as f:
-                for key, value in variables.items():
-                    value = np.asarray(value)
-                    if value.ndim == 1:
-                        value = value.reshape(-1, 1)
-                    kwargs = {"compression": "gzip", "compression_opts": 4} if compress and value.size > 4096 else {}
-                    ds = f.create_dataset(key, data=value.T, **kwargs)
-                    ds.attrs["MATLAB_class"] = np.bytes_(_matlab_class(value.dtype))
-            with tmp.open("r+b") as f:
-                f.write(_mat73_header())
-        else:
-            raise UserError(f"unknown MAT format {fmt!r} (v7.3, v5)")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_mat(path, variables, fmt, compress)
 
 
 def radargram_variables(radargram: Radargram) -> dict[str, np.ndarray]:
@@ -363,5 +305,6 @@ def radargram_variables(radargram: Radargram) -> dict[str, np.ndarray]:
     return out
 
 
-__all__ = ["FolderSummary", "Radargram", "layers_usability", "load_radargram", "load_radargram_folder", "mat_files",
-           "radargram_variables", "write_radargram"]
+__all__ = ["MAT73_HEADER_BYTES", "FolderSummary", "Radargram", "ReadOptions", "detect_survey_year",
+           "layers_usability", "load_radargram", "load_radargram_folder", "load_radargrams", "mat_files",
+           "radargram_variables", "read_radargram_file", "write_radargram"]

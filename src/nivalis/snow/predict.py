@@ -26,7 +26,7 @@ from nivalis.snow.graphs import (
     load_dataset,
     radargram_arrays,
 )
-from nivalis.snow.io import load_radargram
+from nivalis.snow.io import load_radargrams
 from nivalis.snow.metrics import rmse_per_year
 from nivalis.snow.models import create_snow_model
 
@@ -89,7 +89,7 @@ class Prediction:
         return atomic_write_text(Path(path), buf.getvalue())
 
 
-def predict_path(checkpoint: str | Path, path: str | Path) -> Prediction:
+def predict_path(checkpoint: str | Path, path: str | Path, *, survey_year: int | None = None) -> Prediction:
     """`nivalis snow predict`: the target layers' thickness at every trace of one radargram file or a folder.
 
     A single file that is not usable is a UserError (it says why). In a folder, unreadable and unusable
@@ -98,14 +98,17 @@ def predict_path(checkpoint: str | Path, path: str | Path) -> Prediction:
     Every radargram gets a role from the checkpoint's split: ``train`` (the model fitted it), ``test`` (held
     out by `snow train`) or ``new`` (``unknown`` for a checkpoint that does not list its training files);
     ``held_out`` is the RMSE over the test and new radargrams, the figure to trust (the all-radargram RMSE
-    of a training folder is optimistic).
+    of a training folder is optimistic). A file that holds several radargrams (a CReSIS frame wider than
+    the model's columns) is predicted like a folder. `survey_year` relabels the years (the model predicts
+    layers counted from the surface; the checkpoint's years are kept when it is None).
     """
     model, cfg, stats, meta = load_predictor(checkpoint)
     path = Path(path)
-    if path.is_dir():
+    radargrams = None if path.is_dir() else load_radargrams(path)
+    if radargrams is None or len(radargrams) > 1:
         arrays, summary = load_dataset(path, cfg)
     else:
-        radargram = load_radargram(path)
+        radargram = radargrams[0]
         ok, reason = radargram.usability(cfg.rows_needed, cfg.columns)
         if not ok:
             raise UserError(f"{path}: not usable for this model: {reason}")
@@ -114,6 +117,9 @@ def predict_path(checkpoint: str | Path, path: str | Path) -> Prediction:
     pred, target = predict_thickness(model, dataset, cfg.precision), dataset.targets
     per_year, total = rmse_per_year(pred, target)
     years = list(meta["years"])
+    if survey_year is not None:
+        cfg.survey_year = survey_year
+        years = cfg.target_years()
     tested = set(meta.get("test_files", ()))
     # checkpoints written before "train_files" was saved cannot tell a training radargram from a new one
     other = "new" if "train_files" in meta else "unknown"
@@ -122,7 +128,8 @@ def predict_path(checkpoint: str | Path, path: str | Path) -> Prediction:
     result: dict[str, Any] = {"model": meta["model"], "years": years, "rmse_px": dict(zip(years, per_year)),
                               "total_rmse_px": total}
     if summary is None:
-        result.update({"file": str(path), "role": roles[0], "thickness_px": pred[0].T.tolist(),
+        result.update({"file": str(path), "role": roles[0], "notes": list(radargrams[0].notes),
+                       "thickness_px": pred[0].T.tolist(),
                        "tracked_px": target[0].T.tolist(), "layer_index": layer_indices(cfg)[1],
                        "latitude": arrays.static[0, :, 0].tolist(), "longitude": arrays.static[0, :, 1].tolist()})
     else:

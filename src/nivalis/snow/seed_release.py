@@ -1,0 +1,228 @@
+"""Seed 000's own release: ``image/NAME.mat`` (echogram, positions) with ``layer_bin/NAME.png`` (layer labels).
+
+The label image is binary, white = the top of a firn layer, lines 1–2 px thick (seed 000 §III). It is
+traced into layer rows per column:
+
+1. in every column, each run of white pixels is one layer; its top row is the layer's row there;
+2. runs are followed column to column: a run continues the track whose last row is nearest, within
+   ``TRACK_TOLERANCE_PX`` (+ 1 px per column of gap), if that track was seen at most
+   ``BRIDGE_COLUMNS`` + 1 columns before;
+3. tracks shorter than ``MIN_TRACK_COLUMNS`` are label noise and dropped; a track that does not overlap a
+   longer one in any column, and continues it (row within the tolerance across the gap) without
+   changing its order against the other layers, is the same layer (a layer missing in some columns);
+4. gaps of at most ``BRIDGE_COLUMNS`` columns inside a layer are bridged by linear interpolation; longer
+   gaps stay NaN; layers are ordered top-down, so row 0 is the surface.
+
+Positions come from ``Latitude``/``Longitude`` vectors, or from a W × 2 / 2 × W matrix under any field
+name (seed 000: "a 256×2 matrix specifying the geographic latitude and longitude"), latitude first; the
+ranges are checked. Several candidate matrices are ambiguous: ``latlon_field`` (``--latlon-field``) picks
+one (files without that field fall back to the rule above). The largest other 2-D array W columns wide
+is the echogram, kept (``echogram=True``) for figures.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nivalis.errors import UserError
+from nivalis.snow.matfile import numeric, read_mat
+from nivalis.snow.radargram import Radargram, ReadOptions, clean_coordinates, drop_empty, set_survey_year
+
+LABEL_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
+BRIDGE_COLUMNS = 8          # gaps up to this many columns inside a traced layer are interpolated
+TRACK_TOLERANCE_PX = 3      # a run continues a track when its top is this close (+1 px per gap column)
+MIN_TRACK_COLUMNS = 3       # shorter traces are label noise
+
+
+def read_label_image(path: Path) -> np.ndarray:
+    """The label image as a boolean [rows, columns] array (white = layer top), read with OpenCV."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise UserError(f"{path}: not a readable image")
+    if image.ndim == 3:
+        image = image[..., :3].max(axis=-1)
+    top = float(image.max())
+    return image > (top / 2 if top > 0 else 0)
+
+
+def _run_tops(column: np.ndarray) -> np.ndarray:
+    padded = np.concatenate([[False], column])
+    return np.flatnonzero(padded[1:] & ~padded[:-1]).astype(np.float64)
+
+
+def _tracks(mask: np.ndarray) -> list[dict[int, float]]:
+    width = mask.shape[1]
+    done: list[dict[int, float]] = []
+    active: list[dict[int, float]] = []
+    for col in range(width):
+        tops = _run_tops(mask[:, col])
+        active = [t for t in active if col - next(reversed(t)) <= BRIDGE_COLUMNS + 1]
+        pairs = []
+        for ti, track in enumerate(active):
+            last = next(reversed(track))  # columns are added in increasing order
+            tol = TRACK_TOLERANCE_PX + (col - last - 1)
+            for ri, row in enumerate(tops):
+                d = abs(row - track[last])
+                if d <= tol:
+                    pairs.append((d, ti, ri))
+        used_t, used_r = set(), set()
+        for _, ti, ri in sorted(pairs):
+            if ti in used_t or ri in used_r:
+                continue
+            active[ti][col] = float(tops[ri])
+            used_t.add(ti)
+            used_r.add(ri)
+        for ri, row in enumerate(tops):
+            if ri not in used_r:
+                track = {col: float(row)}
+                active.append(track)
+                done.append(track)
+    return done
+
+
+def _as_row(track: dict[int, float], width: int) -> np.ndarray:
+    row = np.full(width, np.nan)
+    cols = np.fromiter(track, dtype=np.int64)
+    row[cols] = [track[c] for c in cols]
+    return row
+
+
+def _order(a: np.ndarray, b: np.ndarray) -> float:
+    """< 0 when layer `a` lies above `b` (smaller rows) where both are traced, else by their means."""
+    both = np.isfinite(a) & np.isfinite(b)
+    if both.any():
+        return float(np.mean(a[both] - b[both]))
+    return float(np.nanmean(a) - np.nanmean(b))
+
+
+def _continues(layer: np.ndarray, piece: np.ndarray, others: list[np.ndarray]) -> float | None:
+    """Row distance at the junction when `piece` continues `layer` (no overlap, same order), else None."""
+    if (np.isfinite(layer) & np.isfinite(piece)).any():
+        return None
+    lc, pc = np.flatnonzero(np.isfinite(layer)), np.flatnonzero(np.isfinite(piece))
+    dist = np.abs(lc[:, None] - pc[None, :])
+    i, j = np.unravel_index(np.argmin(dist), dist.shape)
+    gap = int(dist[i, j])
+    d = abs(layer[lc[i]] - piece[pc[j]])
+    if d > TRACK_TOLERANCE_PX + 0.1 * gap:
+        return None
+    for other in others:  # a continuation never jumps across another layer
+        if np.sign(_order(layer, other)) != np.sign(_order(piece, other)):
+            return None
+    return float(d)
+
+
+def _bridge(row: np.ndarray) -> np.ndarray:
+    cols = np.flatnonzero(np.isfinite(row))
+    out = row.copy()
+    for a, b in zip(cols[:-1], cols[1:]):
+        if 1 < b - a <= BRIDGE_COLUMNS + 1:
+            out[a + 1:b] = np.interp(np.arange(a + 1, b), [a, b], [row[a], row[b]])
+    return out
+
+
+def trace_label_image(mask: np.ndarray) -> np.ndarray:
+    """[L, W] layer rows traced from a boolean label image (white = layer top), top-down, NaN where absent."""
+    width = mask.shape[1]
+    pieces = [_as_row(t, width) for t in _tracks(np.asarray(mask, dtype=bool)) if len(t) >= MIN_TRACK_COLUMNS]
+    pieces.sort(key=lambda r: -np.isfinite(r).sum())  # long tracks first: they define the layers
+    layers: list[np.ndarray] = []
+    for piece in pieces:
+        best, best_d = None, None
+        for k, layer in enumerate(layers):
+            d = _continues(layer, piece, layers[:k] + layers[k + 1:])
+            if d is not None and (best_d is None or d < best_d):
+                best, best_d = k, d
+        if best is None:
+            layers.append(piece)
+        else:
+            layers[best] = np.where(np.isfinite(layers[best]), layers[best], piece)
+    if not layers:
+        return np.full((0, width), np.nan)
+    layers.sort(key=functools.cmp_to_key(lambda a, b: int(np.sign(_order(a, b)))))
+    return np.stack([_bridge(layer) for layer in layers])
+
+
+def _latlon(path: Path, raw: dict[str, Any], width: int, latlon_field: str | None) -> tuple[np.ndarray, np.ndarray]:
+    if latlon_field is not None and latlon_field in raw:  # files without it fall back to what they hold
+        value = numeric(raw[latlon_field])
+        if value is None:
+            raise UserError(f"{path}: field {latlon_field!r} (--latlon-field) is not numeric")
+        candidates = {latlon_field: value}
+    elif "Latitude" in raw and "Longitude" in raw:
+        lat, lon = numeric(raw["Latitude"]), numeric(raw["Longitude"])
+        if lat is None or lon is None or lat.size != width or lon.size != width:
+            raise UserError(f"{path}: Latitude/Longitude must have {width} values, one per label column")
+        return lat.reshape(-1), lon.reshape(-1)
+    else:
+        candidates = {k: v for k, v in ((k, numeric(v)) for k, v in raw.items())
+                      if v is not None and v.ndim == 2 and sorted(v.shape) == sorted((2, width))}
+    plausible = {}
+    for key, value in candidates.items():
+        pair = value if value.shape == (width, 2) else value.T
+        if pair.shape != (width, 2):
+            raise UserError(f"{path}: field {key!r} is {value.shape}, not {width}×2 latitude/longitude")
+        lat, lon = pair[:, 0], pair[:, 1]
+        with np.errstate(invalid="ignore"):
+            if np.nanmax(np.abs(lat)) <= 90 and np.nanmin(lon) >= -180 and np.nanmax(lon) <= 360:
+                plausible[key] = (lat, lon)
+    if not plausible:
+        raise UserError(f"{path}: no {width}×2 latitude/longitude matrix (nor Latitude/Longitude vectors) with "
+                        "plausible degrees; name it with --latlon-field")
+    if len(plausible) > 1:
+        raise UserError(f"{path}: several {width}×2 matrices could be latitude/longitude "
+                        f"({', '.join(sorted(plausible))}); choose one with --latlon-field")
+    return next(iter(plausible.values()))
+
+
+def read_seed_pair(image_mat: Path, label: Path, options: ReadOptions) -> Radargram:
+    """One radargram of the seed's release from its ``image/NAME.mat`` and ``layer_bin/NAME.*`` label image."""
+    notes: list[str] = []
+    raw, kind = read_mat(image_mat)
+    raw = drop_empty(image_mat, raw, notes)
+    mask = read_label_image(label)
+    width = mask.shape[1]
+    lat, lon = _latlon(image_mat, raw, width, options.latlon_field)
+    lat, lon = clean_coordinates(image_mat, lat, lon, notes)
+    layers = trace_label_image(mask)
+    if layers.shape[0] == 0:
+        raise UserError(f"{label}: no white (layer) pixels in the label image")
+    arrays = {k: v for k, v in raw.items() if numeric(v) is not None and v.ndim == 2}  # images keep their dtype
+    images = {k: v for k, v in arrays.items() if v.shape[1] == width and v.shape[0] > 2}
+    echogram = max(images.items(), key=lambda kv: kv[1].size)[1] if images else None
+    if echogram is not None and echogram.shape[0] != mask.shape[0]:
+        notes.append(f"echogram has {echogram.shape[0]} rows, the label image {mask.shape[0]}")
+    elevation = numeric(raw.get("Elevation"))
+    elevation = elevation.reshape(-1) if elevation is not None and elevation.size == width else None
+    radargram = Radargram(image_mat, layers, lat, lon, elevation, {}, echogram if options.echogram else None, kind,
+                          "seed_release", notes=notes)
+    return set_survey_year(radargram, numeric(raw.get("GPS_time")))
+
+
+def seed_release_pairs(folder: Path) -> tuple[list[tuple[Path, Path]], dict[str, str]]:
+    """([(image .mat, label image)], {unpaired file: why}) of a folder with ``image/`` and ``layer_bin/``."""
+    images = {p.stem: p for p in sorted((folder / "image").glob("*.mat")) if p.is_file()}
+    labels: dict[str, Path] = {}
+    for p in sorted((folder / "layer_bin").iterdir()):
+        if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES:
+            labels.setdefault(p.stem, p)
+    pairs = [(images[s], labels[s]) for s in sorted(images) if s in labels]
+    bad = {str(images[s]): f"{images[s]}: no label image layer_bin/{s}.png (or .bmp/.tif)"
+           for s in images if s not in labels}
+    bad.update({str(labels[s]): f"{labels[s]}: no image/{s}.mat beside the label image" for s in labels
+                if s not in images})
+    return pairs, bad
+
+
+def is_seed_release(folder: Path) -> bool:
+    return folder.is_dir() and (folder / "image").is_dir() and (folder / "layer_bin").is_dir()
+
+
+__all__ = ["BRIDGE_COLUMNS", "LABEL_SUFFIXES", "is_seed_release", "read_label_image", "read_seed_pair",
+           "seed_release_pairs", "trace_label_image"]
