@@ -63,3 +63,17 @@ def test_recordio_and_folder_training_data(tmp_path):
             (tmp_path / "dir" / f"id{k}" / f"{j}.png").write_bytes(encode_image(images[2 * k + j]))
     with pytest.raises(UserError, match="too few"):
         folder_data(tmp_path / "dir", cfg)
+
+
+def test_proxy_takes_identities_times_40_split_36_4(tmp_path):
+    from nivalis.face.proxy import face_proxy
+
+    images, _ = digit_faces(8, size=16)
+    labels = np.repeat(np.arange(3), 41)[:-1]  # identities 0, 1 with 41 images, identity 2 with 40
+    write_recordio(tmp_path / "train.rec", [images[i % 8] for i in range(len(labels))], labels)
+    data = face_proxy(tmp_path, identities=2, input_size=16)
+    assert (len(data.train), len(data.val), data.num_classes) == (72, 8, 2)
+    assert data.train.tensors[0].shape == (72, 3, 16, 16)
+    assert np.bincount(data.train.tensors[1].numpy()).tolist() == [36, 36]
+    with pytest.raises(UserError, match="only 3 identities"):
+        face_proxy(tmp_path, identities=4, input_size=16)

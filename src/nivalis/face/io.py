@@ -233,7 +233,7 @@ class RecordIO:
         else:
             keys = sorted(self.offsets)
         self.keys = keys
-        self.labels = np.array([int(self._header(self.read(k), head_only=True)[1][0]) for k in keys], dtype=np.int64)
+        self.labels = np.array([int(self._header(self.read(k))[1][0]) for k in keys], dtype=np.int64)
 
     # -- low level
     def _read_idx(self, idx: Path) -> dict[int, int]:
@@ -294,7 +294,7 @@ class RecordIO:
                     raise UserError(f"{self.path}: truncated multi-part RecordIO record {key}")
                 out += magic
 
-    def _header(self, payload: bytes, head_only: bool = False) -> tuple[int, np.ndarray, bytes]:
+    def _header(self, payload: bytes) -> tuple[int, np.ndarray, bytes]:
         if len(payload) < _IR_HEADER.size:
             raise UserError(f"{self.path}: record too short for an image header ({len(payload)} bytes)")
         flag, label, _, _ = _IR_HEADER.unpack_from(payload)

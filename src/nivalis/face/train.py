@@ -35,7 +35,15 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from nivalis.config import ConfigDict
-from nivalis.engine import TrainConfig, classification_task, fit, load_checkpoint, save_checkpoint, seed_everything
+from nivalis.engine import (
+    TrainConfig,
+    classification_task,
+    fit,
+    get_context,
+    load_checkpoint,
+    save_checkpoint,
+    seed_everything,
+)
 from nivalis.engine.records import write_run_files
 from nivalis.errors import UserError
 from nivalis.face.io import FaceFolder, RecordIO, VerificationPairs, load_bin, open_face_data
@@ -359,6 +367,7 @@ class FaceRun:
     model: FaceModel
     history: list[dict[str, float]]
     verification: dict[str, dict]  # full metrics per set, with the ROC arrays
+    untrained: dict[str, dict] | None = None  # the same before training (with `evaluate_untrained`)
 
 
 def _scalars(metrics: dict) -> dict:
@@ -376,7 +385,7 @@ def train_face(data: str | os.PathLike, config: FaceConfig, out_dir: str | os.Pa
     backbone = build_backbone(cfg, fd.in_chans)
     model = FaceModel(backbone, build_head(cfg.loss, cfg.embedding_size, fd.num_classes, cfg.scale, cfg.margin))
     batch = cfg.train_config().eval_batch_size
-    untrained = ({name: _scalars(_pair_metrics(backbone, *v, batch)) for name, v in fd.verification.items()}
+    untrained = ({name: _pair_metrics(backbone, *v, batch) for name, v in fd.verification.items()}
                  if evaluate_untrained else None)
     meta = face_meta(cfg, fd.num_classes, fd.in_chans, "digits" if stand_in else str(data), stand_in)
     fitted = fit(model, fd.train, fd.val, config=cfg.train_config(), task=classification_task(fd.num_classes),
@@ -392,13 +401,14 @@ def train_face(data: str | os.PathLike, config: FaceConfig, out_dir: str | os.Pa
         "stand_in": stand_in,
     }
     if untrained is not None:
-        result["untrained"] = next(iter(untrained.values()))
+        result["untrained"] = _scalars(next(iter(untrained.values())))
     if stand_in:
         result["note"] = STANDIN_NOTE
     if fitted.history and "val_accuracy" in fitted.history[-1]:
         result["val_accuracy"] = fitted.history[-1]["val_accuracy"]
-    payload = load_checkpoint(fitted.checkpoint)
-    payload["meta"]["verification"] = scalars
-    save_checkpoint(fitted.checkpoint, payload)
-    write_run_files(out_dir, result, fitted.history)
-    return FaceRun(result=result, model=model, history=fitted.history, verification=full)
+    if get_context().is_main:
+        payload = load_checkpoint(fitted.checkpoint)
+        payload["meta"]["verification"] = scalars
+        save_checkpoint(fitted.checkpoint, payload)
+        write_run_files(out_dir, result, fitted.history)
+    return FaceRun(result=result, model=model, history=fitted.history, verification=full, untrained=untrained)
