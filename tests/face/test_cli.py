@@ -55,3 +55,24 @@ def test_user_errors(tmp_path, small_bin, arcface_run):
     assert not (tmp_path / "e.npy").exists()
     assert_user_error(invoke("face", "embed", "--checkpoint", ckpt, str(bad), "--out", str(tmp_path / "e.txt")),
                       "--out")
+
+
+def test_train_on_recordio_with_bin_beside_it(tmp_path, small_bin):
+    """insightface's faces_emore layout: train.rec + train.idx with lfw.bin beside them."""
+    import shutil
+
+    from nivalis.face.io import write_recordio
+    from tests.face.conftest import digit_faces
+
+    images, labels = digit_faces(48, size=32, seed=2)
+    order = np.argsort(labels, kind="stable")
+    write_recordio(tmp_path / "emore" / "train.rec", images[order], labels[order])
+    shutil.copy(small_bin[0], tmp_path / "emore" / "lfw.bin")
+    res = invoke("face", "train", "--data", str(tmp_path / "emore"), "--backbone", "lresnet34e_ir", "--width", "0.125",
+                 "--input", "16", "--embedding-size", "16", "--epochs", "1", "--batch-size", "16", "--lr", "0.01",
+                 "--out", str(tmp_path / "run"), "--json")
+    assert res.code == 0, res.err
+    r = res.json()
+    assert r["stand_in"] is False and "note" not in r and r["num_classes"] == len(set(labels.tolist()))
+    assert r["verification"]["pairs"] == 40 and r["verification"]["folds"] == 10
+    assert list(r["verification_sets"]) == ["lfw"]

@@ -96,7 +96,11 @@ def verify(
     result = verify_bin(bin_file, checkpoint, batch_size=batch_size)
     result.pop("roc")
     result["bin"] = str(bin_file)
-    emit(result, as_json)
+    human = (f"{bin_file}: accuracy {result['accuracy']:.4f} ± {result['accuracy_std']:.4f} ({result['folds']} folds, "
+             f"{result['pairs']} pairs), TAR@FAR={result['far_target']:g}: {result['tar_at_far']:.4f} "
+             f"(measured FAR {result['far']:.4f})"
+             + ("\nnote: the checkpoint was trained on the digits stand-in, not faces" if result["stand_in"] else ""))
+    emit(result, as_json, human=human)
 
 
 @app.command()
