@@ -6,9 +6,12 @@ from tests.cli_helpers import assert_user_error, invoke
 
 def test_verify_bin_end_to_end(arcface_run, small_bin):
     path, _, _ = small_bin
-    res = invoke("face", "verify", "--bin", str(path), "--checkpoint", arcface_run.result["checkpoint"], "--json")
+    res = invoke("face", "verify", "--bin", str(path), "--checkpoint", arcface_run.result["checkpoint"], "--json",
+                 "--roc", str(path.parent / "roc.csv"))
     assert res.code == 0, res.err
     out = res.json()
+    roc = np.loadtxt(out["roc"], delimiter=",", skiprows=1)
+    assert roc.shape == (400, 3) and (np.diff(roc[:, 2]) >= 0).all()
     assert {"accuracy", "accuracy_std", "tar_at_far", "folds"} <= set(out) and out["folds"] == 10
     assert 0.0 <= out["accuracy"] <= 1.0 and out["pairs"] == 40 and out["stand_in"] is True
 

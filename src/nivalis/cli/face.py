@@ -86,16 +86,26 @@ def verify(
                                                          "agedb_30.bin, ...).")],
     checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt from `nivalis face train`.")],
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    roc: Annotated[Path | None, typer.Option(help="Also write the ROC (threshold, fold-mean FPR and TPR) as CSV.")]
+    = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """10-fold best-threshold accuracy ± std and TAR@FAR=1e-3 of a checkpoint on a .bin (image + flip embeddings)."""
     setup(quiet)
+    from nivalis.errors import UserError
     from nivalis.face.train import verify_bin
+    from nivalis.files import atomic_write_text
 
+    if roc is not None and roc.suffix.lower() != ".csv":
+        raise UserError(f"--roc must end in .csv (got {roc.name})")
     result = verify_bin(bin_file, checkpoint, batch_size=batch_size)
-    result.pop("roc")
+    curve = result.pop("roc")
     result["bin"] = str(bin_file)
+    if roc is not None:
+        rows = [f"{t:.2f},{f:.6g},{p:.6g}" for t, f, p in zip(curve["thresholds"], curve["fpr"], curve["tpr"])]
+        atomic_write_text(roc, "threshold,fpr,tpr\n" + "\n".join(rows) + "\n")
+        result["roc"] = str(roc)
     human = (f"{bin_file}: accuracy {result['accuracy']:.4f} ± {result['accuracy_std']:.4f} ({result['folds']} folds, "
              f"{result['pairs']} pairs), TAR@FAR={result['far_target']:g}: {result['tar_at_far']:.4f} "
              f"(measured FAR {result['far']:.4f})"
