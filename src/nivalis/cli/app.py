@@ -51,6 +51,8 @@ def _register() -> None:
     app.add_typer(avalanche.app, name="avalanche")
     from nivalis.cli import snow
     app.add_typer(snow.app, name="snow")
+    from nivalis.cli import face
+    app.add_typer(face.app, name="face")
 
 
 _register()

@@ -19,6 +19,7 @@ import numpy as np
 
 from nivalis.data.base import ClassificationData, register_dataset
 from nivalis.data.download import Archive, download_dataset, register_archives
+from nivalis.data.pickles import BYTES, NUMPY_ARRAYS, safe_load
 from nivalis.data.transforms import to_classification_data
 from nivalis.errors import UserError
 
@@ -28,26 +29,14 @@ CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
 ARCHIVES = [Archive("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a")]
 register_archives("cifar10", ARCHIVES)
 
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"), ("copy_reg", "_reconstructor"),
-    ("copyreg", "_reconstructor"), ("__builtin__", "object"), ("builtins", "object"),
-}
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        return super().find_class(module, name)
+_ALLOWED = NUMPY_ARRAYS | BYTES
 
 
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One batch file → (uint8 images [N, 32, 32, 3], int64 labels [N])."""
     try:
         with open(path, "rb") as f:
-            raw = _ArrayUnpickler(f, encoding="bytes").load()
+            raw = safe_load(f, _ALLOWED)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as exc:
         raise UserError(f"{path} is not a CIFAR-10 python batch ({exc})") from None
     if not isinstance(raw, dict):
@@ -98,7 +87,7 @@ def _class_names(batch_dir: Path) -> list[str]:
     if meta.is_file():
         try:
             with open(meta, "rb") as f:
-                names = _ArrayUnpickler(f, encoding="bytes").load().get(b"label_names")
+                names = safe_load(f, _ALLOWED).get(b"label_names")
             if names and len(names) == 10:
                 return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
         except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, TypeError):

@@ -1,0 +1,81 @@
+import numpy as np
+
+from nivalis.face.io import encode_image
+from tests.cli_helpers import assert_user_error, invoke
+
+
+def test_verify_bin_end_to_end(arcface_run, small_bin):
+    path, _, _ = small_bin
+    res = invoke("face", "verify", "--bin", str(path), "--checkpoint", arcface_run.result["checkpoint"], "--json",
+                 "--roc", str(path.parent / "roc.csv"))
+    assert res.code == 0, res.err
+    out = res.json()
+    roc = np.loadtxt(out["roc"], delimiter=",", skiprows=1)
+    assert roc.shape == (400, 3) and (np.diff(roc[:, 2]) >= 0).all()
+    assert {"accuracy", "accuracy_std", "tar_at_far", "folds"} <= set(out) and out["folds"] == 10
+    assert 0.0 <= out["accuracy"] <= 1.0 and out["pairs"] == 40 and out["stand_in"] is True
+
+
+def test_embed_writes_npy_and_csv(arcface_run, tmp_path, small_bin):
+    _, images, _ = small_bin
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"{i}.png")
+        files[-1].write_bytes(encode_image(images[i]))
+    ckpt = arcface_run.result["checkpoint"]
+    res = invoke("face", "embed", "--checkpoint", ckpt, *map(str, files), "--out", str(tmp_path / "e.npy"), "--json")
+    assert res.code == 0, res.err
+    emb = np.load(tmp_path / "e.npy")
+    assert emb.shape == (3, 128) == (res.json()["count"], res.json()["dim"])
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    res = invoke("face", "embed", "--checkpoint", ckpt, str(files[0]), "--out", str(tmp_path / "e.csv"), "--quiet")
+    assert res.code == 0 and (tmp_path / "e.csv").read_text().count("\n") == 2
+
+
+def test_train_json_on_the_stand_in(tmp_path):
+    out = tmp_path / "run"
+    res = invoke("face", "train", "--data", "digits", "--loss", "softmax", "--epochs", "1", "--out", str(out), "--json")
+    assert res.code == 0, res.err
+    r = res.json()
+    assert set(r["verification"]) >= {"accuracy", "accuracy_std", "tar_at_far", "far", "folds"}
+    assert "roc" not in r["verification"] and r["stand_in"] and "not faces" in r["note"]
+    assert (out / "checkpoint.pt").is_file() and r["checkpoint"] == str(out / "checkpoint.pt")
+
+
+def test_user_errors(tmp_path, small_bin, arcface_run):
+    path, _, _ = small_bin
+    ckpt = arcface_run.result["checkpoint"]
+    assert_user_error(invoke("face", "train", "--loss", "triplet", "--out", str(tmp_path / "a")), "--loss")
+    assert_user_error(invoke("face", "train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "b")),
+                      "not found")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert_user_error(invoke("face", "verify", "--bin", str(tmp_path / "x.bin"), "--checkpoint", ckpt), "x.bin")
+    assert_user_error(invoke("face", "verify", "--bin", str(path), "--checkpoint", str(path)), "lfw.bin")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    assert_user_error(invoke("face", "embed", "--checkpoint", ckpt, str(bad), "--out", str(tmp_path / "e.npy")),
+                      "bad.png")
+    assert not (tmp_path / "e.npy").exists()
+    assert_user_error(invoke("face", "embed", "--checkpoint", ckpt, str(bad), "--out", str(tmp_path / "e.txt")),
+                      "--out")
+
+
+def test_train_on_recordio_with_bin_beside_it(tmp_path, small_bin):
+    """insightface's faces_emore layout: train.rec + train.idx with lfw.bin beside them."""
+    import shutil
+
+    from nivalis.face.io import write_recordio
+    from tests.face.conftest import digit_faces
+
+    images, labels = digit_faces(48, size=32, seed=2)
+    order = np.argsort(labels, kind="stable")
+    write_recordio(tmp_path / "emore" / "train.rec", images[order], labels[order])
+    shutil.copy(small_bin[0], tmp_path / "emore" / "lfw.bin")
+    res = invoke("face", "train", "--data", str(tmp_path / "emore"), "--backbone", "lresnet34e_ir", "--width", "0.125",
+                 "--input", "16", "--embedding-size", "16", "--epochs", "1", "--batch-size", "16", "--lr", "0.01",
+                 "--out", str(tmp_path / "run"), "--json")
+    assert res.code == 0, res.err
+    r = res.json()
+    assert r["stand_in"] is False and "note" not in r and r["num_classes"] == len(set(labels.tolist()))
+    assert r["verification"]["pairs"] == 40 and r["verification"]["folds"] == 10
+    assert list(r["verification_sets"]) == ["lfw"]
