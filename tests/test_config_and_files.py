@@ -79,11 +79,12 @@ def test_prepare_output_dir_refuses_unwritable_places_in_one_line(tmp_path, make
         os.chmod(tmp_path / "ro", 0o755)
 
 
-def test_prepare_output_dir_creates_the_folder_and_cleans_our_stale_temps(tmp_path):
+def test_prepare_output_dir_checks_without_creating_and_cleans_our_stale_temps(tmp_path):
     from nivalis.files import prepare_output_dir, prepare_output_file
 
     out = tmp_path / "a" / "b"
-    assert prepare_output_dir(out) == out.resolve() and out.is_dir()
+    assert prepare_output_dir(out) == out.resolve() and not out.exists()   # checked, not created
+    out.mkdir(parents=True)
     stale = out / ".checkpoint.pt.999999999.tmp"        # a PID that cannot be running
     stale.write_text("torn")
     kept = out / ".notes.tmp"                             # not our naming: never touched

@@ -107,10 +107,12 @@ def _check_free(folder: Path, need_bytes: int, option: str, shown: Path) -> None
 
 
 def prepare_output_dir(path: str | os.PathLike, *, option: str = "--out", need_bytes: int = 0) -> Path:
-    """Check (before any work) that `path` is, or can become, a writable folder; create it; clean our stale temps.
+    """Check (before any work) that `path` is, or can become, a writable folder; clean our stale temps in it.
 
     Raises a one-line `UserError` naming the option when `path` is an existing file, sits under a file, or
     cannot be written (read-only file system, `/proc`, no permission), or when less than `need_bytes` is free.
+    Nothing is created here: the probe is written (and removed) in the nearest folder that exists, so a run
+    that fails later leaves no empty folder behind; the writers create the folder when they write.
     """
     shown = Path(path)
     folder = shown.expanduser().resolve()
@@ -121,12 +123,8 @@ def prepare_output_dir(path: str | os.PathLike, *, option: str = "--out", need_b
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise UserError(f"{option} {shown}: {ancestor} is a file, so no folder can be made under it")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"{option} {shown}: cannot create the folder ({exc.strerror or exc})") from None
-    _probe_writable(folder, option, shown)
-    _check_free(folder, need_bytes, option, shown)
+    _probe_writable(ancestor, option, shown)
+    _check_free(ancestor, need_bytes, option, shown)
     clean_stale_temps(folder)
     return folder
 

@@ -14,12 +14,12 @@ from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
 def _section_builders():
     """(name, builder) pairs; each builder(out_dir, quick) returns a report Section."""
     from nivalis.nas import demo as refinement
-    from nivalis.report.sections import avalanche, classification, effnet, snow, zoo
+    from nivalis.report.sections import avalanche, classification, effnet, face, snow, zoo
 
     return [("classification", classification.build),
             ("effnet", effnet.build), ("zoo", zoo.build),
             ("avalanche", avalanche.build), ("refinement", refinement.demo_section),
-            ("snow", snow.build)]
+            ("face", face.build), ("snow", snow.build)]
 
 
 def demo(
