@@ -63,7 +63,7 @@ def test_same_seed_same_table_with_one_or_two_workers(campaign, tmp_path):
     assert [(r.model, r.split) for r in first.runs] == [(r.model, r.split) for r in second.runs]
     other = run_paper(campaign, SnowConfig(epochs=1, splits=1, batch_size=16, seed=8, models=("gcn",)), None)
     assert other.table["GCN"]["total"] != first.table["GCN"]["total"]
-    assert set(first.table) == {"LSTM", "GCN", "GCN-LSTM"}
+    assert set(first.table) == {"LSTM", "GCN", "GCN-LSTM", "Climatology", "Ridge (per trace)"}   # + baselines (#21)
     assert set(first.table["GCN"]) == {"2007", "2008", "2009", "2010", "2011", "total"}
     for name in ("table_ii.md", "table_ii.csv", "results.json", "fig3_overlay.png", "fig4_true_vs_predicted.png"):
         assert (tmp_path / "a" / name).stat().st_size > 0

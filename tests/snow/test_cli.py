@@ -65,7 +65,7 @@ def test_simulate_echo_quality_sets_how_many_radargrams_are_usable(capsys, tmp_p
 def test_paper_train_predict(capsys, campaign, tmp_path):
     table = run_json(capsys, "snow", "paper", "--data", str(campaign), "--epochs", "1", "--splits", "2",
                      "--batch-size", "16", "--out", str(tmp_path / "paper"))
-    assert list(table["table"]) == ["LSTM", "GCN", "GCN-LSTM"]
+    assert list(table["table"]) == ["LSTM", "GCN", "GCN-LSTM", "Climatology", "Ridge (per trace)"]
     mean, std = table["table"]["GCN-LSTM"]["total"]
     assert mean > 0 and std >= 0 and table["seconds"] > 0
     assert (tmp_path / "paper" / "fig3_overlay.png").is_file()

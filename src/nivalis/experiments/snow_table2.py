@@ -31,6 +31,7 @@ from nivalis.engine import (
 )
 from nivalis.files import atomic_write_text
 from nivalis.layers import native_lstm
+from nivalis.snow.baselines import predict_baseline
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import (
     RadargramArrays,
@@ -43,7 +44,8 @@ from nivalis.snow.metrics import rmse_per_year
 from nivalis.snow.predict import predict_thickness
 from nivalis.snow.train import _train_config, build_model, split_indices
 
-MODEL_LABELS = {"lstm": "LSTM", "gcn": "GCN", "gcn_lstm": "GCN-LSTM"}
+MODEL_LABELS = {"lstm": "LSTM", "gcn": "GCN", "gcn_lstm": "GCN-LSTM", "climatology": "Climatology",
+                "ridge": "Ridge (per trace)"}
 
 
 @dataclass
@@ -84,6 +86,18 @@ def _run_job(arrays: RadargramArrays, train_idx: np.ndarray, test_idx: np.ndarra
     if keep_predictions:
         job["example"] = {"pred": pred.numpy(), "target": test_set.targets.numpy(), "names": list(test_arrays.names)}
     return job
+
+
+def _baseline_job(arrays: RadargramArrays, train_idx: np.ndarray, test_idx: np.ndarray, name: str,
+                  split: int) -> dict[str, Any]:
+    """A baseline on one split: fitted on the split's training radargrams, scored like the networks."""
+    t0 = time.perf_counter()
+    train_arrays, test_arrays = arrays.subset(train_idx), arrays.subset(test_idx)
+    stats = fit_graph_stats(train_arrays)
+    train_set, test_set = SnowGraphs.build(train_arrays, stats), SnowGraphs.build(test_arrays, stats)
+    per_year, total = rmse_per_year(predict_baseline(name, train_set, test_set), test_set.targets)
+    return {"model": name, "split": split, "rmse": per_year, "total": total, "seconds": time.perf_counter() - t0,
+            "history": []}
 
 
 _WORKER_ARRAYS: RadargramArrays | None = None
@@ -152,10 +166,12 @@ def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None 
                 progress.update(1)
         progress.close()
         done = [finished[i] for i in range(len(jobs))]
+    done += [_baseline_job(arrays, train_idx, test_idx, name, s) for s, (train_idx, test_idx) in enumerate(splits)
+             for name in cfg.baselines]
     runs = [SplitResult(j["model"], j["split"], j["rmse"], j["total"], j["seconds"], j["history"]) for j in done]
     examples: dict[str, Any] = {j["model"]: j["example"] for j in done if "example" in j}
     table = {}
-    for name in cfg.models:
+    for name in (*cfg.models, *cfg.baselines):
         rows = [r for r in runs if r.model == name]
         per_year = np.array([r.rmse for r in rows])
         totals = np.array([r.total for r in rows])
@@ -216,6 +232,8 @@ def write_paper_outputs(out: Path, result: PaperResult, cfg: SnowConfig, data_di
 
 
 SEED_PAIRS = (("gcn_lstm", "gcn"), ("gcn", "lstm"), ("gcn_lstm", "lstm"))  # (better, worse) in Table II
+#: each network against the honest baselines (the network is expected to be the better one)
+BASELINE_PAIRS = tuple((model, base) for model in ("gcn_lstm", "gcn", "lstm") for base in ("ridge", "climatology"))
 
 
 def _pair_key(better: str, worse: str) -> str:
@@ -234,7 +252,7 @@ def paired_differences(runs: list[SplitResult]) -> dict[str, dict[str, float]]:
     for run in runs:
         totals.setdefault(run.model, {})[run.split] = run.total
     out = {}
-    for better, worse in SEED_PAIRS:
+    for better, worse in (*SEED_PAIRS, *BASELINE_PAIRS):
         shared = sorted(set(totals.get(better, {})) & set(totals.get(worse, {})))
         if not shared:
             continue
@@ -266,4 +284,9 @@ def ordering_text(table: dict[str, dict[str, list[float]]], runs: list[SplitResu
             f"{MODEL_LABELS[better]} beats {MODEL_LABELS[worse]} on {d['wins']} of {d['splits']} "
             f"(mean difference {d['mean']:+.3f} px)"
             for better, worse in SEED_PAIRS if (d := pairs.get(_pair_key(better, worse)))) + "."
+        against = [(b, w, d) for b, w in BASELINE_PAIRS if (d := pairs.get(_pair_key(b, w)))]
+        if against:
+            text += " Against the baselines: " + "; ".join(
+                f"{MODEL_LABELS[b]} beats {MODEL_LABELS[w]} on {d['wins']} of {d['splits']} ({d['mean']:+.3f} px)"
+                for b, w, d in against) + "."
     return text

@@ -37,6 +37,7 @@ class SnowConfig(ConfigDict):
     device: str = "cpu"                 # not in the seed: cpu | cuda | cuda:N | auto
     seed: int = 0
     models: tuple[str, ...] = MODELS
+    baselines: tuple[str, ...] = ("climatology", "ridge")  # not in the seed: what the networks must beat (#21)
 
     @property
     def rows_needed(self) -> int:
@@ -59,6 +60,9 @@ class SnowConfig(ConfigDict):
         for name in self.models:
             if name not in MODELS:
                 raise UserError(f"unknown snow model {name!r} ({', '.join(MODELS)})")
+        for name in self.baselines:
+            if name not in ("climatology", "ridge"):
+                raise UserError(f"unknown snow baseline {name!r} (climatology, ridge)")
         if self.precision not in ("fp32", "bf16"):
             raise UserError(f"unknown precision {self.precision!r} (fp32, bf16)")
         if not 0 < self.test_fraction < 1:
