@@ -90,14 +90,16 @@ def test_paper_train_predict(capsys, campaign, tmp_path):
     # the per-trace CSV carries the file's own positions and the same numbers as the JSON
     with open(pred["csv"], newline="") as fh:
         rows = list(csv.DictReader(fh))
+    # MATLAB keeps a column name that starts with a letter; a DBF field keeps 10 characters
+    assert all(name[0].isalpha() and len(name) <= 10 for name in rows[0])
     radargram = load_radargram(usable)
     assert len(rows) == 256 and {r["file"] for r in rows} == {usable.stem}
     np.testing.assert_allclose([float(r["latitude"]) for r in rows], radargram.latitude, atol=1e-7)
     np.testing.assert_allclose([float(r["longitude"]) for r in rows], radargram.longitude, atol=1e-7)
-    np.testing.assert_allclose([[float(r[f"{y}_predicted_px"]) for r in rows] for y in pred["years"]], thickness,
+    np.testing.assert_allclose([[float(r[f"pred{y}"]) for r in rows] for y in pred["years"]], thickness,
                                atol=1e-4)
     tracked = radargram.thickness()[pred["layer_index"]]  # the target layers, oldest year first
-    np.testing.assert_allclose([[float(r[f"{y}_tracked_px"]) for r in rows] for y in pred["years"]], tracked,
+    np.testing.assert_allclose([[float(r[f"trk{y}"]) for r in rows] for y in pred["years"]], tracked,
                                atol=1e-4)
 
     # a folder: every usable file predicted in batches, the others counted; the same numbers per file

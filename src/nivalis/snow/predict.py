@@ -76,12 +76,14 @@ class Prediction:
     def write_csv(self, path: str | Path) -> Path:
         """One row per trace: file, role, trace, position, then predicted and tracked px of every target year.
 
-        Opens as a point layer in QGIS/ArcGIS (delimited text, x = longitude, y = latitude, WGS 84).
+        Opens as a point layer in QGIS/ArcGIS (delimited text, x = longitude, y = latitude, WGS 84). Column names
+        start with a letter and have at most 10 characters (``pred2007``, ``trk2007``), so MATLAB's `readtable`
+        keeps them and a shapefile (DBF) export does not truncate them.
         """
         buf = _io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(["file", "role", "trace", "latitude", "longitude",
-                         *[f"{y}_{kind}_px" for y in self.result["years"] for kind in ("predicted", "tracked")]])
+                         *[f"{kind}{y}" for y in self.result["years"] for kind in ("pred", "trk")]])
         both = torch.stack([self.predicted, self.tracked.to(self.predicted.dtype)], -1).flatten(2).numpy()
         for name, role, static, values in zip(self.arrays.names, self.roles, self.arrays.static, both):
             for trace, ((lat, lon), row) in enumerate(zip(static[:, :2], values)):  # row: [P·2] year-major
