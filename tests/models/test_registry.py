@@ -43,6 +43,10 @@ def test_families_are_module_names():
 def test_unknown_name_gives_a_hint():
     with pytest.raises(UserError, match=r"did you mean .*resnet101"):
         create_model("resnet1")
+    with pytest.raises(UserError, match=r"did you mean resnet18,"):      # the spelling without '-' comes first
+        create_model("resnet-18")
+    with pytest.raises(UserError, match=r"did you mean mobilenet_v2,"):
+        create_model("MobileNetV2")
     with pytest.raises(UserError, match="see `nivalis zoo list`"):
         model_family("zzzz")
     with pytest.raises(ValueError):  # UserError is a ValueError

@@ -57,10 +57,25 @@ def create_model(name: str, **kwargs) -> nn.Module:
     return model
 
 
+def _plain(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "").replace(" ", "")
+
+
+def suggest(name: str, limit: int = 5) -> list[str]:
+    """Registered names a mistyped `name` most likely meant: spelling without `-`/`_` first, then close ones."""
+    import difflib
+
+    exact = [m for m in _MODELS if _plain(m) == _plain(name)]
+    plain = {_plain(m): m for m in _MODELS}
+    close = [plain[p] for p in difflib.get_close_matches(_plain(name), list(plain), n=limit, cutoff=0.6)]
+    prefix = sorted(m for m in _MODELS if name and _plain(m).startswith(_plain(name)[:4]))
+    return list(dict.fromkeys([*exact, *close, *prefix]))[:limit]
+
+
 def _check(name: str) -> None:
     if name not in _MODELS:
-        close = fnmatch.filter(_MODELS, f"*{name[:4]}*") if name else []
-        hint = f" (did you mean {', '.join(sorted(close)[:5])}?)" if close else " (see `nivalis zoo list`)"
+        close = suggest(name)
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (see `nivalis zoo list`)"
         raise UserError(f"unknown model {name!r}{hint}")
 
 
