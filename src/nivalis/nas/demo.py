@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nivalis.layers.operator_choice import OPERATOR_NAMES
+from nivalis.nas.operators import OPERATOR_NAMES
 from nivalis.nas.experiment import refine_and_compare
 from nivalis.nas.search import NARConfig, budget
 

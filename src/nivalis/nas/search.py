@@ -43,7 +43,7 @@ from nivalis.data import ClassificationData, load_classification
 from nivalis.engine import TrainConfig, get_context, load_checkpoint, save_checkpoint, seed_everything
 from nivalis.engine.seed import epoch_seed
 from nivalis.errors import UserError
-from nivalis.layers.operator_choice import OPERATOR_NAMES, SEED_CANDIDATES
+from nivalis.nas.operators import OPERATOR_NAMES, SEED_CANDIDATES
 from nivalis.models import model_family
 from nivalis.nas.controller import OperatorController, Reinforce
 from nivalis.nas.space import GRANULARITIES, SearchSpace, parse_candidates
@@ -462,7 +462,7 @@ def retrain(spec: dict[str, Any] | str | Path, data: ClassificationData | str | 
     if isinstance(data, str):
         data = load_classification(data, data_dir)
     kwargs = dict(spec.get("model_kwargs", {}))
-    for key in ("ops", "conv3x3", "num_classes", "in_chans"):
+    for key in ("ops", "conv3x3_for_block", "num_classes", "in_chans"):
         kwargs.pop(key, None)
     if "input_size" in kwargs:  # the IR nets' FC follows the input side; an architecture transfers across sizes
         kwargs["input_size"] = data.input_shape[1]

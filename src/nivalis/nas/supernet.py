@@ -4,7 +4,7 @@ Each 3×3 slot of the backbone becomes a `MixedOperator` holding all its candida
 its own weights and BN); the stem, shortcuts, 1×1 convolutions and classifier are shared by every
 architecture. `set_arch(a)` activates one candidate per slot, so a forward pass costs what the child
 network costs and only the active candidates receive gradients. `child(a)` copies the active weights
-into the standalone `create_model(backbone, ops=a)`; both compute the same function (tested).
+into the standalone `build_refined(backbone, a)`; both compute the same function (tested).
 
 BN statistics: candidates on a slot see different inputs depending on the path upstream, so running
 averages mix architectures. The supernet is therefore always evaluated with batch statistics
@@ -30,9 +30,9 @@ import torch.nn.functional as F
 
 from nivalis.engine import autocast_for, get_context
 from nivalis.errors import UserError
-from nivalis.layers.operator_choice import make_operator, output_norms
-from nivalis.models import create_model
-from nivalis.nas.space import SearchSpace
+from nivalis.layers.residual import output_norms
+from nivalis.nas.operators import make_operator
+from nivalis.nas.space import SearchSpace, create_with_slots
 from nivalis.progress import bar
 
 
@@ -79,7 +79,7 @@ class Supernet(nn.Module):
                 raise RuntimeError(f"slot {slot.name} changed shape between discovery and supernet")
             return MixedOperator(slot.candidates, in_chs, out_chs, stride=stride, groups=groups, act=act)
 
-        self.net = create_model(space.backbone, conv3x3=factory, **space.base_kwargs())
+        self.net = create_with_slots(space.backbone, lambda block: factory, **space.base_kwargs())
         self.mixed: list[MixedOperator] = [m for m in self.net.modules() if isinstance(m, MixedOperator)]
         if len(self.mixed) != len(space.slots):
             raise RuntimeError("supernet slots do not match the search space")
