@@ -30,24 +30,25 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from nivalis.config import config_from_dict, config_to_dict
 from nivalis.data import ClassificationData, load_classification
-from nivalis.engine import TrainConfig, get_context, load_checkpoint, save_checkpoint, seed_everything
+from nivalis.engine import TrainConfig, get_context, resume_training, save_checkpoint, seed_everything, wrap_ddp
 from nivalis.engine.seed import epoch_seed
 from nivalis.errors import UserError
+from nivalis.files import atomic_write_text
 from nivalis.nas.operators import OPERATOR_NAMES, SEED_CANDIDATES
 from nivalis.models import model_family
 from nivalis.nas.controller import OperatorController, Reinforce
 from nivalis.nas.space import GRANULARITIES, SearchSpace, parse_candidates
-from nivalis.nas.supernet import Supernet, evaluate_arch, random_shift, sgdr_lr, train_shared_epoch
+from nivalis.nas.supernet import Supernet, evaluate_arch, random_shift, train_shared_epoch
 from nivalis.progress import bar
 
 SEARCH_CHECKPOINT = "search.pt"
@@ -126,17 +127,11 @@ class NARConfig:
             raise UserError(f"width must be positive, got {self.width}")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["candidates"] = list(self.candidates)
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "NARConfig":
-        known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        if "candidates" in d:
-            d["candidates"] = tuple(d["candidates"])
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 def budget(quick: bool) -> dict[str, Any]:
@@ -233,11 +228,7 @@ class SearchResult:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(payload, indent=2))
 
 
 def _arch_label(arch: list[int]) -> str:
@@ -325,6 +316,9 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
     supernet = Supernet(space)
     optimizer = torch.optim.SGD(supernet.parameters(), lr=config.lr_max, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)
+    # SGDR (Loshchilov & Hutter 2017): cosine cycles of T_0 · T_mult^k epochs from lr_max down to lr_min
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=config.sgdr_t0,
+                                                                     T_mult=config.sgdr_t_mult, eta_min=config.lr_min)
     controller = OperatorController(space.choices, hidden=config.controller_hidden,
                                     tanh_constant=config.tanh_constant)
     trainer = Reinforce(controller, lr=config.controller_lr, entropy_weight=config.entropy_weight,
@@ -336,22 +330,17 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
     meta = {"task": "nar-search", "data": data.name, "space": space.describe()}
 
     if resume:
-        if ckpt is None or not ckpt.is_file():
-            raise UserError(f"nothing to resume: no search checkpoint at {ckpt}")
-        state = load_checkpoint(ckpt)
-        saved = NARConfig.from_dict(state.get("config", {}))
-        mismatch = [f.name for f in fields(NARConfig)
-                    if f.name not in ("epochs", "controller_steps", "derive_samples")
-                    and getattr(saved, f.name) != getattr(config, f.name)]
-        if mismatch or state.get("meta", {}).get("data") != data.name:
-            what = ", ".join(mismatch) or "data"
-            raise UserError(f"{ckpt} was written by a different search ({what} differ); use a new --out")
-        try:
-            supernet.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            trainer.load_state_dict(state["controller"])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise UserError(f"search checkpoint {ckpt} does not match: {str(exc).splitlines()[0][:160]}") from None
+        def same_search(state: dict[str, Any]) -> None:
+            saved = NARConfig.from_dict(state.get("config", {}))
+            mismatch = [f.name for f in fields(NARConfig)
+                        if f.name not in ("epochs", "controller_steps", "derive_samples")
+                        and getattr(saved, f.name) != getattr(config, f.name)]
+            if mismatch or state.get("meta", {}).get("data") != data.name:
+                what = ", ".join(mismatch) or "data"
+                raise UserError(f"{ckpt} was written by a different search ({what} differ); use a new --out")
+
+        state = resume_training(ckpt, model=supernet, optimizer=optimizer, scheduler=scheduler,
+                                others={"controller": trainer}, check=same_search, what="search checkpoint")
         start_epoch = int(state["epoch"])
         history, steps = list(state["history"]), list(state["steps"])
         elapsed_before = float(state.get("seconds", 0.0))
@@ -360,9 +349,9 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
     augment = (None if config.augment == "none" else
                functools.partial(random_shift, flip=config.augment == "shift+flip"))
 
-    def lr_at(epoch: float) -> float:
-        return sgdr_lr(epoch, lr_max=config.lr_max, lr_min=config.lr_min, t0=config.sgdr_t0,
-                       t_mult=config.sgdr_t_mult)
+    # DDP averages the gradients of the path each step trained; the other candidates get none on any rank.
+    # BN running averages stay per rank as before: the supernet always evaluates with batch statistics.
+    trainable = wrap_ddp(supernet, find_unused_parameters=True, broadcast_buffers=False)
 
     def cost_ratio(arch: list[int]) -> float:
         return space.cost(arch, metric) / base_cost
@@ -380,11 +369,12 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
                 return controller(generator=gen)[0]
 
         phase = "pretrain" if pretrain else "search"
-        row: dict[str, Any] = {"epoch": epoch + 1, "phase": phase, "lr": lr_at(epoch)}
+        scheduler.step(epoch)
+        row: dict[str, Any] = {"epoch": epoch + 1, "phase": phase, "lr": optimizer.param_groups[0]["lr"]}
         row.update(train_shared_epoch(supernet, proxy.train_images, proxy.train_labels, sample_arch=sample_arch,
-                                      optimizer=optimizer, lr_at=lr_at, epoch=epoch, batch_size=config.batch_size,
-                                      generator=gen, precision=config.precision, augment=augment,
-                                      desc=f"{desc} {phase} {epoch + 1}/{total}"))
+                                      optimizer=optimizer, scheduler=scheduler, model=trainable, epoch=epoch,
+                                      batch_size=config.batch_size, generator=gen, precision=config.precision,
+                                      augment=augment, desc=f"{desc} {phase} {epoch + 1}/{total}"))
         if not pretrain and config.controller_steps:
             row["mean_reward"] = _controller_phase(config, space, supernet, controller, trainer, proxy, steps,
                                                    cost_ratio, epoch, gen,
@@ -393,7 +383,8 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
         history.append(row)
         if ckpt is not None and ctx.is_main:
             save_checkpoint(ckpt, {"model": supernet.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "controller": trainer.state_dict(), "epoch": epoch + 1,
+                                   "scheduler": scheduler.state_dict(), "controller": trainer.state_dict(),
+                                   "epoch": epoch + 1,
                                    "config": config.to_dict(), "meta": meta, "history": history, "steps": steps,
                                    "seconds": elapsed_before + time.perf_counter() - t_start})
         ctx.barrier()
