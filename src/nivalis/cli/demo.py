@@ -17,13 +17,13 @@ def _section_builders():
     from nivalis import compare as effnet_compare
 
     from nivalis.avalanche import protocol as avalanche
-    from nivalis.nas import demo as refinement
     from nivalis.profile import zoo_table
+    from nivalis.report.sections import refinement
     from nivalis.snow import protocol as snow
 
     return [("classification", classify.demo_section),
             ("effnet", effnet_compare.demo_section), ("zoo", zoo_table.demo_section),
-            ("avalanche", avalanche.demo_section), ("refinement", refinement.demo_section),
+            ("avalanche", avalanche.demo_section), ("refinement", refinement.build),
             ("snow", snow.demo_section)]
 
 
