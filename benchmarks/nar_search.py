@@ -3,11 +3,12 @@
     python benchmarks/nar_search.py                       # ResNet-18, block granularity, full budget, 3 seeds
     python benchmarks/nar_search.py --width 0.5 --granularity layer --retrain-epochs 15
     python benchmarks/nar_search.py --quick               # the CLI's --quick budget
+    python benchmarks/nar_search.py --tiny --results /tmp/RESULTS.md   # a smoke run of the script (not a result)
 
-Prints the wall time of each search (the issue's target: a full search on digits in ≤ 20 min here) and
-a side-by-side table of the three architectures retrained from scratch: FLOPs and parameters against
-the original, test accuracy mean ± std over the seeds, and the difference to the original in points
-(target: ≥ 10 % fewer FLOPs at ≤ 0.5 pt lower accuracy). Results also go to OUT/benchmark.json.
+Prints the wall time of each search and a side-by-side table of the three architectures retrained from
+scratch: FLOPs and parameters against the original, test accuracy mean ± std over the seeds, and the
+difference to the original in points (target: ≥ 10 % fewer FLOPs at ≤ 0.5 pt lower accuracy). The tables
+are appended to benchmarks/RESULTS.md (`results.record`); everything also goes to OUT/benchmark.json.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from results import RESULTS, record
 
 
 def main() -> None:
@@ -37,11 +39,17 @@ def main() -> None:
     parser.add_argument("--retrain-epochs", type=int, default=15)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/nivalis-bench-nar"))
+    parser.add_argument("--tiny", action="store_true",
+                        help="smoke run: width 1/16, tiny proxy, quick budget, 1 seed, 1 retraining epoch")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="Markdown file the tables are appended to")
     args = parser.parse_args()
+    if args.tiny:
+        args.quick, args.width, args.seeds, args.retrain_epochs = True, 0.0625, 1, 1
+        args.proxy_per_class, args.proxy_val_per_class = 12, 4
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from nivalis.nas.experiment import refine_and_compare
+    from nivalis.experiments.nar import refine_and_compare
     from nivalis.nas.search import NARConfig, budget
     from nivalis.progress import set_quiet
 
@@ -55,25 +63,28 @@ def main() -> None:
     t0 = time.perf_counter()
     res = refine_and_compare(cfg, args.data, data_dir=args.data_dir, seeds=args.seeds,
                              retrain_epochs=args.retrain_epochs, out_dir=args.out)
-    print()
-    print(f"{'search':<12}{'wall time':>12}{'proxy acc':>11}{'orig. path':>11}  arch")
+    lines = ["| search | wall time (s) | proxy acc | original path | arch |", "|---|---:|---:|---:|---|"]
     for strategy, r in res["searches"].items():
-        print(f"{strategy:<12}{r['seconds']:>10.0f} s{r['accuracy']:>11.3f}{r['baseline_accuracy']:>11.3f}  "
-              f"{r['arch']}")
-    print()
-    print(f"{'retrained':<12}{'params':>11}{'MFLOPs':>10}{'FLOPs':>9}{'test acc (mean ± std)':>25}{'Δ pt':>8}"
-          f"  per seed")
+        lines.append(f"| {strategy} | {r['seconds']:.0f} | {r['accuracy']:.3f} | {r['baseline_accuracy']:.3f} "
+                     f"| {r['arch']} |")
+    lines += ["", "| retrained | params | MFLOPs | FLOPs vs original | test acc (mean ± std) | Δ pt | per seed |",
+              "|---|---:|---:|---:|---:|---:|---|"]
     for row in res["rows"]:
         accs = ", ".join(f"{a:.4f}" for a in row["accuracies"])
         change = -100 * row["flops_reduction"] + 0.0
-        print(f"{row['role']:<12}{row['params']:>11,}{row['flops'] / 1e6:>10.1f}{change:>8.1f}%"
-              f"{row['acc_mean']:>16.4f} ± {row['acc_std']:.4f}{row['acc_delta_pt']:>+8.2f}  {accs}")
+        lines.append(f"| {row['role']} | {row['params']:,} | {row['flops'] / 1e6:.1f} | {change:.1f}% "
+                     f"| {row['acc_mean']:.4f} ± {row['acc_std']:.4f} | {row['acc_delta_pt']:+.2f} | {accs} |")
     c = {r["role"]: r for r in res["rows"]}["controller"]
     ok = c["flops_reduction"] >= 0.10 and c["acc_delta_pt"] >= -0.5
-    print(f"\ntarget (≥ 10% fewer FLOPs at ≤ 0.5 pt lower accuracy): {'met' if ok else 'missed'} "
-          f"by the controller; "
-          f"total {time.perf_counter() - t0:.0f} s "
-          f"(retraining {res['seconds']['retrain']:.0f} s for {3 * args.seeds} runs)")
+    lines += ["", f"Target (≥ 10% fewer FLOPs at ≤ 0.5 pt lower accuracy): {'met' if ok else 'missed'} by the "
+                  f"controller; total {time.perf_counter() - t0:.0f} s (retraining {res['seconds']['retrain']:.0f} s "
+                  f"for {3 * args.seeds} runs)."]
+    table = "\n".join(lines)
+    print()
+    print(table)
+    title = (f"NAR search: {args.backbone} ({args.granularity}), width {args.width}, {args.data}, "
+             f"{'quick' if args.quick else 'full'} budget, {args.seeds} seed(s)")
+    record(title, table, results=args.results)
     res.pop("search_runs")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmark.json").write_text(json.dumps(res, indent=2, default=str))

@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from nivalis.engine import load_checkpoint, save_checkpoint
+from nivalis.engine import load_checkpoint, resume_training, save_checkpoint
 from nivalis.errors import UserError
 
 
@@ -71,3 +71,31 @@ def test_a_folder_given_as_checkpoint_is_named_as_such(tmp_path):
     save_checkpoint(tmp_path / "checkpoint.pt", {"epoch": 1})
     with pytest.raises(UserError, match=r"is a folder; give the checkpoint file \(the checkpoint.pt inside it\?\)"):
         load_checkpoint(tmp_path)
+
+
+def test_resume_training_loads_every_state_and_refuses_other_runs(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    model(torch.randn(4, 2)).sum().backward()
+    opt.step()
+    sched.step()
+    path = save_checkpoint(tmp_path / "c.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                               "scheduler": sched.state_dict(), "epoch": 1, "run": "a"})
+    fresh = torch.nn.Linear(2, 2)
+    fresh_opt = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    fresh_sched = torch.optim.lr_scheduler.StepLR(fresh_opt, step_size=1, gamma=0.5)
+    state = resume_training(path, model=fresh, optimizer=fresh_opt, scheduler=fresh_sched)
+    assert state["epoch"] == 1 and torch.equal(fresh.weight, model.weight)
+    assert fresh_opt.param_groups[0]["lr"] == 0.05 and fresh_sched.last_epoch == 1
+
+    def other_run(payload):
+        if payload["run"] != "b":
+            raise UserError("written by another run")
+
+    with pytest.raises(UserError, match="another run"):
+        resume_training(path, model=fresh, check=other_run)
+    with pytest.raises(UserError, match="does not match"):
+        resume_training(path, model=torch.nn.Linear(3, 2))
+    with pytest.raises(UserError, match="nothing to resume"):
+        resume_training(tmp_path / "missing.pt", model=fresh)

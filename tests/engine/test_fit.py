@@ -6,7 +6,7 @@ from torch.utils.data import TensorDataset
 
 from nivalis.data import load_classification
 from nivalis.engine import (
-    TrainConfig, classification_task, evaluate, fit, load_checkpoint, resolve_device, seed_everything,
+    TrainConfig, classification_task, evaluate, fit, load_checkpoint, resolve_device, seed_everything, train_one_epoch,
 )
 from nivalis.errors import UserError
 from nivalis.models import create_model
@@ -82,3 +82,30 @@ def test_cuda_training_matches_cpu_and_resumes_on_cpu(tmp_path):
     assert abs(gpu.history[-1]["val_accuracy"] - cpu.history[-1]["val_accuracy"]) < 0.05
     resumed = _train(tmp_path / "gpu", epochs=3, resume=True)  # a GPU checkpoint continues on the CPU
     assert len(resumed.history) == 3 and resumed.history[-1]["val_accuracy"] > 0.8
+
+
+def test_train_one_epoch_hooks_see_every_step_in_order():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    drawn, events = [], []
+
+    def batches():
+        for i in range(3):
+            drawn.append(i)
+            yield torch.randn(4, 3), torch.randint(0, 2, (4,))
+
+    def before(step):
+        events.append(("before", step, len(drawn)))  # the batch of `step` is already drawn
+
+    def after(out, target):
+        events.append(("after", out.shape[0], out.requires_grad))
+
+    result = train_one_epoch(model, batches(), opt, loss_fn=torch.nn.functional.cross_entropy, total=3,
+                             before_step=before, after_step=after)
+    assert [e for e in events if e[0] == "before"] == [("before", 0, 1), ("before", 1, 2), ("before", 2, 3)]
+    assert [e for e in events if e[0] == "after"] == [("after", 4, False)] * 3
+    assert result["train_loss"] > 0
+    with pytest.raises(UserError, match="diverged at epoch 3"):
+        train_one_epoch(model, [(torch.full((2, 3), float("nan")), torch.zeros(2, dtype=torch.long))], opt,
+                        loss_fn=torch.nn.functional.cross_entropy, epoch=2)

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from nivalis.errors import UserError
 from nivalis.models import create_model, list_models, model_family
 from nivalis.models.effnet import SETTINGS, VARIANTS
 from nivalis.profile import count
@@ -84,40 +83,6 @@ def test_gtsrb_networks_have_43_classes_and_dropout():
     assert model.classifier.drop_rate == 0.5
     model = create_model("effnet_gtsrb", num_classes=10, drop_rate=0.0, in_chans=1)
     assert model(torch.randn(1, 1, 32, 32)).shape == (1, 10)
-
-
-@pytest.mark.parametrize("block, twin", [("effnet", "effnet_cifar"), ("mobilenet", "mobilenet_cifar"),
-                                         ("shufflenet", "shufflenet_cifar"), ("mob_imp_e6", "mob_imp_cifar_e6"),
-                                         ("effnet_v2_e4", "effnet_v2_cifar_e4")])
-def test_swapping_the_baseline_builds_the_seed_network(block, twin):
-    swapped = create_model("effnet_cifar_baseline", block=block)
-    assert count(swapped, CIFAR) == count(create_model(twin), CIFAR)
-
-
-def test_block_swap_on_another_family():
-    base = count(create_model("resnet18", num_classes=10), CIFAR)
-    model = create_model("resnet18", num_classes=10, block="effnet")
-    swapped = count(model, CIFAR)
-    assert swapped["flops"] < 0.3 * base["flops"]
-    assert sum(type(m).__name__ == "EffNetBlock" for m in model.modules()) == 16  # all 3×3 slots (the 7×7 stem is none)
-    assert model.eval()(torch.randn(1, 3, 40, 40)).shape == (1, 10)
-
-
-def test_block_swap_on_vgg_absorbs_every_pooling():
-    from nivalis.profile.meta import build_meta, meta_counts
-
-    model = build_meta("vgg11", block="effnet")
-    # 8 convolutions and 5 max-poolings became 8 blocks: each pooling went into the block before it
-    assert [type(m).__name__ for m in model.features] == ["EffNetBlock"] * 8
-    base, swapped = meta_counts("vgg11", (3, 224, 224)), meta_counts("vgg11", (3, 224, 224), block="effnet")
-    assert swapped["flops"] < 0.15 * base["flops"]
-
-
-def test_block_swap_user_errors():
-    with pytest.raises(UserError, match="unknown block"):
-        create_model("effnet_cifar_baseline", block="xception")
-    with pytest.raises(UserError, match="no vanilla 3×3"):
-        create_model("lenet5", block="effnet")
 
 
 @pytest.mark.parametrize("name", ["effnet_svhn", "mobilenet_svhn", "shufflenet_svhn", "mobilenetv2_svhn_e2",

@@ -2,9 +2,10 @@
 
 import torch
 
-from nivalis.layers.operator_choice import SeparableOperator
 from nivalis.models import create_model, model_family
 from nivalis.models.iresnet import IRBlock
+from nivalis.nas.operators import SeparableOperator
+from nivalis.nas.space import build_refined
 
 from .conftest import forward_backward, meta_counts
 
@@ -43,6 +44,6 @@ def test_ir_block_layout_and_embedding():
 
 def test_ops_on_ir_slots_train():
     ops = [1, 0, 2, 3] * 6  # 24 blocks → block granularity
-    model = create_model("lresnet50e_ir", num_classes=5, in_chans=1, width_mult=0.0625, input_size=16, ops=ops)
+    model = build_refined("lresnet50e_ir", ops, num_classes=5, in_chans=1, width_mult=0.0625, input_size=16)
     assert sum(isinstance(m, SeparableOperator) for m in model.modules()) == 12
     forward_backward(model, torch.randn(3, 1, 16, 16), (3, 5))

@@ -62,15 +62,13 @@ def test_every_builder_takes_num_classes_and_in_chans():
         assert first.in_channels == 2, name
 
 
-def test_width_mult_everywhere_and_the_deprecated_alias():
+def test_width_mult_is_the_one_width_keyword():
     from nivalis.profile.meta import param_count
 
     for name in ("resnet18", "lresnet34e_ir", "mobilenet_v1", "shufflenet_v1_g3"):
         assert param_count(name, width_mult=0.5) < param_count(name), name
-    with pytest.warns(DeprecationWarning, match="width_mult"):
-        assert param_count("resnet18", width=0.5) == param_count("resnet18", width_mult=0.5)
-    with pytest.raises(ValueError, match="width_mult only"):
-        create_model("resnet18", width=0.5, width_mult=0.5)
+    with pytest.raises(TypeError, match="width"):       # the old keyword is gone, not silently ignored
+        create_model("resnet18", width=0.5)
     assert create_model("shufflenet_v2_x0_5").fc.in_features == 1024
     from nivalis.models.shufflenet import ShuffleNetV2
 

@@ -61,7 +61,7 @@ def test_blocks_expose_swappable_3x3_slots():
         calls.append((in_chs, out_chs, stride, groups))
         return torch.nn.Conv2d(in_chs, out_chs, 3, stride, 1, groups=groups)
 
-    model = create_model("resnet18", num_classes=3, conv3x3=slot)
+    model = create_model("resnet18", num_classes=3, conv3x3_for_block=lambda block: slot)
     assert len(calls) == 16  # 8 BasicBlocks × (conv1, conv2)
     assert isinstance(model.layer2[0].conv1, torch.nn.Conv2d) and model.layer2[0].conv1.stride == (2, 2)
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 3)

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from nivalis.nas.supernet import Supernet, evaluate_arch, random_shift, sgdr_lr, train_shared_epoch
+from nivalis.nas.supernet import Supernet, evaluate_arch, random_shift, train_shared_epoch
 
 
 def test_path_equals_standalone_child(tiny_layer_space):
@@ -33,12 +33,40 @@ def test_only_the_active_path_gets_gradients(tiny_space):
             assert all(got) if mixed.codes[k] == code else not any(got)
 
 
+def _sgdr_reference(epoch: float, *, lr_max: float, lr_min: float, t0: int, t_mult: int) -> float:
+    """SGDR's formula written out (the search's own schedule before it used PyTorch's scheduler)."""
+    t_i, start = t0, 0.0
+    while epoch >= start + t_i:
+        start += t_i
+        t_i *= t_mult
+    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * (epoch - start) / t_i))
+
+
+def _sgdr(t0: int = 10, t_mult: int = 2):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=t0, T_mult=t_mult, eta_min=1e-4)
+
+    def lr(epoch: float) -> float:
+        sched.step(epoch)
+        return opt.param_groups[0]["lr"]
+    return lr
+
+
 def test_sgdr_restarts_at_10_and_30():
-    kw = {"lr_max": 0.1, "lr_min": 1e-4, "t0": 10, "t_mult": 2}
-    assert sgdr_lr(0, **kw) == 0.1 and sgdr_lr(10, **kw) == 0.1 and sgdr_lr(30, **kw) == 0.1
-    assert math.isclose(sgdr_lr(5, **kw), (0.1 + 1e-4) / 2)
-    assert math.isclose(sgdr_lr(20, **kw), (0.1 + 1e-4) / 2)
-    assert sgdr_lr(29.99, **kw) < 1e-3
+    lr = _sgdr()
+    assert lr(0) == 0.1 and lr(10) == 0.1 and lr(30) == 0.1
+    assert math.isclose(lr(5), (0.1 + 1e-4) / 2)
+    assert math.isclose(lr(20), (0.1 + 1e-4) / 2)
+    assert lr(29.99) < 1e-3
+
+
+def test_sgdr_stepped_per_batch_follows_the_formula():
+    for t0, t_mult, steps in [(10, 2, 7), (1, 2, 3), (3, 3, 4), (5, 1, 3)]:
+        lr = _sgdr(t0, t_mult)
+        for e in range(40):
+            for k in range(steps):
+                expected = _sgdr_reference(e + k / steps, lr_max=0.1, lr_min=1e-4, t0=t0, t_mult=t_mult)
+                assert math.isclose(lr(e + k / steps), expected, rel_tol=1e-12, abs_tol=1e-15)
 
 
 def test_shared_training_learns_and_evaluation_leaves_bn_alone(tiny_space):
@@ -49,7 +77,7 @@ def test_shared_training_learns_and_evaluation_leaves_bn_alone(tiny_space):
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     gen = torch.Generator().manual_seed(0)
     losses = [train_shared_epoch(net, x, y, sample_arch=lambda: tiny_space.random_arch(gen), optimizer=opt,
-                                 lr_at=lambda e: 0.05, epoch=e, batch_size=32, generator=gen)["train_loss"]
+                                 epoch=e, batch_size=32, generator=gen)["train_loss"]
               for e in range(6)]
     assert losses[-1] < 0.8 * losses[0]
     running = [m.running_mean.clone() for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]

@@ -13,12 +13,11 @@ from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
 
 def _section_builders():
     """(name, builder) pairs; each builder(out_dir, quick) returns a report Section."""
-    from nivalis.nas import demo as refinement
-    from nivalis.report.sections import avalanche, classification, effnet, face, snow, zoo
+    from nivalis.report.sections import avalanche, classification, effnet, face, refinement, snow, zoo
 
     return [("classification", classification.build),
             ("effnet", effnet.build), ("zoo", zoo.build),
-            ("avalanche", avalanche.build), ("refinement", refinement.demo_section),
+            ("avalanche", avalanche.build), ("refinement", refinement.build),
             ("face", face.build), ("snow", snow.build)]
 
 

@@ -132,7 +132,7 @@ def space(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a backbone's search space: slots, allowed operators, FLOPs of each choice."""
-    from nivalis.layers.operator_choice import OPERATOR_NAMES
+    from nivalis.nas.operators import OPERATOR_NAMES
     from nivalis.nas.search import NARConfig, model_kwargs_for
     from nivalis.nas.space import SearchSpace
     from nivalis.profile import parse_input_shape

@@ -82,7 +82,7 @@ def export(
     setup(quiet)
     from nivalis.engine import load_checkpoint
     from nivalis.errors import UserError
-    from nivalis.models import create_model
+    from nivalis.nas.variants import create_variant
     from nivalis.profile import export_onnx, parse_input_shape
 
     shape = parse_input_shape(input)
@@ -98,7 +98,7 @@ def export(
         if meta.get("input_shape"):
             shape = tuple(meta["input_shape"])
         state = ckpt["model"]
-    model = create_model(name, **kwargs)
+    model = create_variant(name, **kwargs)  # a checkpoint's model_kwargs may swap blocks or set NAR operators
     if state is not None:
         model.load_state_dict(state)
     if onnx.parent and not onnx.parent.exists():

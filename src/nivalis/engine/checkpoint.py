@@ -6,6 +6,7 @@ import os
 import pickle
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,30 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(payload, dict) or "model" not in payload:
         raise UserError(f"{path} is not a nivalis checkpoint (no 'model' entry)")
     return payload
+
+
+def resume_training(path: str | os.PathLike | None, *, model: Any, optimizer: Any = None, scheduler: Any = None,
+                    others: dict[str, Any] | None = None, check: Callable[[dict[str, Any]], None] | None = None,
+                    what: str = "checkpoint") -> dict[str, Any]:
+    """Load the checkpoint at `path` into a run's model, optimizer and LR scheduler (and `others`, by payload key).
+
+    `check(payload)` may refuse a checkpoint of another run (a UserError) before anything is loaded. A
+    missing file or a state that does not fit is a one-line UserError. Returns the payload (epoch, history, ...).
+    """
+    if path is None or not Path(path).is_file():
+        raise UserError(f"nothing to resume: no {what} at {path}")
+    path = Path(path)
+    state = load_checkpoint(path)
+    if check is not None:
+        check(state)
+    targets = {"model": model, "optimizer": optimizer, "scheduler": scheduler, **(others or {})}
+    try:
+        for key, target in targets.items():
+            if target is not None:
+                target.load_state_dict(state[key])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise UserError(f"{what} {path} does not match this model: {_first_line(exc)[:160]}") from None
+    return state
 
 
 def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> str:

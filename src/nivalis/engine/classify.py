@@ -18,7 +18,6 @@ from nivalis.data import ClassificationData, load_classification
 from nivalis.engine import TrainConfig, classification_task, evaluate, fit, get_context, predict, seed_everything
 from nivalis.engine.records import write_run_files
 from nivalis.errors import UserError
-from nivalis.models import create_model
 from nivalis.profile import count
 
 DIGITS_RECIPE = dict(batch_size=32, lr=3e-3, scheduler="cosine")
@@ -35,8 +34,14 @@ class ClassifierRun:
 
 
 def build_model(name: str, data: ClassificationData, **model_kwargs) -> tuple[torch.nn.Module, dict[str, int]]:
-    """Create `name` for `data`'s classes and channels; check it accepts the data's image size."""
-    model = create_model(name, num_classes=data.num_classes, in_chans=data.in_chans, **model_kwargs)
+    """Create `name` for `data`'s classes and channels; check it accepts the data's image size.
+
+    `model_kwargs` may hold `block=` (3×3 slots swapped for that block) or `ops=` (NAR operators):
+    `nivalis.nas.variants.create_variant` builds those.
+    """
+    from nivalis.nas.variants import create_variant
+
+    model = create_variant(name, num_classes=data.num_classes, in_chans=data.in_chans, **model_kwargs)
     try:
         counts = count(model, data.input_shape)
     except RuntimeError as exc:

@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,21 @@ def get_context() -> DistContext:
     else:
         _context = DistContext()
     return _context
+
+
+def wrap_ddp(model: nn.Module, device: torch.device | None = None, **ddp_kwargs) -> nn.Module:
+    """`model` in DistributedDataParallel under torchrun (gradients averaged across ranks), itself otherwise.
+
+    `device` is where the model lives (a CUDA device becomes DDP's `device_ids`); `ddp_kwargs` go to DDP,
+    e.g. `find_unused_parameters=True` for a network whose steps use different parts of it.
+    """
+    if not get_context().enabled:
+        return model
+    if device is None:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=device_ids, **ddp_kwargs)
 
 
 def shutdown() -> None:

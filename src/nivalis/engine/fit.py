@@ -1,8 +1,10 @@
-"""The one training loop: `fit` (train + validate per epoch, checkpoint, resume, DDP) and `evaluate`.
+"""The one training loop: `fit` (train + validate per epoch, checkpoint, resume, DDP), `train_one_epoch`, `evaluate`.
 
 Every pipeline (image classification, snow thickness regression, avalanche windows, NAR retraining)
 trains through `fit`. A batch is `(inputs, target)` where `inputs` is a tensor or a tuple of tensors
-passed to `model(*inputs)`.
+passed to `model(*inputs)`. Loops that are not one fixed network over a `Dataset` (NAR's weight-sharing
+supernet samples a path before every step) call `train_one_epoch` with their own batches and a
+`before_step` hook.
 
 Reproducibility: the caller seeds (`seed_everything`) before building the model; `fit` derives each
 epoch's shuffling and dropout randomness from `(config.seed, epoch)`, so a run resumed from the
@@ -29,8 +31,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, RandomSampler
 
 from nivalis.config import ConfigDict
-from nivalis.engine.checkpoint import load_checkpoint, save_checkpoint
-from nivalis.engine.distributed import get_context
+from nivalis.engine.checkpoint import resume_training, save_checkpoint
+from nivalis.engine.distributed import get_context, wrap_ddp
 from nivalis.engine.metrics import Task
 from nivalis.engine.seed import epoch_seed
 from nivalis.errors import UserError
@@ -194,6 +196,51 @@ def predict(model: nn.Module, dataset: Dataset, *, batch_size: int = 256) -> tor
     return torch.cat(outs)
 
 
+def train_one_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer, *,
+                    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], epoch: int = 0,
+                    device: torch.device | None = None, precision: str = "fp32", grad_clip: float | None = None,
+                    total: int | None = None, desc: str = "train", before_step: Callable[[int], None] | None = None,
+                    after_step: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> dict[str, float]:
+    """One optimisation pass over `batches` (each `(inputs, target)`); returns `{"train_loss": mean per sample}`.
+
+    `model` may be DDP-wrapped (`wrap_ddp`). `before_step(step)` runs after batch `step` is drawn and before
+    its forward pass (a per-step learning rate, a sampled path); `after_step(output, target)` sees each
+    step's detached output (running metrics). `epoch` only names the epoch in the divergence error;
+    `total` (number of batches) sizes the progress bar.
+    """
+    device = device or module_device(model)
+    model.train()
+    progress = bar(total or 0, desc=desc)
+    loss_sum, n_sum = 0.0, 0
+    try:
+        for step, batch in enumerate(batches):
+            inputs, target = _split_batch(batch)
+            inputs, (target,) = _to(inputs, device), _to((target,), device)
+            if before_step is not None:
+                before_step(step)
+            optimizer.zero_grad(set_to_none=True)
+            with autocast_for(precision, device.type):
+                out = model(*inputs)
+                loss = loss_fn(out, target)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise UserError(f"training diverged at epoch {epoch + 1} (loss {loss_value}); lower the learning rate")
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            n = target.shape[0]
+            loss_sum += loss_value * n
+            n_sum += n
+            if after_step is not None:
+                after_step(out.detach(), target)
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss_sum / max(n_sum, 1):.4f}")
+    finally:
+        progress.close()
+    return {"train_loss": loss_sum / max(n_sum, 1)}
+
+
 def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *, config: TrainConfig, task: Task,
         out_dir: str | Path | None = None, resume: bool = False, meta: dict[str, Any] | None = None,
         desc: str = "train", on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
@@ -220,55 +267,22 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
     ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
 
     if resume:
-        if ckpt_path is None or not ckpt_path.is_file():
-            raise UserError(f"nothing to resume: no checkpoint at {ckpt_path}")
-        state = load_checkpoint(ckpt_path)
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise UserError(f"checkpoint {ckpt_path} does not match this model: {str(exc).splitlines()[0][:160]}") from None
+        state = resume_training(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler)
         start_epoch = int(state["epoch"])
         history = list(state.get("history", []))
 
-    if ctx.enabled:
-        device_ids = [device.index] if device.type == "cuda" else None
-        train_model: nn.Module = DistributedDataParallel(model, device_ids=device_ids)
-    else:
-        train_model = model
+    train_model = wrap_ddp(model, device)
     t_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         torch.manual_seed(epoch_seed(cfg.seed, epoch) + ctx.rank)
         loader = _train_loader(train_set, cfg, epoch)
-        train_model.train()
         total = len(loader) if not isinstance(train_set, IterableDataset) else None
-        progress = bar(total or 0, desc=f"{desc} {epoch + 1}/{cfg.epochs}")
-        loss_sum, n_sum = 0.0, 0
-        for batch in loader:
-            inputs, target = _split_batch(batch)
-            inputs, (target,) = _to(inputs, device), _to((target,), device)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast_for(cfg.precision, device.type):
-                out = train_model(*inputs)
-                loss = task.loss(out, target)
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                progress.close()
-                raise UserError(f"training diverged at epoch {epoch + 1} (loss {loss_value}); lower the learning rate")
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            n = target.shape[0]
-            loss_sum += loss_value * n
-            n_sum += n
-            progress.update(1)
-            progress.set_postfix(loss=f"{loss_sum / max(n_sum, 1):.4f}")
-        progress.close()
+        train = train_one_epoch(train_model, loader, optimizer, loss_fn=task.loss, epoch=epoch, device=device,
+                                precision=cfg.precision, grad_clip=cfg.grad_clip, total=total,
+                                desc=f"{desc} {epoch + 1}/{cfg.epochs}")
         scheduler.step()
-        row: dict[str, float] = {"epoch": epoch + 1, "train_loss": loss_sum / max(n_sum, 1),
+        row: dict[str, float] = {"epoch": epoch + 1, "train_loss": train["train_loss"],
                                  "lr": optimizer.param_groups[0]["lr"]}
         if val_set is not None:
             row.update({f"val_{k}": v for k, v in evaluate(model, val_set, task, batch_size=cfg.eval_batch_size,

@@ -149,13 +149,16 @@ def block_kind(model) -> str:
 def _model_kwargs(spec: ModelSpec, data, cfg: CompareConfig) -> tuple[dict, str | None]:
     """Keyword arguments for `create_model` (block swap, GTSRB dropout) and a note if dropout is not possible."""
     from nivalis.models import create_model
+    from nivalis.nas.rewrite import swap_blocks
 
     kwargs: dict = {"block": spec.block} if spec.block else {}
     if data.name != "gtsrb" or not cfg.gtsrb_dropout:
         return kwargs, None
     try:
-        create_model(spec.name, num_classes=data.num_classes, in_chans=data.in_chans, drop_rate=cfg.gtsrb_dropout,
-                     **kwargs)
+        model = create_model(spec.name, num_classes=data.num_classes, in_chans=data.in_chans,
+                             drop_rate=cfg.gtsrb_dropout)
+        if spec.block:
+            swap_blocks(model, spec.block, spec.name)
     except TypeError:
         return kwargs, f"{spec.label} takes no drop_rate, so it trains without the seed's GTSRB dropout"
     return {**kwargs, "drop_rate": cfg.gtsrb_dropout}, None

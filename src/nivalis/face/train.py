@@ -94,7 +94,7 @@ class FaceConfig(ConfigDict):
 
     def backbone_kwargs(self, in_chans: int) -> dict[str, Any]:
         return {"in_chans": in_chans, "input_size": self.input_size, "embedding_size": self.embedding_size,
-                "width": self.width}
+                "width_mult": self.width}
 
 
 def standin_config(**overrides) -> FaceConfig:

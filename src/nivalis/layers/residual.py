@@ -34,6 +34,19 @@ def conv3x3_bn(in_chs: int, out_chs: int, *, stride: int = 1, groups: int = 1, a
     return ConvBnAct(in_chs, out_chs, 3, stride=stride, groups=groups, act=act)
 
 
+def output_norms(unit: nn.Module) -> list[nn.BatchNorm2d]:
+    """The BN layer(s) that normalise a slot unit's output (zeroed by `zero_init_last`).
+
+    A unit built by a `conv3x3` factory names them with an `output_norms()` method, or is a conv → BN
+    (→ act) sequence whose second module is the BN.
+    """
+    if hasattr(unit, "output_norms"):
+        return list(unit.output_norms())
+    if isinstance(unit, nn.Sequential) and len(unit) > 1 and isinstance(unit[1], nn.BatchNorm2d):
+        return [unit[1]]
+    return []
+
+
 def downsample_shortcut(in_chs: int, out_chs: int, stride: int) -> nn.Module:
     """`W_s` of the paper's option B: 1×1 strided projection + BN when the shape changes, else identity."""
     if stride == 1 and in_chs == out_chs:

@@ -3,7 +3,7 @@
 Every network is a `SlimNet`: a stack of stages that each halve the resolution, flattened into one
 fully connected output layer. The baseline stage is a 3×3 convolution + 2×2 max-pooling; the other
 networks "simply replace the convolutional layers without changing the hyper-parameters" (§5) by a
-block from `nivalis.layers.block_swap` (EffNet v1/v2, MobileNet, ShuffleNet, MobileNetV2, mob_imp).
+block from `nivalis.layers.block_factory` (EffNet v1/v2, MobileNet, ShuffleNet, MobileNetV2, mob_imp).
 The EffNet v1 block also replaces the first layer (§3); the others keep it vanilla (Table 1, §6.2).
 
 Widths (the seed gives CIFAR's; SVHN's and GTSRB's are "two to three hidden layers, small number of
@@ -23,8 +23,8 @@ channels", §5, so they are chosen here):
   equal the baseline's; here it is the EffNet network with every width scaled so (CIFAR 176/352/704,
   SVHN 34/68/136, GTSRB 22/44/88).
 
-`create_model(name, block="effnet")` swaps the 3×3 convolutions of any zoo network the same way. Table 1's
-"floats out" column is `nivalis.profile.dataflow.table1_dataflow`.
+`nivalis.nas.rewrite.swap_blocks(create_model(name), "effnet", name)` swaps the 3×3 convolutions of any zoo network
+the same way. Table 1's "floats out" column is `nivalis.profile.dataflow.table1_dataflow`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from nivalis.layers.block_swap import make_block, parse_block
+from nivalis.layers.block_factory import make_block, parse_block
 from nivalis.layers.classifier import ClassifierHead
 from nivalis.models.registry import register_model
 

@@ -14,21 +14,21 @@ softmax training; ArcFace's additive angular margin head is a loss, not part of 
 `num_classes=0` returns the 512-d embedding.
 
 Both 3×3 units of every IR block are built through the `conv3x3` factory of `nivalis.layers.residual`
-(conv → BN, the PReLU stays in the block), so `ops=[...]` (24 codes per block or 48 per slot for
-LResNet50E-IR, see `nivalis.layers.operator_choice`) selects NAR's operators. Convolutions start from
+(conv → BN, the PReLU stays in the block) that the `conv3x3_for_block` hook returns for that block, so
+NAR's operators (24 codes per block or 48 per slot for LResNet50E-IR) come in through that hook
+(`nivalis.nas.space.build_refined`). Convolutions start from
 Kaiming-normal (fan-out) weights like the zoo's ResNet; ArcFace's release draws N(0, 0.1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
 
-from nivalis.layers.operator_choice import OperatorChoice
 from nivalis.layers.residual import ConvFactory, conv3x3_bn, downsample_shortcut
-from nivalis.models.registry import deprecated_width, register_model
+from nivalis.models.registry import register_model
 
 __all__ = ["IRBlock", "IResNet"]
 
@@ -69,8 +69,9 @@ class IResNet(nn.Module):
         input_size: side of the square input (112 for faces); fixes the FC's input (side / 16)².
         embedding_size: dimension of the face embedding (512).
         drop_rate: dropout before the FC of the embedding head.
-        width_mult: multiplier of every stage's channels (1.0 = published widths; `width` is its deprecated alias).
-        conv3x3: factory of the 3×3 units; `ops`: NAR operator codes (exclusive with `conv3x3`).
+        width_mult: multiplier of every stage's channels (1.0 = published widths).
+        conv3x3_for_block: the hook for the 3×3 units: called once per IR block, in build order, with the
+            block's index (0 … sum(layers) − 1); returns that block's `ConvFactory` (None → conv 3×3 → BN).
 
     Shapes: (N, in_chans, input_size, input_size) → (N, num_classes or embedding_size).
 
@@ -82,15 +83,11 @@ class IResNet(nn.Module):
     classifier_name = "classifier"
 
     def __init__(self, layers: Sequence[int], num_classes: int = 0, in_chans: int = 3, input_size: int = 112,
-                 embedding_size: int = 512, drop_rate: float = 0.0, width_mult: float = 1.0, width: float | None = None,
-                 conv3x3: ConvFactory | None = None, ops: Sequence[int] | None = None):
+                 embedding_size: int = 512, drop_rate: float = 0.0, width_mult: float = 1.0,
+                 conv3x3_for_block: Callable[[int], ConvFactory] | None = None):
         super().__init__()
-        if ops is not None and conv3x3 is not None:
-            raise ValueError("pass either ops or conv3x3, not both")
         if input_size % 16:
             raise ValueError(f"input_size must be a multiple of 16 (four stride-2 stages), got {input_size}")
-        choice = OperatorChoice(ops, sum(layers)) if ops is not None else None
-        width_mult = deprecated_width(width_mult, width, "IResNet")
         chans = [max(1, round(c * width_mult)) for c in (64, 128, 256, 512)]
         self.stem = nn.Sequential(nn.Conv2d(in_chans, chans[0], 3, 1, 1, bias=False), nn.BatchNorm2d(chans[0]),
                                   nn.PReLU(chans[0]))
@@ -98,12 +95,10 @@ class IResNet(nn.Module):
         for depth, planes in zip(layers, chans):
             blocks = []
             for i in range(depth):
-                factory = choice.for_block(index) if choice is not None else conv3x3
+                factory = conv3x3_for_block(index) if conv3x3_for_block else None
                 blocks.append(IRBlock(in_chs, planes, stride=2 if i == 0 else 1, conv3x3=factory))
                 in_chs, index = planes, index + 1
             stages.append(nn.Sequential(*blocks))
-        if choice is not None:
-            choice.finish()
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         side = input_size // 16
         self.bn2 = nn.BatchNorm2d(in_chs)

@@ -44,17 +44,11 @@ def model_family(name: str) -> str:
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered model: `create_model("resnet18", num_classes=10, in_chans=1)`.
 
-    `block="effnet"` (a block name string, see `nivalis.layers.block_swap`) swaps the built network's
-    vanilla 3×3 convolutions for that block, the seed 003 §5 protocol: `create_model("vgg11", block="effnet")`.
+    Swapping the 3×3 convolutions of a built network for efficient blocks (seed 003 §5) is
+    `nivalis.nas.rewrite.swap_blocks(create_model("vgg11"), "effnet", "vgg11")`.
     """
     _check(name)
-    block = kwargs.pop("block") if isinstance(kwargs.get("block"), str) else None
-    model = _MODELS[name](**kwargs)
-    if block is not None:
-        from nivalis.layers.block_swap import swap_blocks
-
-        model = swap_blocks(model, block, name)
-    return model
+    return _MODELS[name](**kwargs)
 
 
 def _plain(name: str) -> str:
@@ -78,16 +72,3 @@ def _check(name: str) -> None:
         hint = f" (did you mean {', '.join(close)}?)" if close else " (see `nivalis zoo list`)"
         raise UserError(f"unknown model {name!r}{hint}")
 
-
-def deprecated_width(width_mult: float, width: float | None, owner: str) -> float:
-    """The width multiplier of a constructor that still accepts the old `width=` keyword (deprecated).
-
-    Every family calls its width multiplier `width_mult` (timm's and torchvision's word); `width=` is
-    kept for ResNet and IResNet only because NAS configurations pass it.
-    """
-    if width is None:
-        return width_mult
-    if width_mult != 1.0:
-        raise ValueError(f"{owner}: pass width_mult only (width is its deprecated alias)")
-    warnings.warn(f"{owner}(width=...) is deprecated; use width_mult=", DeprecationWarning, stacklevel=3)
-    return width

@@ -12,16 +12,15 @@ is only a configuration (the SE-ResNets, `se_ratio=1/16`, are registered in `niv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
 
 from nivalis.layers import ClassifierHead
 from nivalis.layers.conv_bn_act import ConvBnAct
-from nivalis.layers.operator_choice import OperatorChoice, output_norms
-from nivalis.layers.residual import BasicBlock, Bottleneck, ConvFactory
-from nivalis.models.registry import deprecated_width, register_model
+from nivalis.layers.residual import BasicBlock, Bottleneck, ConvFactory, output_norms
+from nivalis.models.registry import register_model
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck"]
 
@@ -42,12 +41,13 @@ class ResNet(nn.Module):
         stem_width: channels of the stem (64).
         drop_rate: dropout before the classifier.
         drop_path_rate: stochastic depth, increased linearly from 0 to this value over the blocks.
-        conv3x3: factory for every block's 3×3 slots (see `nivalis.layers.residual`).
+        conv3x3_for_block: the hook for the blocks' 3×3 slots: called once per residual block, in build
+            order, with the block's index (0 … sum(layers) − 1); it returns the `ConvFactory` that block
+            builds its 3×3 units with (`nivalis.layers.residual`). None → conv 3×3 → BN → act everywhere.
+            One factory for all blocks is `lambda b: factory`; NAR's operator codes come through here
+            (`nivalis.nas.space.build_refined`).
         zero_init_last: start each residual branch at zero (last BN γ = 0), so blocks begin as identities.
-        ops: operator code per residual block or per 3×3 slot (NAR search space, seed 004; codes and the
-            length rule in `nivalis.layers.operator_choice`); None or all zeros is the original network.
-        width_mult: multiplier of the stem and stage channels (1.0 = the published widths), for narrow variants
-            (`width` is its deprecated alias).
+        width_mult: multiplier of the stem and stage channels (1.0 = the published widths), for narrow variants.
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); any H, W ≥ 32 (imagenet stem) or ≥ 8 (cifar stem).
     """
@@ -57,18 +57,14 @@ class ResNet(nn.Module):
     def __init__(self, block: type[nn.Module], layers: Sequence[int], num_classes: int = 1000, in_chans: int = 3,
                  stem: str = "imagenet", groups: int = 1, base_width: int = 64, se_ratio: float = 0.0,
                  stem_width: int = 64, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                 conv3x3: ConvFactory | None = None, zero_init_last: bool = True, ops: Sequence[int] | None = None,
-                 width_mult: float = 1.0, width: float | None = None):
+                 conv3x3_for_block: Callable[[int], ConvFactory] | None = None, zero_init_last: bool = True,
+                 width_mult: float = 1.0):
         super().__init__()
         if stem not in _STEMS:
             raise ValueError(f"stem must be one of {_STEMS}, got {stem!r}")
-        if ops is not None and conv3x3 is not None:
-            raise ValueError("pass either ops or conv3x3, not both")
-        width_mult = deprecated_width(width_mult, width, "ResNet")
         if width_mult <= 0:
             raise ValueError(f"width_mult must be positive, got {width_mult}")
         stem_width = max(1, round(stem_width * width_mult))
-        choice = OperatorChoice(ops, sum(layers)) if ops is not None else None
         self.stem_type = stem
         if stem == "imagenet":
             self.stem = nn.Sequential(ConvBnAct(in_chans, stem_width, 7, stride=2),
@@ -86,12 +82,10 @@ class ResNet(nn.Module):
                 dpr = drop_path_rate * index / max(1, total - 1)
                 blocks.append(block(in_chs, planes, stride=2 if (stage > 0 and i == 0) else 1, groups=groups,
                                     base_width=base_width, se_ratio=se_ratio, drop_path=dpr,
-                                    conv3x3=choice.for_block(index) if choice is not None else conv3x3))
+                                    conv3x3=conv3x3_for_block(index) if conv3x3_for_block else None))
                 in_chs = planes * block.expansion
                 index += 1
             stages.append(nn.Sequential(*blocks))
-        if choice is not None:
-            choice.finish()
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.num_features = in_chs
         self.fc = ClassifierHead(in_chs, num_classes, drop_rate=drop_rate)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from nivalis.layers.operator_choice import OPERATOR_NAMES
+from nivalis.nas.operators import OPERATOR_NAMES
 
 
 class OperatorController(nn.Module):

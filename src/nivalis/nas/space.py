@@ -1,13 +1,13 @@
 """NAR's search space (Jiang et al., seed 004 §3.1): one operator per residual block or per 3×3 slot, skips fixed.
 
-A backbone of the zoo is searchable when its residual blocks build their 3×3 units through a
-`conv3x3` factory (the zoo's ResNets and ArcFace's LResNet-E-IR). `SearchSpace` discovers those
+A backbone of the zoo is searchable when it takes a `conv3x3_for_block` hook that gives each residual
+block the factory of its 3×3 units (the zoo's ResNets and ArcFace's LResNet-E-IR). `SearchSpace` discovers those
 slots by building the backbone once on the meta device with a recording factory, groups them into
 *decisions* — one per residual block (granularity "block", ResNet-18-8) or one per slot ("layer",
 ResNet-18-16) — and gives each decision the candidates the parameter rule allows at every slot it
-controls (operators in `nivalis.layers.operator_choice`). An architecture is the list of operator
-codes, one per decision; all zeros is the backbone itself, and `create_model(backbone, ops=arch)`
-builds it (`len(arch)` tells the granularity).
+controls (operators in `nivalis.nas.operators`). An architecture is the list of operator codes, one
+per decision; all zeros is the backbone itself, and `build_refined(backbone, arch, **model_kwargs)`
+builds it (`len(arch)` tells the granularity) through the backbone's `conv3x3_for_block` hook.
 
 Costs of an architecture come from per-slot lookup tables measured once:
 
@@ -22,7 +22,7 @@ of the built model (tests check it).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +31,11 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from nivalis.errors import UserError
-from nivalis.layers.operator_choice import (
-    ALL_CANDIDATES, OPERATOR_NAMES, SEED_CANDIDATES, allowed_operators, check_code, make_operator,
-)
-from nivalis.layers.residual import conv3x3_bn
+from nivalis.layers.residual import ConvFactory, conv3x3_bn
 from nivalis.models import create_model, list_models
+from nivalis.nas.operators import (
+    ALL_CANDIDATES, OPERATOR_NAMES, SEED_CANDIDATES, OperatorChoice, allowed_operators, check_code, make_operator,
+)
 
 GRANULARITIES = ("block", "layer")
 
@@ -53,7 +53,41 @@ def _unit_counts(code: int, in_chs: int, out_chs: int, stride: int, groups: int,
     return sum(p.numel() for p in unit.parameters()), int(counter.get_total_flops())
 
 __all__ = ["GRANULARITIES", "OPERATOR_NAMES", "SEED_CANDIDATES", "ALL_CANDIDATES", "SearchSpace", "Slot",
-           "make_operator", "parse_candidates"]
+           "build_refined", "create_with_slots", "make_operator", "parse_candidates"]
+
+
+def create_with_slots(backbone: str, conv3x3_for_block: Callable[[int], ConvFactory], **model_kwargs) -> nn.Module:
+    """`create_model(backbone, conv3x3_for_block=..., **model_kwargs)`; a backbone without the hook is a UserError."""
+    try:
+        return create_model(backbone, conv3x3_for_block=conv3x3_for_block, **model_kwargs)
+    except UserError:
+        raise
+    except (TypeError, ValueError) as exc:
+        if "conv3x3_for_block" in str(exc):
+            raise UserError(f"backbone {backbone!r} has no searchable residual 3×3 slots "
+                            "(use a ResNet or LResNet-E-IR of the zoo)") from None
+        raise UserError(f"cannot build {backbone!r} with {model_kwargs}: {exc}") from None
+
+
+def build_refined(backbone: str, ops: Sequence[int], **model_kwargs) -> nn.Module:
+    """The zoo `backbone` with NAR operator `ops` in its 3×3 slots, freshly initialised.
+
+    `ops` holds one code per residual block or one per 3×3 slot (`nivalis.nas.operators.expand_ops`);
+    all zeros builds the backbone itself with the same initialisation as `create_model`. A length that
+    fits neither, or an unknown code, is a UserError.
+    """
+    blocks: set[int] = set()
+
+    def count(block: int) -> ConvFactory:
+        blocks.add(block)
+        return conv3x3_bn
+
+    with torch.device("meta"):  # one cheap pass to learn how many residual blocks the backbone has
+        create_with_slots(backbone, count, **model_kwargs)
+    choice = OperatorChoice(ops, len(blocks))
+    model = create_with_slots(backbone, choice.for_block, **model_kwargs)
+    choice.finish()
+    return model
 
 
 @dataclass(frozen=True)
@@ -92,7 +126,7 @@ class SearchSpace:
         granularity: "block" (one decision per residual block) or "layer" (one per 3×3 slot).
         input_shape: (C, H, W) of the data; C is passed as `in_chans`.
         num_classes: classifier outputs.
-        model_kwargs: further keywords of the backbone (`stem="cifar"`, `width=0.25`, `input_size=...`).
+        model_kwargs: further keywords of the backbone (`stem="cifar"`, `width_mult=0.25`, `input_size=...`).
         candidates: operator codes to consider (default: the seed's 0-3).
         param_rule: keep only candidates with ≤ the original unit's parameters at every slot (seed §3.1).
     """
@@ -109,7 +143,7 @@ class SearchSpace:
         self.input_shape = tuple(int(v) for v in input_shape)
         self.num_classes = int(num_classes)
         self.model_kwargs = dict(model_kwargs or {})
-        for reserved in ("ops", "conv3x3", "num_classes", "in_chans"):
+        for reserved in ("ops", "conv3x3_for_block", "num_classes", "in_chans"):
             if reserved in self.model_kwargs:
                 raise UserError(f"model_kwargs may not set {reserved!r}: the search space sets it")
         self.candidates = parse_candidates(candidates)
@@ -139,14 +173,8 @@ class SearchSpace:
                                    "act": act}))
             return unit
 
-        try:
-            with torch.device("meta"):
-                model = create_model(self.backbone, conv3x3=recorder, **self.base_kwargs())
-        except (TypeError, ValueError) as exc:
-            if "conv3x3" in str(exc):
-                raise UserError(f"backbone {self.backbone!r} has no searchable residual 3×3 slots "
-                                "(use a ResNet or LResNet-E-IR of the zoo)") from None
-            raise UserError(f"cannot build {self.backbone!r} with {self.model_kwargs}: {exc}") from None
+        with torch.device("meta"):
+            model = create_with_slots(self.backbone, lambda block: recorder, **self.base_kwargs())
         if not records:
             raise UserError(f"backbone {self.backbone!r} has no searchable residual 3×3 slots")
         order = {id(u): i for i, (u, _) in enumerate(records)}
@@ -221,7 +249,7 @@ class SearchSpace:
     def build(self, arch: Sequence[int] | None = None) -> nn.Module:
         """The standalone network of `arch` (None → the backbone), freshly initialised."""
         arch = self.baseline() if arch is None else self.check(arch)
-        return create_model(self.backbone, ops=list(arch), **self.base_kwargs())
+        return build_refined(self.backbone, list(arch), **self.base_kwargs())
 
     def random_arch(self, generator: torch.Generator | None = None) -> list[int]:
         """A uniformly drawn architecture (each decision uniform over its candidates)."""

@@ -4,36 +4,35 @@ Each 3×3 slot of the backbone becomes a `MixedOperator` holding all its candida
 its own weights and BN); the stem, shortcuts, 1×1 convolutions and classifier are shared by every
 architecture. `set_arch(a)` activates one candidate per slot, so a forward pass costs what the child
 network costs and only the active candidates receive gradients. `child(a)` copies the active weights
-into the standalone `create_model(backbone, ops=a)`; both compute the same function (tested).
+into the standalone `build_refined(backbone, a)`; both compute the same function (tested).
 
 BN statistics: candidates on a slot see different inputs depending on the path upstream, so running
 averages mix architectures. The supernet is therefore always evaluated with batch statistics
 (`evaluate_arch` runs BN in training mode over evaluation batches of ≥ 32 images, ENAS's choice for
 its reward), and only a retrained child uses running statistics.
 
-Why this is not `nivalis.engine.fit`: the shared-weight phase samples a new path before every
-optimisation step (from the controller or uniformly) and alternates with the controller's phase inside
-one epoch, with an SGDR schedule over both; `fit` trains one fixed network per call. The step loop in
-`train_shared_epoch` is small and uses the engine's pieces (distributed context, autocast, seeding);
-retraining a found architecture goes through `fit` (`nivalis.nas.search.retrain`).
+Training: the shared-weight phase samples a new path before every optimisation step (from the
+controller or uniformly) and alternates with the controller's phase inside one epoch, so it is not
+`nivalis.engine.fit` (one fixed network per call) but the engine's `train_one_epoch` with a
+`before_step` hook that sets the path and steps PyTorch's SGDR scheduler (`CosineAnnealingWarmRestarts`)
+to the fractional epoch. Under torchrun the supernet trains inside DDP (`engine.wrap_ddp`, unused
+candidates allowed); retraining a found architecture goes through `fit` (`nivalis.nas.search.retrain`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nivalis.engine import autocast_for, get_context
-from nivalis.errors import UserError
-from nivalis.layers.operator_choice import make_operator, output_norms
-from nivalis.models import create_model
-from nivalis.nas.space import SearchSpace
-from nivalis.progress import bar
+from nivalis.engine import autocast_for, get_context, train_one_epoch
+from nivalis.layers.residual import output_norms
+from nivalis.nas.operators import make_operator
+from nivalis.nas.space import SearchSpace, create_with_slots
 
 
 class MixedOperator(nn.Module):
@@ -79,7 +78,7 @@ class Supernet(nn.Module):
                 raise RuntimeError(f"slot {slot.name} changed shape between discovery and supernet")
             return MixedOperator(slot.candidates, in_chs, out_chs, stride=stride, groups=groups, act=act)
 
-        self.net = create_model(space.backbone, conv3x3=factory, **space.base_kwargs())
+        self.net = create_with_slots(space.backbone, lambda block: factory, **space.base_kwargs())
         self.mixed: list[MixedOperator] = [m for m in self.net.modules() if isinstance(m, MixedOperator)]
         if len(self.mixed) != len(space.slots):
             raise RuntimeError("supernet slots do not match the search space")
@@ -113,27 +112,6 @@ class Supernet(nn.Module):
         return model
 
 
-def sgdr_lr(epoch: float, *, lr_max: float, lr_min: float, t0: int, t_mult: int) -> float:
-    """SGDR (Loshchilov & Hutter 2017) learning rate at fractional `epoch`: cosine cycles of length t0·t_mult^k.
-
-    .. math::
-        \\eta_t = \\eta_{min} + \\tfrac12(\\eta_{max} - \\eta_{min})\\big(1 + \\cos(\\pi\\, T_{cur} / T_i)\\big)
-    """
-    t_i, start = t0, 0.0
-    while epoch >= start + t_i:
-        start += t_i
-        t_i *= t_mult
-    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * (epoch - start) / t_i))
-
-
-def _allreduce_grads(model: nn.Module, world_size: int) -> None:
-    # every rank trained the same path (same sampler seed), so the same parameters carry gradients
-    for p in model.parameters():
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= world_size
-
-
 def random_shift(images: torch.Tensor, generator: torch.Generator, pad: int = 4,
                  flip: bool = False) -> torch.Tensor:
     """Translate each image by up to `pad` pixels (zero padding, i.e. the mean of z-scored data), as in
@@ -147,55 +125,54 @@ def random_shift(images: torch.Tensor, generator: torch.Generator, pad: int = 4,
 
 
 def train_shared_epoch(supernet: Supernet, images: torch.Tensor, labels: torch.Tensor, *,
-                       sample_arch: Callable[[], list[int]], optimizer: torch.optim.Optimizer,
-                       lr_at: Callable[[float], float], epoch: int, batch_size: int, generator: torch.Generator,
-                       precision: str = "fp32", augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-                       | None = None, desc: str = "shared") -> dict[str, float]:
-    """One pass over the proxy training images; a fresh path from `sample_arch()` for every step.
+                       sample_arch: Callable[[], list[int]], optimizer: torch.optim.Optimizer, epoch: int,
+                       batch_size: int, generator: torch.Generator,
+                       scheduler: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts | None = None,
+                       model: nn.Module | None = None, precision: str = "fp32",
+                       augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                       desc: str = "shared") -> dict[str, float]:
+    """One pass over the proxy training images (`engine.train_one_epoch`); a fresh path from `sample_arch()`
+    for every step.
 
-    `augment(batch, generator)` transforms each training batch (e.g. `random_shift`). Under torchrun
-    every rank draws the same permutation, augmentation and path from the shared `generator` and
-    trains on its share of each batch; gradients are averaged across ranks before the step.
+    `scheduler` (SGDR) is stepped to the fractional epoch `epoch + step / steps` before every step, as
+    SGDR prescribes; without one the learning rate stays. `model` is the supernet as it trains:
+    `engine.wrap_ddp(supernet, find_unused_parameters=True)` under torchrun, so DDP averages the
+    gradients across ranks; by default the supernet itself. `augment(batch, generator)` transforms each
+    training batch (e.g. `random_shift`). Every rank draws the same permutation, augmentation and path
+    from the shared `generator` and trains on its share of each batch. Returns `train_loss` and
+    `train_accuracy`.
     """
     ctx = get_context()
-    supernet.train()
     order = torch.randperm(len(images), generator=generator)
     steps = max(1, math.ceil(len(images) / batch_size))
-    progress = bar(steps, desc=desc)
-    loss_sum, correct, seen = 0.0, 0, 0
-    for step in range(steps):
-        idx = order[step * batch_size:(step + 1) * batch_size]
-        if len(idx) < 2:  # a batch of one breaks batch norm
-            continue
-        x, y = images[idx], labels[idx]
-        if augment is not None:  # the whole batch, so every rank consumes the same random numbers
-            x = augment(x, generator)
-        if ctx.enabled:
-            x, y = x[ctx.rank::ctx.world_size], y[ctx.rank::ctx.world_size]
-        arch = sample_arch()
-        supernet.set_arch(arch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(epoch + step / steps)
-        optimizer.zero_grad(set_to_none=True)
-        with autocast_for(precision):
-            out = supernet(x)
-            loss = F.cross_entropy(out, y)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            progress.close()
-            raise UserError(f"supernet training diverged at epoch {epoch + 1} (loss {value}); lower --lr")
-        loss.backward()
-        if ctx.enabled:
-            _allreduce_grads(supernet, ctx.world_size)
-        nn.utils.clip_grad_norm_([p for p in supernet.parameters() if p.grad is not None], 5.0)
-        optimizer.step()
-        loss_sum += value * len(y)
-        correct += int((out.argmax(1) == y).sum())
-        seen += len(y)
-        progress.update(1)
-        progress.set_postfix(loss=f"{loss_sum / max(seen, 1):.3f}")
-    progress.close()
-    return {"train_loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for step in range(steps):
+            idx = order[step * batch_size:(step + 1) * batch_size]
+            if len(idx) < 2:  # a batch of one breaks batch norm (only the last batch can be that short)
+                continue
+            x, y = images[idx], labels[idx]
+            if augment is not None:  # the whole batch, so every rank consumes the same random numbers
+                x = augment(x, generator)
+            if ctx.enabled:
+                x, y = x[ctx.rank::ctx.world_size], y[ctx.rank::ctx.world_size]
+            yield x, y
+
+    def before_step(step: int) -> None:  # after the batch's augmentation drew from `generator`, as before
+        supernet.set_arch(sample_arch())
+        if scheduler is not None:
+            scheduler.step(epoch + step / steps)
+
+    correct = [0, 0]
+
+    def after_step(out: torch.Tensor, y: torch.Tensor) -> None:
+        correct[0] += int((out.argmax(1) == y).sum())
+        correct[1] += len(y)
+
+    result = train_one_epoch(model if model is not None else supernet, batches(), optimizer, loss_fn=F.cross_entropy,
+                             epoch=epoch, precision=precision, grad_clip=5.0, total=steps, desc=desc,
+                             before_step=before_step, after_step=after_step)
+    return {**result, "train_accuracy": correct[0] / max(correct[1], 1)}
 
 
 @torch.no_grad()
@@ -236,4 +213,4 @@ def evaluate_arch(supernet: Supernet, arch: Sequence[int], images: torch.Tensor,
     return float(correct[0] / correct[1].clamp_min(1))
 
 
-__all__ = ["MixedOperator", "Supernet", "evaluate_arch", "random_shift", "sgdr_lr", "train_shared_epoch"]
+__all__ = ["MixedOperator", "Supernet", "evaluate_arch", "random_shift", "train_shared_epoch"]

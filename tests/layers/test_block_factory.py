@@ -1,13 +1,12 @@
-"""Block factory and the 3×3-slot swap: every block kind, the seed-003 options of the shared blocks, VGG/ResNet trees."""
+"""Block factory: every block kind by name, the seed-003 options of the shared blocks."""
 
 import pytest
 import torch
 import torch.nn as nn
 
-from nivalis.layers.block_swap import BLOCK_KINDS, make_block, parse_block, swap_conv3x3
-from nivalis.layers.effnet_block import EffNetBlock
+from nivalis.layers.block_factory import BLOCK_KINDS, make_block, parse_block
 from nivalis.layers.inverted_residual import InvertedResidual
-from nivalis.layers.shuffle import ChannelShuffle, ShuffleV1Unit
+from nivalis.layers.shuffle import ShuffleV1Unit
 
 
 @pytest.mark.parametrize("kind", BLOCK_KINDS)
@@ -49,46 +48,3 @@ def test_inverted_residual_maxpool_and_projection_activation():
     assert plain.conv_dw[0].stride == (2, 2) and isinstance(plain.conv_pwl[2], nn.Identity)
     with pytest.raises(ValueError, match="downsample"):
         InvertedResidual(8, 16, downsample="avg")
-
-
-def _vgg_like():
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 1), nn.Flatten(), nn.Linear(64 * 8 * 8, 10),
-    )
-
-
-def test_swap_on_a_flat_vgg_list_absorbs_bn_act_and_pooling():
-    model, replaced = swap_conv3x3(_vgg_like(), "effnet")
-    assert replaced == 3
-    kinds = [type(m).__name__ for m in model]
-    assert kinds == ["EffNetBlock", "EffNetBlock", "EffNetBlock", "Conv2d", "Flatten", "Linear"]
-    assert [m.out_chs for m in model[:3]] == [16, 32, 32]
-    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-
-
-def test_swap_keeps_the_first_layer_for_mobile_blocks():
-    model, replaced = swap_conv3x3(_vgg_like(), "shufflenet")
-    assert replaced == 2
-    assert isinstance(model[0], nn.Conv2d) and isinstance(model[3], nn.MaxPool2d)
-    assert any(isinstance(m, ChannelShuffle) for m in model.modules())
-    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
-
-
-class _Residual(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(8, 8, 3, stride=2, padding=1)
-        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
-        self.shortcut = nn.Conv2d(8, 8, 1, stride=2)
-
-    def forward(self, x):
-        return self.conv2(self.conv1(x)) + self.shortcut(x)
-
-
-def test_swap_inside_a_module_rounds_odd_sizes_like_the_strided_conv():
-    model, replaced = swap_conv3x3(_Residual(), "effnet", keep_first=False)
-    assert replaced == 2 and isinstance(model.conv1, EffNetBlock)
-    assert model(torch.randn(1, 8, 7, 7)).shape == (1, 8, 4, 4)  # matches the 1×1 stride-2 shortcut

@@ -1,4 +1,4 @@
-"""Candidate operators of a residual block's 3×3 slot (NAR, Jiang et al., seed 004 §3.1) and the `ops=[...]` factory.
+"""Candidate operators of a residual block's 3×3 slot (NAR, Jiang et al., seed 004 §3.1) and the per-block factories.
 
 A *slot* is one conv → BN → act unit that a residual block builds through its `conv3x3` factory
 (`BasicBlock.conv1/conv2`, `Bottleneck.conv2`, the IR block's two 3×3 units). Neural Architecture
@@ -29,7 +29,8 @@ the architecture operators"): `allowed_operators` keeps, per slot, the candidate
 most the parameters of the original unit (code 0), so conv 5×5 is dropped wherever the slot holds a
 conv 3×3, and depthwise-separable 5×5 stays (25·C_in + C_in·C_out < 9·C_in·C_out for C_out ≥ 4).
 
-`ops` length selects the granularity (`OperatorChoice`): one code per residual block ("block",
+`ops` length selects the granularity (`OperatorChoice`, which `nivalis.nas.space.build_refined` passes to a
+backbone's `conv3x3_for_block` hook): one code per residual block ("block",
 ResNet-18-8: every 3×3 slot of block b uses ops[b]) or one code per slot ("layer", ResNet-18-16), in
 the order the network applies them. A Bottleneck has one 3×3 slot per block, so both readings coincide.
 """
@@ -45,6 +46,7 @@ import torch.nn as nn
 from nivalis.errors import UserError
 from nivalis.layers.conv_bn_act import ConvBnAct, make_activation
 from nivalis.layers.depthwise_separable import DepthwiseSeparableConv
+from nivalis.layers.residual import output_norms
 
 #: code → short name (seed 004 Table 1 numbering; 4 and 5 are the extended set)
 OPERATOR_NAMES: dict[int, str] = {0: "conv3x3", 1: "sep3x3", 2: "max3x3", 3: "avg3x3", 4: "conv5x5", 5: "sep5x5"}
@@ -90,15 +92,6 @@ def make_operator(code: int, in_chs: int, out_chs: int, *, stride: int = 1, grou
     return _pool_operator("max" if code == 2 else "avg", in_chs, out_chs, stride, act)
 
 
-def output_norms(unit: nn.Module) -> list[nn.BatchNorm2d]:
-    """The BN layer(s) that normalise a slot unit's output (zeroed by `zero_init_last`)."""
-    if hasattr(unit, "output_norms"):
-        return list(unit.output_norms())
-    if isinstance(unit, nn.Sequential) and len(unit) > 1 and isinstance(unit[1], nn.BatchNorm2d):
-        return [unit[1]]
-    return []
-
-
 @functools.lru_cache(maxsize=4096)
 def operator_params(code: int, in_chs: int, out_chs: int, *, stride: int = 1, groups: int = 1) -> int:
     """Parameters of the unit `make_operator(code, ...)` (built on the meta device: no memory)."""
@@ -134,7 +127,7 @@ def expand_ops(ops: Sequence[int], slots_per_block: Sequence[int]) -> tuple[list
 
 
 class OperatorChoice:
-    """The `conv3x3` factory behind `create_model(..., ops=[...])`.
+    """Operator codes as a backbone's `conv3x3_for_block` hook (`nivalis.nas.space.build_refined`).
 
     A residual network builds its blocks in order and asks `for_block(b)` for the factory of block b;
     every call of that factory builds the next slot with its code. `finish()` checks that `ops` had

@@ -1,4 +1,4 @@
-"""NAR's evaluation protocol: search with the controller and with random search, retrain both and the original.
+"""NAR's evaluation protocol (seed 004): controller search and random search, both retrained with the original.
 
 `refine_and_compare` is what the demo's refinement section and `benchmarks/nar_search.py` run: two
 searches at the same budget (ENAS controller vs uniform random search, §3.2 and its honest baseline),
@@ -15,9 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from nivalis.data import ClassificationData, load_classification
-from nivalis.nas.search import NARConfig, SearchResult, retrain, retrain_config, search
+from nivalis.nas.search import NARConfig, SearchResult, budget, retrain, retrain_config, search
 
 ARCH_ROLES = ("original", "controller", "random")
+
+#: demo search budgets: the quick demo runs one SGDR cycle (T_0 = 10) with fewer controller steps; the full demo
+#: runs `nivalis refine search`'s own full budget (10 + 60 epochs, three SGDR cycles) at the demo's scale
+DEMO_BUDGET = {
+    True: {"pretrain_epochs": 1, "epochs": 9, "sgdr_t0": 10, "controller_steps": 5, "derive_samples": 4,
+           "baseline_decay": 0.9},
+    False: budget(False),
+}
+DEMO_WIDTH = 0.25
+DEMO_IMAGE_SIZE = 16
+DEMO_RETRAIN_EPOCHS = {True: 3, False: 6}
+DEMO_SEEDS = 3
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -67,4 +79,19 @@ def refine_and_compare(config: NARConfig, data: ClassificationData | str = "digi
             "train_images": len(data.train), "test_images": len(data.test)}
 
 
-__all__ = ["ARCH_ROLES", "refine_and_compare"]
+def demo_config(quick: bool) -> NARConfig:
+    """The demo's search: ResNet-18 at width `DEMO_WIDTH`, block granularity, the demo budget."""
+    # 20 proxy-validation images per class instead of the seed's 4 (a 10-class reward needs more than 40 images)
+    return NARConfig(backbone="resnet18", granularity="block", width=DEMO_WIDTH, proxy_per_class=60,
+                     proxy_val_per_class=20, batch_size=32, **DEMO_BUDGET[quick])
+
+
+def run_demo(out_dir: Path, quick: bool) -> dict[str, Any]:
+    """`refine_and_compare` at the demo's scale; runs go to `out_dir/runs/nar-digits`."""
+    # 16×16 digits (the scans are 8×8) and a quarter-width ResNet-18 keep 2 searches + 9 retrainings in budget
+    data = load_classification("digits", image_size=DEMO_IMAGE_SIZE)
+    return refine_and_compare(demo_config(quick), data, seeds=DEMO_SEEDS, retrain_epochs=DEMO_RETRAIN_EPOCHS[quick],
+                              out_dir=Path(out_dir) / "runs" / "nar-digits", desc="nar")
+
+
+__all__ = ["ARCH_ROLES", "DEMO_BUDGET", "demo_config", "refine_and_compare", "run_demo"]

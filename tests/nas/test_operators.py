@@ -5,11 +5,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from nivalis.errors import UserError
-from nivalis.layers.operator_choice import (
-    ALL_CANDIDATES, OperatorChoice, allowed_operators, expand_ops, make_operator, operator_params, output_norms,
-)
-from nivalis.layers.residual import conv3x3_bn
+from nivalis.layers.residual import conv3x3_bn, output_norms
 from nivalis.models import create_model
+from nivalis.nas.operators import (
+    ALL_CANDIDATES, OperatorChoice, allowed_operators, expand_ops, make_operator, operator_params,
+)
+from nivalis.nas.space import build_refined
 
 
 @pytest.mark.parametrize("code", ALL_CANDIDATES)
@@ -40,16 +41,17 @@ def test_parameter_rule_drops_conv5x5_keeps_sep5x5():
 
 def test_all_zero_ops_is_the_original_network():
     torch.manual_seed(3)
-    a = create_model("resnet18", num_classes=10, in_chans=1, stem="cifar", width=0.25)
+    a = create_model("resnet18", num_classes=10, in_chans=1, stem="cifar", width_mult=0.25)
     torch.manual_seed(3)
-    b = create_model("resnet18", num_classes=10, in_chans=1, stem="cifar", width=0.25, ops=[0] * 16)
+    b = build_refined("resnet18", [0] * 16, num_classes=10, in_chans=1, stem="cifar", width_mult=0.25)
     sa, sb = a.state_dict(), b.state_dict()
     assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def _meta_count(**kwargs) -> dict[str, int]:
+def _meta_count(ops=None) -> dict[str, int]:
     with torch.device("meta"):
-        model = create_model("resnet18", num_classes=1000, **kwargs)
+        model = (create_model("resnet18", num_classes=1000) if ops is None
+                 else build_refined("resnet18", ops, num_classes=1000))
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, 224, 224, device="meta"))
@@ -67,20 +69,20 @@ def test_ops_length_selects_granularity_and_the_seed_table4_reduction():
 
 def test_ops_errors_name_the_counts():
     with pytest.raises(UserError, match="takes 8 .* or 16"):
-        create_model("resnet18", ops=[0] * 9)
+        build_refined("resnet18", [0] * 9)
     with pytest.raises(UserError, match="unknown operator code 7"):
-        create_model("resnet18", ops=[7] * 8)
+        build_refined("resnet18", [7] * 8)
     assert expand_ops([1, 2], [2, 1]) == ([1, 1, 2], "block")
     assert expand_ops([1, 2, 3], [2, 1]) == ([1, 2, 3], "layer")
 
 
 def test_zero_init_reaches_swapped_slots():
-    model = create_model("resnet18", num_classes=10, width=0.25, ops=[1, 2, 3, 0, 1, 2, 3, 0])
+    model = build_refined("resnet18", [1, 2, 3, 0, 1, 2, 3, 0], num_classes=10, width_mult=0.25)
     for block in [m for m in model.modules() if type(m).__name__ == "BasicBlock"]:
         assert all(float(bn.weight.detach().abs().sum()) == 0 for bn in output_norms(block.conv2))
 
 
-def test_operator_choice_records_slots_per_block():
+def test_per_block_factories_record_slots():
     choice = OperatorChoice([2, 0], num_blocks=2)
     f0, f1 = choice.for_block(0), choice.for_block(1)
     f0(4, 4), f0(4, 4), f1(4, 8, stride=2)

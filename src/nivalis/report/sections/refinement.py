@@ -1,4 +1,7 @@
-"""The demo report's refinement section: NAR on a narrow ResNet-18 over digits vs the original and random search."""
+"""The demo report's refinement section: NAR on a narrow ResNet-18 over digits vs the original and random search.
+
+The runs are `nivalis.experiments.nar.run_demo`; this module turns their results into prose, tables and figures.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nivalis.layers.operator_choice import OPERATOR_NAMES
-from nivalis.nas.experiment import refine_and_compare
-from nivalis.nas.search import NARConfig, budget
-
-#: demo search budgets: the quick demo runs one SGDR cycle (T_0 = 10) with fewer controller steps; the full demo
-#: runs `nivalis refine search`'s own full budget (10 + 60 epochs, three SGDR cycles) at the demo's scale
-DEMO_BUDGET = {
-    True: {"pretrain_epochs": 1, "epochs": 9, "sgdr_t0": 10, "controller_steps": 5, "derive_samples": 4,
-           "baseline_decay": 0.9},
-    False: budget(False),
-}
-DEMO_WIDTH = 0.25
-DEMO_IMAGE_SIZE = 16
-DEMO_RETRAIN_EPOCHS = {True: 3, False: 6}
+from nivalis.experiments.nar import DEMO_IMAGE_SIZE, DEMO_RETRAIN_EPOCHS, DEMO_WIDTH, demo_config, run_demo
+from nivalis.nas.operators import OPERATOR_NAMES
+from nivalis.nas.search import budget
+from nivalis.report.build import Section, save_figure
 
 
 def _running_mean(values: list[float], window: int) -> np.ndarray:
@@ -34,22 +27,14 @@ def _running_mean(values: list[float], window: int) -> np.ndarray:
     return out
 
 
-def demo_section(out_dir: Path, quick: bool):
+def build(out_dir: Path, quick: bool) -> Section:
     """Search ResNet-18 (block granularity) on digits with the controller and randomly; retrain all three × 3 seeds."""
     import matplotlib.pyplot as plt
 
-    from nivalis.report import Section, save_figure
-
-    from nivalis.data import load_classification
-
-    # 16×16 digits (the scans are 8×8) and a quarter-width ResNet-18 keep 2 searches + 9 retrainings in budget;
-    # 20 proxy-validation images per class instead of the seed's 4 (a 10-class reward needs more than 40 images)
-    data = load_classification("digits", image_size=DEMO_IMAGE_SIZE)
-    cfg = NARConfig(backbone="resnet18", granularity="block", width=DEMO_WIDTH, proxy_per_class=60,
-                    proxy_val_per_class=20, batch_size=32, **DEMO_BUDGET[quick])
+    out_dir = Path(out_dir)
+    cfg = demo_config(quick)
     epochs = DEMO_RETRAIN_EPOCHS[quick]
-    res = refine_and_compare(cfg, data, seeds=3, retrain_epochs=epochs, out_dir=out_dir / "runs" / "nar-digits",
-                             desc="nar")
+    res = run_demo(out_dir, quick)
     ctrl, rand = res["searches"]["controller"], res["searches"]["random"]
     rows = {r["role"]: r for r in res["rows"]}
     sec = Section("Neural Architecture Refinement: ResNet-18 on digits")
