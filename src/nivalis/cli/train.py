@@ -45,6 +45,8 @@ def train(
         from nivalis.data import load_with_download
 
         data = load_with_download(data, str(data_dir) if data_dir else None, download=True)
+    from nivalis.nas.variants import create_variant
+
     run = train_classifier(model, data, data_dir=str(data_dir) if data_dir else None, config=cfg, out_dir=out,
-                           resume=resume, model_kwargs={"block": block} if block else None)
+                           resume=resume, model_kwargs={"block": block} if block else None, factory=create_variant)
     emit(run.result, as_json)

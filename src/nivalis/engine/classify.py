@@ -7,6 +7,7 @@ This is what `nivalis train` runs: Adam, batch 32, peak lr 3e-3 with cosine deca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from nivalis.data import ClassificationData, load_classification
 from nivalis.engine import TrainConfig, classification_task, evaluate, fit, get_context, predict, seed_everything
 from nivalis.engine.records import write_run_files
 from nivalis.errors import UserError
+from nivalis.models import create_model
 from nivalis.profile import count
 
 DIGITS_RECIPE = dict(batch_size=32, lr=3e-3, scheduler="cosine")
@@ -33,15 +35,14 @@ class ClassifierRun:
     model: torch.nn.Module | None = None
 
 
-def build_model(name: str, data: ClassificationData, **model_kwargs) -> tuple[torch.nn.Module, dict[str, int]]:
-    """Create `name` for `data`'s classes and channels; check it accepts the data's image size.
+def build_model(name: str, data: ClassificationData, *, factory: Callable[..., torch.nn.Module] = create_model,
+                **model_kwargs) -> tuple[torch.nn.Module, dict[str, int]]:
+    """Create `name` for `data`'s classes and channels with `factory`; check it accepts the data's image size.
 
-    `model_kwargs` may hold `block=` (3×3 slots swapped for that block) or `ops=` (NAR operators):
-    `nivalis.nas.variants.create_variant` builds those.
+    `factory` is `create_model` for a zoo network; callers that pass `block=` or `ops=` keywords give
+    `nivalis.nas.variants.create_variant` (the engine itself knows no search space).
     """
-    from nivalis.nas.variants import create_variant
-
-    model = create_variant(name, num_classes=data.num_classes, in_chans=data.in_chans, **model_kwargs)
+    model = factory(name, num_classes=data.num_classes, in_chans=data.in_chans, **model_kwargs)
     try:
         counts = count(model, data.input_shape)
     except RuntimeError as exc:
@@ -52,14 +53,15 @@ def build_model(name: str, data: ClassificationData, **model_kwargs) -> tuple[to
 
 def train_classifier(model_name: str, data: ClassificationData | str = "digits", *, data_dir: str | None = None,
                      config: TrainConfig | None = None, out_dir: str | Path | None = None, resume: bool = False,
-                     model_kwargs: dict | None = None, desc: str | None = None) -> ClassifierRun:
+                     model_kwargs: dict | None = None, desc: str | None = None,
+                     factory: Callable[..., torch.nn.Module] = create_model) -> ClassifierRun:
     """Train `model_name` on a classification data set and test it; write checkpoint + metrics to `out_dir`."""
     cfg = config or TrainConfig()
     if isinstance(data, str):
         data = load_classification(data, data_dir)
     model_kwargs = dict(model_kwargs or {})
     seed_everything(cfg.seed)
-    model, counts = build_model(model_name, data, **model_kwargs)
+    model, counts = build_model(model_name, data, factory=factory, **model_kwargs)
     task = classification_task(data.num_classes)
     meta = {"task": "classification", "model": model_name, "model_kwargs": model_kwargs, "data": data.name,
             "num_classes": data.num_classes, "in_chans": data.in_chans, "input_shape": list(data.input_shape)}

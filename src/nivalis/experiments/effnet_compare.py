@@ -36,6 +36,7 @@ from pathlib import Path
 
 from nivalis.errors import UserError
 from nivalis.files import atomic_write_text
+from nivalis.nas.variants import create_variant
 
 
 @dataclass
@@ -188,7 +189,8 @@ def _train_runs(spec: ModelSpec, data, cfg: CompareConfig, out_dir: Path | None,
                 log(f"{spec.label} run {run + 1}/{cfg.runs}: {accs[-1]:.4f} (reused {run_dir})")
                 continue
         result = train_classifier(spec.name, data, config=cfg.train_config(run), out_dir=run_dir,
-                                  model_kwargs=model_kwargs, desc=f"{spec.label} run {run + 1}/{cfg.runs}")
+                                  model_kwargs=model_kwargs, desc=f"{spec.label} run {run + 1}/{cfg.runs}",
+                                  factory=create_variant)
         accs.append(float(result.result["test_accuracy"]))
         model = result.model
         if done is not None and get_context().is_main:
@@ -227,7 +229,7 @@ def _compare(specs: list[ModelSpec], data, cfg: CompareConfig, out_dir: Path | N
         if dropout_note:
             notes.append(dropout_note)
         seed_everything(cfg.seed)
-        model, counts = build_model(spec.name, data, **model_kwargs)
+        model, counts = build_model(spec.name, data, factory=create_variant, **model_kwargs)
         accs, trained = _train_runs(spec, data, cfg, out_dir, model_kwargs, log)
         model = trained if trained is not None else model  # latency of trained weights where available
         onnx_ms = onnx_latency_ms(model, data.input_shape, runs=cfg.latency_runs, threads=cfg.threads)

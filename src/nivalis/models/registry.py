@@ -7,7 +7,6 @@ private constructor and accepts at least `num_classes` and `in_chans` keywords.
 from __future__ import annotations
 
 import fnmatch
-import warnings
 from collections.abc import Callable
 
 import torch.nn as nn

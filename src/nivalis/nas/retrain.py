@@ -42,7 +42,8 @@ def retrain(spec: dict[str, Any] | str | Path, data: ClassificationData | str | 
             data_dir: str | None = None, config: TrainConfig | None = None, out_dir: str | Path | None = None,
             resume: bool = False, desc: str | None = None) -> dict[str, Any]:
     """Train the architecture of `spec` from scratch on the full training split (engine `fit`); test it."""
-    from nivalis.classify import train_classifier
+    from nivalis.engine.classify import train_classifier
+    from nivalis.nas.variants import create_variant
 
     if not isinstance(spec, dict):
         spec = load_arch(spec)
@@ -60,7 +61,7 @@ def retrain(spec: dict[str, Any] | str | Path, data: ClassificationData | str | 
                         param_rule=False)
     arch = space.check(spec["arch"])
     cfg = config or retrain_config()
-    run = train_classifier(spec["backbone"], data, config=cfg, out_dir=out_dir, resume=resume,
+    run = train_classifier(spec["backbone"], data, config=cfg, out_dir=out_dir, resume=resume, factory=create_variant,
                            model_kwargs={"ops": arch, **kwargs}, desc=desc or f"retrain {_arch_label(arch)}")
     r = run.result
     base = space.cost(space.baseline(), "flops")
