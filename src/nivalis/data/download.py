@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nivalis.errors import UserError
+from nivalis.files import atomic_path
 from nivalis.progress import bar
 
 TIMEOUT_S = 20.0
@@ -58,25 +59,22 @@ def fetch(archive: Archive, dest_dir: Path, *, timeout: float = TIMEOUT_S) -> Pa
     dest = dest_dir / archive.filename
     if dest.is_file() and md5sum(dest) == archive.md5:
         return dest
-    tmp = dest.with_name(dest.name + ".part")
-    try:
-        with urllib.request.urlopen(archive.url, timeout=timeout) as response, open(tmp, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0)
-            progress = bar(total, desc=f"download {archive.filename}")
-            while block := response.read(1 << 20):
-                out.write(block)
-                progress.update(len(block))
-            progress.close()
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        tmp.unlink(missing_ok=True)
-        reason = getattr(exc, "reason", exc)
-        raise UserError(f"cannot download {archive.url}: {reason} (no network? place the files in {dest_dir} "
-                        f"yourself and leave out --download)") from None
-    got = md5sum(tmp)
-    if got != archive.md5:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"checksum mismatch for {archive.url}: md5 {got}, expected {archive.md5}")
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:  # a broken download or a wrong checksum leaves nothing behind
+        try:
+            with urllib.request.urlopen(archive.url, timeout=timeout) as response, open(tmp, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0)
+                progress = bar(total, desc=f"download {archive.filename}")
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    progress.update(len(block))
+                progress.close()
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UserError(f"cannot download {archive.url}: {reason} (no network? place the files in {dest_dir} "
+                            f"yourself and leave out --download)") from None
+        got = md5sum(tmp)
+        if got != archive.md5:
+            raise UserError(f"checksum mismatch for {archive.url}: md5 {got}, expected {archive.md5}")
     return dest
 
 

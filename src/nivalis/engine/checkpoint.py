@@ -13,19 +13,14 @@ from typing import Any
 import torch
 
 from nivalis.errors import UserError
+from nivalis.files import atomic_path
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write `payload` (tensors, numbers, strings, lists, dicts only) so a killed run never leaves a torn file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -19,6 +19,9 @@ more than three confusions). Pairs are drawn as LFW's View 2 draws them: 10 fold
 same-identity and 300 different-identity pairs, no pair twice; unlike LFW, ten identities cannot be kept
 apart across folds. Images are upsampled to 16×16 (not 112×112; the digits have 8×8 pixels) and the
 backbone is LResNet34E-IR at an eighth of its width, so it trains on a CPU.
+
+Why one module of this size: the config, the stand-in data and the training loop around the engine are one
+recipe whose defaults refer to each other.
 """
 
 from __future__ import annotations

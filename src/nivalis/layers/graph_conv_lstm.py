@@ -56,6 +56,9 @@ Two implementations of the same function share one set of weights (the eight `Ch
 - `GConvLSTM.forward_sparse(x, edge_index, edge_weight)` — one graph, PyG message passing through the
   `ChebConv` modules themselves, exactly like the public per-graph implementations; kept as the
   reference the dense path is tested against and as the baseline of `benchmarks/snow_epoch.py`.
+
+Why one module of this size: the forward and the hand-written backward of one fused recurrence share their
+buffers and layouts; they are read and changed together.
 """
 
 from __future__ import annotations

@@ -36,6 +36,9 @@ Whatever stops that (no compiler, an unsafe cache folder, a failed build or self
 `nivalis.errors.UserError` with one line that says what and how to go back to the PyTorch cell (unset
 ``NIVALIS_NATIVE``): a run that asked for the C cell never silently runs another one. The two cells agree
 to float32 rounding (``tests/layers/test_native_lstm.py``).
+
+Why one module of this size: building, verifying and binding the library are one trust chain; split, a
+reader could call a piece that skips a check.
 """
 
 from __future__ import annotations
