@@ -33,9 +33,9 @@ def check_complete(data: bytes, name: str) -> None:
     kind = image_kind(data)
     tail = data[-_TAIL:]
     if kind == "jpeg" and b"\xff\xd9" not in tail:
-        raise UserError(f"{name} is a truncated JPEG (no end-of-image marker): copy the file again")
+        raise UserError(f"cannot read image {name}: a truncated JPEG (no end-of-image marker); copy the file again")
     if kind == "png" and b"IEND" not in tail:
-        raise UserError(f"{name} is a truncated PNG (no IEND chunk): copy the file again")
+        raise UserError(f"cannot read image {name}: a truncated PNG (no IEND chunk); copy the file again")
 
 
 def decode_image(data: bytes, name: str, *, flags: int | None = None) -> np.ndarray:
