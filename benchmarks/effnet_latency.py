@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 
 import torch
-from results import record
 
 from nivalis.models import create_model
 from nivalis.models.effnet import SETTINGS, VARIANTS
 from nivalis.profile import count, latency_ms, onnx_latency_ms
+from results import record
 
 
 def main() -> None:

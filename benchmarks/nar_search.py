@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from results import RESULTS, record
 
 

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from results import record  # benchmarks/results.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 from torch_geometric.nn import GCNConv
 
@@ -42,6 +41,7 @@ from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import SnowGraphs, fit_graph_stats, load_dataset
 from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
 from nivalis.snow.train import _train_config, build_model, split_indices
+from results import record  # benchmarks/results.py, beside this script
 
 
 def per_graph_forward(name: str, model: torch.nn.Module, x: torch.Tensor, edge_index: torch.Tensor,

@@ -12,9 +12,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-from results import record
 
 from nivalis.models import create_model
+from results import record
 
 MODELS = ("resnet50", "mobilenet_v2", "efficientnet_b0", "convnext_tiny")
 

@@ -9,7 +9,6 @@ import sys
 from dataclasses import dataclass
 
 
-
 @dataclass
 class CliResult:
     code: int

@@ -1,7 +1,6 @@
 """The CLI as a user meets it: help, --json, one-line errors with exit 2, the acceptance commands."""
 
 import torch
-
 from tests.cli_helpers import assert_user_error, invoke, run_cli
 
 

@@ -1,7 +1,6 @@
 """`nivalis train --data cifar10|svhn|gtsrb --data-dir DIR` trains on each real format; wrong folders exit 2."""
 
 import pytest
-
 from tests.cli_helpers import assert_user_error, invoke
 
 

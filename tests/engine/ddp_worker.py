@@ -5,8 +5,8 @@ from pathlib import Path
 
 import torch
 
-from nivalis.engine.classify import train_classifier
 from nivalis.engine import TrainConfig, get_context
+from nivalis.engine.classify import train_classifier
 from nivalis.engine.distributed import shutdown
 
 out = Path(sys.argv[1])

@@ -6,7 +6,14 @@ from torch.utils.data import TensorDataset
 
 from nivalis.data import load_classification
 from nivalis.engine import (
-    TrainConfig, classification_task, evaluate, fit, load_checkpoint, resolve_device, seed_everything, train_one_epoch,
+    TrainConfig,
+    classification_task,
+    evaluate,
+    fit,
+    load_checkpoint,
+    resolve_device,
+    seed_everything,
+    train_one_epoch,
 )
 from nivalis.errors import UserError
 from nivalis.models import create_model

@@ -5,18 +5,24 @@ import json
 import statistics
 
 import pytest
+from tests.cli_helpers import assert_user_error, invoke, run_cli
 
-from nivalis.experiments import effnet_compare as compare_mod
-from nivalis.experiments.effnet_compare import (PRESETS, CompareConfig, ModelSpec, compare_models, efficiency_note, parse_models)
 from nivalis.data import load_classification
 from nivalis.errors import UserError
+from nivalis.experiments import effnet_compare as compare_mod
+from nivalis.experiments.effnet_compare import (
+    PRESETS,
+    CompareConfig,
+    ModelSpec,
+    compare_models,
+    efficiency_note,
+    parse_models,
+)
 from nivalis.models import list_models
-
-from tests.cli_helpers import assert_user_error, invoke, run_cli
 
 
 def test_presets_list_registered_networks_and_follow_the_tables():
-    for name, (data, models) in PRESETS.items():
+    for name, (_data, models) in PRESETS.items():
         assert set(models) <= set(list_models()), name
     assert PRESETS["effnet-cifar"][1][0] == "effnet_cifar_baseline"  # the factor's reference
     assert len(PRESETS["effnet-v2-gtsrb"][1]) == 8  # baseline, 3 rates × 2 networks, mob_imp

@@ -8,7 +8,12 @@ from nivalis.errors import UserError
 from nivalis.layers.residual import conv3x3_bn, output_norms
 from nivalis.models import create_model
 from nivalis.nas.operators import (
-    ALL_CANDIDATES, OperatorChoice, allowed_operators, expand_ops, make_operator, operator_params,
+    ALL_CANDIDATES,
+    OperatorChoice,
+    allowed_operators,
+    expand_ops,
+    make_operator,
+    operator_params,
 )
 from nivalis.nas.space import build_refined
 

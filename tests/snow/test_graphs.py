@@ -10,7 +10,13 @@ import torch
 
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import (
-    SnowGraphs, fit_graph_stats, haversine_m, inverse_distance, layer_indices, normalised_tensors, radargram_arrays,
+    SnowGraphs,
+    fit_graph_stats,
+    haversine_m,
+    inverse_distance,
+    layer_indices,
+    normalised_tensors,
+    radargram_arrays,
 )
 from nivalis.snow.io import Radargram
 

@@ -9,7 +9,11 @@ import scipy.io
 
 from nivalis.errors import UserError
 from nivalis.snow.io import (
-    MAT73_HEADER_BYTES, layers_usability, load_radargram, load_radargram_folder, write_radargram,
+    MAT73_HEADER_BYTES,
+    layers_usability,
+    load_radargram,
+    load_radargram_folder,
+    write_radargram,
 )
 
 

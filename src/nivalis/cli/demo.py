@@ -32,9 +32,8 @@ def demo(
     setup(quiet)
     import sys
 
-    from nivalis.report import Report
-
     from nivalis.errors import UserError
+    from nivalis.report import Report
 
     builders = _section_builders()
     if only:

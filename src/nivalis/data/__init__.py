@@ -4,14 +4,14 @@
 `digits` (scikit-learn's real handwritten digits) is the embedded default and needs no directory.
 """
 
-from nivalis.data import (  # noqa: F401,E402  (registers)
+from nivalis.data import (  # noqa: F401  (registers)
            cifar,
-           digits,  # noqa: F401,E402  (registers)
+           digits,
            gtsrb,
            svhn,
 )
 from nivalis.data.base import ClassificationData, list_datasets, load_classification, register_dataset
-from nivalis.data.download import download_dataset, load_with_download  # noqa: E402
+from nivalis.data.download import download_dataset, load_with_download
 
 __all__ = ["ClassificationData", "download_dataset", "list_datasets", "load_classification", "load_with_download",
            "register_dataset"]

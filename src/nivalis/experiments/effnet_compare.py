@@ -89,7 +89,7 @@ class ModelSpec:
     block: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "ModelSpec":
+    def parse(cls, text: str) -> ModelSpec:
         name, _, block = text.strip().partition(":")
         if not name:
             raise UserError(f"empty model name in {text!r}")

@@ -89,7 +89,7 @@ class NARConfig:
         return config_to_dict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "NARConfig":
+    def from_dict(cls, d: dict[str, Any]) -> NARConfig:
         return config_from_dict(cls, d)
 
 

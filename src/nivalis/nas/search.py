@@ -246,7 +246,7 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
         pretrain = epoch < config.pretrain_epochs
         uniform = pretrain or config.strategy == "random"
 
-        def sample_arch() -> list[int]:
+        def sample_arch(uniform: bool = uniform, gen: torch.Generator = gen) -> list[int]:
             if uniform:
                 return space.random_arch(gen)
             with torch.no_grad():

@@ -34,7 +34,13 @@ from nivalis.errors import UserError
 from nivalis.layers.residual import ConvFactory, conv3x3_bn
 from nivalis.models import create_model, list_models
 from nivalis.nas.operators import (
-    ALL_CANDIDATES, OPERATOR_NAMES, SEED_CANDIDATES, OperatorChoice, allowed_operators, check_code, make_operator,
+    ALL_CANDIDATES,
+    OPERATOR_NAMES,
+    SEED_CANDIDATES,
+    OperatorChoice,
+    allowed_operators,
+    check_code,
+    make_operator,
 )
 
 GRANULARITIES = ("block", "layer")

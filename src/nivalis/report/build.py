@@ -11,7 +11,7 @@ import html
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 
@@ -43,15 +43,15 @@ class Section:
     title: str
     blocks: list[Text | Table | Figure] = field(default_factory=list)
 
-    def text(self, text: str) -> "Section":
+    def text(self, text: str) -> Section:
         self.blocks.append(Text(text))
         return self
 
-    def table(self, columns: list[str], rows: list[list], caption: str = "") -> "Section":
+    def table(self, columns: list[str], rows: list[list], caption: str = "") -> Section:
         self.blocks.append(Table(columns, rows, caption))
         return self
 
-    def figure(self, path: str | Path, caption: str = "") -> "Section":
+    def figure(self, path: str | Path, caption: str = "") -> Section:
         self.blocks.append(Figure(Path(path), caption))
         return self
 
@@ -141,7 +141,7 @@ class Report:
     def write(self) -> dict[str, Path]:
         """Write report.html and report.md atomically; return their paths."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         paths = {}
         for name, text in (("report.html", self._html(stamp)), ("report.md", self._markdown(stamp))):
             paths[name] = atomic_write_text(self.out_dir / name, text)

@@ -52,7 +52,7 @@ class SnowConfig(ConfigDict):
         first = self.survey_year - 1 - self.feature_layers
         return [str(y) for y in range(first - self.target_layers + 1, first + 1)]
 
-    def validate(self) -> "SnowConfig":
+    def validate(self) -> SnowConfig:
         if self.feature_layers < 1 or self.target_layers < 1:
             raise UserError("feature and target layers must be at least 1")
         if self.direction not in DIRECTIONS:

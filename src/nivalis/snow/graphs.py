@@ -97,13 +97,13 @@ class RadargramArrays:
                 "feature_names": self.feature_names, "n_static": self.n_static}
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> "RadargramArrays":
+    def from_payload(cls, payload: dict[str, Any]) -> RadargramArrays:
         static = payload["static"]
         return cls(list(payload["names"]), static, payload["dynamic"], payload["targets"],
                    inverse_distance(static[..., 0], static[..., 1]), list(payload["feature_names"]),
                    int(payload["n_static"]))
 
-    def subset(self, index: Sequence[int]) -> "RadargramArrays":
+    def subset(self, index: Sequence[int]) -> RadargramArrays:
         idx = np.asarray(index, dtype=np.int64)
         return RadargramArrays([self.names[i] for i in idx], self.static[idx], self.dynamic[idx], self.targets[idx],
                                self.weights[idx], self.feature_names, self.n_static)
@@ -208,7 +208,7 @@ class SnowGraphs(Dataset):
         self.features, self.adjacency, self.targets, self.names = features, adjacency, targets, names
 
     @classmethod
-    def build(cls, arrays: RadargramArrays, stats: GraphStats) -> "SnowGraphs":
+    def build(cls, arrays: RadargramArrays, stats: GraphStats) -> SnowGraphs:
         return cls(*normalised_tensors(arrays, stats), list(arrays.names))
 
     def __len__(self) -> int:
