@@ -1,5 +1,7 @@
 """The CLI as a user meets it: help, --json, one-line errors with exit 2, the acceptance commands."""
 
+import math
+
 import torch
 from tests.cli_helpers import assert_user_error, invoke, run_cli
 
@@ -89,3 +91,26 @@ def test_unwritable_outputs_and_bad_numbers_fail_before_any_work(tmp_path):
     for args, fragment in cases:
         assert_user_error(invoke(*args), fragment)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_resume_cannot_lie(tmp_path):
+    """Another run's checkpoint is refused with the difference named; --force continues and says so; a finished
+    cosine run extended gets a recomputed schedule instead of training at lr 0."""
+    out = str(tmp_path / "run")
+    base = ["train", "--model", "lenet5", "--json", "--quiet", "--out", out]
+    first = invoke(*base, "--epochs", "2").json()
+    assert "resumed" not in first
+    assert_user_error(invoke(*base, "--epochs", "1", "--resume"), "more than --epochs 1")
+    assert_user_error(invoke(*base, "--epochs", "2", "--resume", "--lr", "0.01"), "lr 0.003 -> 0.01")
+    assert_user_error(invoke(*base, "--epochs", "2", "--resume", "--model", "allcnn_c"), "model differs")
+    forced = invoke(*base, "--epochs", "3", "--resume", "--lr", "0.01", "--force").json()
+    assert forced["resumed"]["forced"] is True and forced["resumed"]["from_epoch"] == 2
+    assert any("lr" in d for d in forced["resumed"]["differences"])
+
+    ext = str(tmp_path / "extend")
+    invoke("train", "--model", "lenet5", "--epochs", "2", "--quiet", "--json", "--out", ext)
+    extended = invoke("train", "--model", "lenet5", "--epochs", "4", "--quiet", "--json", "--out", ext, "--resume").json()
+    assert extended["resumed"] == {"from_epoch": 2, "forced": False, "differences": []}
+    history = torch.load(tmp_path / "extend" / "checkpoint.pt", weights_only=True)["history"]
+    # cosine over 4 epochs: after epoch 3 the lr is 3e-3 · (1 + cos(3π/4)) / 2, not 0 as the 2-epoch schedule left it
+    assert history[2]["lr"] > 1e-4 and abs(history[2]["lr"] - 3e-3 * (1 + math.cos(3 * math.pi / 4)) / 2) < 1e-9

@@ -116,3 +116,20 @@ def test_train_one_epoch_hooks_see_every_step_in_order():
     with pytest.raises(UserError, match="diverged at epoch 3"):
         train_one_epoch(model, [(torch.full((2, 3), float("nan")), torch.zeros(2, dtype=torch.long))], opt,
                         loss_fn=torch.nn.functional.cross_entropy, epoch=2)
+
+
+def test_resume_with_other_data_is_refused_by_name(tmp_path):
+    from nivalis.engine import TrainConfig, fit, regression_task
+    from nivalis.errors import UserError
+
+    def data(seed):
+        g = torch.Generator().manual_seed(seed)
+        return TensorDataset(torch.randn(32, 3, generator=g), torch.randn(32, 1, generator=g))
+
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-2, optimizer="adam")
+    fit(torch.nn.Linear(3, 1), data(0), None, config=cfg, task=regression_task(), out_dir=tmp_path)
+    cfg2 = TrainConfig(epochs=2, batch_size=8, lr=1e-2, optimizer="adam")
+    with pytest.raises(UserError, match=r"another run \(the data differs \(data_fingerprint\)\)"):
+        fit(torch.nn.Linear(3, 1), data(1), None, config=cfg2, task=regression_task(), out_dir=tmp_path, resume=True)
+    same = fit(torch.nn.Linear(3, 1), data(0), None, config=cfg2, task=regression_task(), out_dir=tmp_path, resume=True)
+    assert same.resume == {"from_epoch": 1, "forced": False, "differences": []} and len(same.history) == 2

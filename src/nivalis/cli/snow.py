@@ -253,6 +253,8 @@ def train(
     survey_year: SurveyYearOpt = None,
     out: Annotated[Path | None, typer.Option(help="Run folder [default: runs/snow-MODEL].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --resume: continue a checkpoint of another run (other "
+                                                        "data, model or settings); the result records it.")] = False,
     threads: ThreadsOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -270,7 +272,7 @@ def train(
                   extra_features=extra_features, learnable_adjacency=learnable_adjacency, models=model,
                   columns=columns)
     cfg.survey_year, year_source = _survey_year(survey_year, data)
-    result = train_snow(data, model, cfg, out or Path("runs") / f"snow-{model}", resume=resume, split=split)
+    result = train_snow(data, model, cfg, out or Path("runs") / f"snow-{model}", resume=resume, split=split, force=force)
     result["survey_year"] = {"year": cfg.survey_year, "from": year_source}
     _notes(result["data"].get("notes", {}))
     _note_default_year(year_source)

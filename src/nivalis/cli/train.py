@@ -29,6 +29,8 @@ def train(
     precision: Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast; faster, check the metric).")] = "fp32",
     out: Annotated[Path | None, typer.Option(help="Output directory [default: runs/MODEL-DATA].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --resume: continue a checkpoint of another run (other "
+                                                        "data, model or settings); the result records it.")] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -48,5 +50,6 @@ def train(
     from nivalis.nas.variants import create_variant
 
     run = train_classifier(model, data, data_dir=str(data_dir) if data_dir else None, config=cfg, out_dir=out,
-                           resume=resume, model_kwargs={"block": block} if block else None, factory=create_variant)
+                           resume=resume, model_kwargs={"block": block} if block else None, factory=create_variant,
+                           force=force)
     emit(run.result, as_json)

@@ -54,7 +54,7 @@ def build_model(name: str, data: ClassificationData, *, factory: Callable[..., t
 def train_classifier(model_name: str, data: ClassificationData | str = "digits", *, data_dir: str | None = None,
                      config: TrainConfig | None = None, out_dir: str | Path | None = None, resume: bool = False,
                      model_kwargs: dict | None = None, desc: str | None = None,
-                     factory: Callable[..., torch.nn.Module] = create_model) -> ClassifierRun:
+                     factory: Callable[..., torch.nn.Module] = create_model, force: bool = False) -> ClassifierRun:
     """Train `model_name` on a classification data set and test it; write checkpoint + metrics to `out_dir`."""
     cfg = config or TrainConfig()
     if isinstance(data, str):
@@ -66,7 +66,7 @@ def train_classifier(model_name: str, data: ClassificationData | str = "digits",
     meta = {"task": "classification", "model": model_name, "model_kwargs": model_kwargs, "data": data.name,
             "num_classes": data.num_classes, "in_chans": data.in_chans, "input_shape": list(data.input_shape)}
     fitted = fit(model, data.train, data.val, config=cfg, task=task, out_dir=out_dir, resume=resume, meta=meta,
-                 desc=desc or model_name)
+                 desc=desc or model_name, force=force)
     test = evaluate(model, data.test, task, batch_size=cfg.eval_batch_size)
     logits = predict(model, data.test, batch_size=cfg.eval_batch_size)
     labels = data.test.tensors[1]
@@ -77,6 +77,7 @@ def train_classifier(model_name: str, data: ClassificationData | str = "digits",
         "val_accuracy": fitted.history[-1].get("val_accuracy") if fitted.history else None,
         "params": counts["params"], "flops": counts["flops"], "epochs": cfg.epochs, "seed": cfg.seed,
         "precision": cfg.precision,
+        **({"resumed": fitted.resume} if fitted.resume else {}),
         "seconds": round(fitted.seconds, 3),
         "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None,
     }

@@ -68,6 +68,7 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     checkpoint: Path | None = None
     seconds: float = 0.0
+    resume: dict[str, Any] | None = None   # {"from_epoch", "forced", "differences"} of a resumed run
 
 
 def build_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -92,6 +93,21 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
     if name == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
     raise UserError(f"unknown scheduler {cfg.scheduler!r} (none, cosine, step)")
+
+
+def _rescheduled(optimizer: torch.optim.Optimizer, cfg: TrainConfig, done_epochs: int):
+    """The LR schedule of `cfg` (its new length) as it stands after `done_epochs` epochs."""
+    import warnings
+
+    for group in optimizer.param_groups:
+        group["lr"] = cfg.lr
+        group.pop("initial_lr", None)
+    scheduler = build_scheduler(optimizer, cfg)
+    with warnings.catch_warnings():  # stepping without optimizer steps is the point here
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(done_epochs):
+            scheduler.step()
+    return scheduler
 
 
 def _split_batch(batch) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
@@ -241,14 +257,66 @@ def train_one_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.
     return {"train_loss": loss_sum / max(n_sum, 1)}
 
 
+#: config fields a resumed run may change without describing another run
+_RESUMABLE_CHANGES = ("epochs", "device", "eval_batch_size")
+
+
+def data_fingerprint(dataset: Dataset | None) -> str | None:
+    """A hash of a data set's content (tensors, or the names of its files/radargrams and its length), so a resumed
+    run can tell that it is given other data; None where a data set is a stream (nothing fixed to hash)."""
+    import hashlib
+
+    if dataset is None or isinstance(dataset, IterableDataset):
+        return None
+    digest = hashlib.sha256(str(len(dataset)).encode())  # type: ignore[arg-type]
+    tensors = getattr(dataset, "tensors", None)
+    if tensors is None:
+        tensors = [getattr(dataset, name) for name in ("features", "targets") if hasattr(dataset, name)]
+    for tensor in tensors:
+        if isinstance(tensor, torch.Tensor):
+            digest.update(str(tuple(tensor.shape)).encode())
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    for name in getattr(dataset, "names", []) or []:
+        digest.update(str(name).encode())
+    return digest.hexdigest()[:16]
+
+
+def _plain_json(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _resume_differences(state: dict[str, Any], cfg: TrainConfig, meta: dict[str, Any]) -> list[str]:
+    """What makes this run another run than the checkpoint's: its data, model, settings or a shorter schedule."""
+    diffs = []
+    old_meta, new_meta = _plain_json(state.get("meta", {})), _plain_json(meta)
+    for key in sorted(set(old_meta) | set(new_meta)):
+        if old_meta.get(key) != new_meta.get(key):
+            what = "the data" if key in ("data", "data_fingerprint", "train_files", "test_files", "stats") else key
+            diffs.append(f"{what} differs ({key})")
+    old_cfg, new_cfg = state.get("config", {}), cfg.to_dict()
+    for key in sorted(set(old_cfg) | set(new_cfg)):
+        if key not in _RESUMABLE_CHANGES and _plain_json(old_cfg.get(key)) != _plain_json(new_cfg.get(key)):
+            diffs.append(f"{key} {old_cfg.get(key)!r} -> {new_cfg.get(key)!r}")
+    if int(state.get("epoch", 0)) > cfg.epochs:
+        diffs.append(f"the checkpoint has {state['epoch']} epochs done, more than --epochs {cfg.epochs}")
+    return list(dict.fromkeys(diffs))
+
+
 def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *, config: TrainConfig, task: Task,
         out_dir: str | Path | None = None, resume: bool = False, meta: dict[str, Any] | None = None,
-        desc: str = "train", on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+        desc: str = "train", on_epoch: Callable[[dict[str, float]], None] | None = None,
+        force: bool = False) -> FitResult:
     """Train `model` for `config.epochs` epochs; validate after each; checkpoint to `out_dir/checkpoint.pt`.
 
     `meta` (plain values only) is stored in the checkpoint so a later command can rebuild the model
-    (e.g. `{"model": "lenet5", "model_kwargs": {...}, "data": "digits"}`). With `resume=True` the run
-    continues after the last completed epoch of the checkpoint in `out_dir`.
+    (e.g. `{"model": "lenet5", "model_kwargs": {...}, "data": "digits"}`); a fingerprint of `train_set`'s content
+    is added to it. With `resume=True` the run continues after the last completed epoch of the checkpoint in
+    `out_dir`, and only if the checkpoint describes this run: other data, model or settings, or fewer epochs than
+    it has done, are refused with the difference named, unless `force=True` (recorded in `FitResult.resume`).
+    More epochs than the checkpoint's schedule recompute the schedule for the new length (a finished cosine
+    run extended does not train at lr 0).
     Under torchrun the model is wrapped in DDP, batches are sharded with DistributedSampler and only
     rank 0 writes.
     """
@@ -266,10 +334,22 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
     start_epoch = 0
     ckpt_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
 
+    meta = {**(meta or {}), "data_fingerprint": data_fingerprint(train_set)}
+    resume_note: dict[str, Any] | None = None
     if resume:
-        state = resume_training(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler)
+        def check(state: dict[str, Any]) -> None:
+            nonlocal resume_note
+            diffs = _resume_differences(state, cfg, meta)
+            if diffs and not force:
+                raise UserError(f"refusing to resume {ckpt_path}: it is another run ({'; '.join(diffs)}); "
+                                "use --force to continue anyway")
+            resume_note = {"from_epoch": int(state.get("epoch", 0)), "forced": bool(diffs), "differences": diffs}
+
+        state = resume_training(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler, check=check)
         start_epoch = int(state["epoch"])
         history = list(state.get("history", []))
+        if int(state.get("config", {}).get("epochs", cfg.epochs)) != cfg.epochs:
+            scheduler = _rescheduled(optimizer, cfg, start_epoch)
 
     train_model = wrap_ddp(model, device)
     t_start = time.perf_counter()
@@ -298,4 +378,5 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
         ctx.barrier()
         if on_epoch is not None:
             on_epoch(row)
-    return FitResult(model=model, history=history, checkpoint=ckpt_path, seconds=time.perf_counter() - t_start)
+    return FitResult(model=model, history=history, checkpoint=ckpt_path, seconds=time.perf_counter() - t_start,
+                     resume=resume_note)

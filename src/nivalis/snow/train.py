@@ -61,7 +61,7 @@ def build_model(name: str, stats: GraphStats, cfg: SnowConfig, seed: int) -> tup
 
 
 def train_snow(data_dir: str | Path, model_name: str, cfg: SnowConfig, out_dir: str | Path, *, resume: bool = False,
-               split: int = 0) -> dict[str, Any]:
+               split: int = 0, force: bool = False) -> dict[str, Any]:
     """`nivalis snow train`: fit one model on split `split`'s training set, checkpoint every epoch, test once."""
     cfg.validate()
     arrays, summary = load_dataset(data_dir, cfg)
@@ -76,12 +76,12 @@ def train_snow(data_dir: str | Path, model_name: str, cfg: SnowConfig, out_dir: 
             "config": cfg.to_dict(), "years": cfg.target_years(), "split": split,
             "train_files": list(train_arrays.names), "test_files": list(test_arrays.names)}
     fitted = fit(model, train_set, test_set, config=_train_config(cfg, seed), task=regression_task(), out_dir=out_dir,
-                 resume=resume, meta=meta, desc=model_name)
+                 resume=resume, meta=meta, desc=model_name, force=force)
     pred = predict_thickness(model, test_set, cfg.precision)
     per_year, total = rmse_per_year(pred, test_set.targets)
     result = {"model": model_name, "rmse": dict(zip(cfg.target_years(), per_year)), "total_rmse": total,
               "train_radargrams": len(train_set), "test_radargrams": len(test_set), "epochs": cfg.epochs,
-              "precision": cfg.precision,
+              "precision": cfg.precision, **({"resumed": fitted.resume} if fitted.resume else {}),
               "params": sum(p.numel() for p in model.parameters()), "seconds": round(fitted.seconds, 3),
               "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None, "data": summary.to_dict()}
     if get_context().is_main:
