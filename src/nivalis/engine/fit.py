@@ -289,16 +289,20 @@ def _plain_json(value: Any) -> Any:
 
 def _resume_differences(state: dict[str, Any], cfg: TrainConfig, meta: dict[str, Any]) -> list[str]:
     """What makes this run another run than the checkpoint's: its data, model, settings or a shorter schedule."""
+    def changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+        return [f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new))
+                if key not in _RESUMABLE_CHANGES and _plain_json(old.get(key)) != _plain_json(new.get(key))]
+
     diffs = []
     old_meta, new_meta = _plain_json(state.get("meta", {})), _plain_json(meta)
     for key in sorted(set(old_meta) | set(new_meta)):
-        if old_meta.get(key) != new_meta.get(key):
+        old, new = old_meta.get(key), new_meta.get(key)
+        if key == "config" and isinstance(old, dict) and isinstance(new, dict):  # a pipeline's own config
+            diffs += changed(old, new)
+        elif old != new:
             what = "the data" if key in ("data", "data_fingerprint", "train_files", "test_files", "stats") else key
             diffs.append(f"{what} differs ({key})")
-    old_cfg, new_cfg = state.get("config", {}), cfg.to_dict()
-    for key in sorted(set(old_cfg) | set(new_cfg)):
-        if key not in _RESUMABLE_CHANGES and _plain_json(old_cfg.get(key)) != _plain_json(new_cfg.get(key)):
-            diffs.append(f"{key} {old_cfg.get(key)!r} -> {new_cfg.get(key)!r}")
+    diffs += changed(state.get("config", {}), cfg.to_dict())
     if int(state.get("epoch", 0)) > cfg.epochs:
         diffs.append(f"the checkpoint has {state['epoch']} epochs done, more than --epochs {cfg.epochs}")
     return list(dict.fromkeys(diffs))
