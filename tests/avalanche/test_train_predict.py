@@ -108,12 +108,12 @@ def test_predict_geotiff_keeps_georeferencing_and_polygons_are_on_the_map(traine
     with rasterio.open(result["mask"]) as ds:
         mask = ds.read(1)
         assert ds.crs.to_string() == "EPSG:32613"
-    assert set(np.unique(mask)) <= {0, 255}
-    np.testing.assert_array_equal(mask == 255, prob >= 0.3)
+    assert set(np.unique(mask)) <= {0, 1}  # 1 avalanche, 0 none, 255 nodata (the declared nodata)
+    np.testing.assert_array_equal(mask == 1, prob >= 0.3)
     doc = json.loads(Path(result["polygons"]).read_text())
     polys = [shape(f["geometry"]) for f in doc["features"]]
     assert len(polys) == result["avalanches"]
-    assert sum(p.area for p in polys) <= (mask == 255).sum() * 4.0 + 1e-6  # 2 m pixels
+    assert sum(p.area for p in polys) <= (mask == 1).sum() * 4.0 + 1e-6  # 2 m pixels
     for p in polys:
         assert bounds.buffer(1e-6).contains(p)
     assert cv2.imread(result["overlay"]).shape[:2] == geo.shape

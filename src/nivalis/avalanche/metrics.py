@@ -15,8 +15,12 @@ import numpy as np
 
 # ------------------------------------------------------------------------------------------------ metrics
 
-def pixel_counts(predicted: np.ndarray, truth: np.ndarray) -> dict[str, int]:
+def pixel_counts(predicted: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> dict[str, int]:
+    """TP, FP, FN, TN over the valid pixels (all when `valid` is None): nodata is never scored."""
     p, t = predicted.astype(bool).ravel(), truth.astype(bool).ravel()
+    if valid is not None:
+        v = valid.astype(bool).ravel()
+        p, t = p[v], t[v]
     tp = int(np.count_nonzero(p & t))
     fp = int(np.count_nonzero(p & ~t))
     fn = int(np.count_nonzero(~p & t))

@@ -11,7 +11,16 @@ import numpy as np
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net, predict_probability
-from nivalis.avalanche.io import Scene, load_scene, load_scenes, write_geotiff, write_image
+from nivalis.avalanche.io import (
+    Scene,
+    display_uint8,
+    fill_scene,
+    load_scene,
+    load_scenes,
+    parse_bands,
+    write_geotiff,
+    write_image,
+)
 from nivalis.avalanche.metrics import pixel_counts, scores
 from nivalis.avalanche.models import WindowClassifier, load_classifier
 from nivalis.avalanche.refine import XGBoostHead, gaussian_pyramid, refine_with_edges
@@ -70,12 +79,16 @@ def map_scene(classifier: WindowClassifier, image: np.ndarray, *, refine: str = 
     return p, p >= t
 
 
-def overlay_image(image: np.ndarray, probability: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
-    """RGB uint8: the image tinted red by probability, predicted outlines in yellow (true ones in cyan)."""
+def overlay_image(image: np.ndarray, probability: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None,
+                  valid: np.ndarray | None = None) -> np.ndarray:
+    """RGB uint8: the image tinted red by probability, predicted outlines in yellow (true ones in cyan).
+
+    Any dtype and band count: the first three bands (or the one) are shown with a display stretch."""
     import cv2
 
+    image = display_uint8(image[..., :3] if image.shape[2] >= 3 else image[..., :1], valid)
     rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
-    alpha = (np.float32(0.55) * probability.astype(np.float32))[..., None]
+    alpha = (np.float32(0.55) * np.nan_to_num(probability.astype(np.float32)))[..., None]
     out = rgb * (1 - alpha)  # float32: a 4256 × 3694 scene stays a few hundred MB
     out[..., 0] += 255 * alpha[..., 0]
     out = out.astype(np.uint8)
@@ -86,28 +99,85 @@ def overlay_image(image: np.ndarray, probability: np.ndarray, mask: np.ndarray, 
     return out
 
 
+def model_bands(classifier: WindowClassifier) -> list[str] | None:
+    """The band names the model was trained on (None when its training images had undescribed bands)."""
+    bands = getattr(classifier, "meta", {}).get("radiometry", {}).get("bands")
+    return list(bands) if bands else None
+
+
+def _expects(bands: list[str]) -> str:
+    return f"the model was trained on {len(bands)} channel(s), bands {','.join(bands)}"
+
+
+def check_scene(classifier: WindowClassifier, scene: Scene) -> None:
+    """A one-line UserError when the scene's bands or pixel type are not the ones the model was trained on."""
+    expected = model_bands(classifier)
+    dtype = getattr(classifier, "input_dtype", "uint8")
+    where = f"image {scene.image_path or scene.name}"
+    if expected and scene.band_names and all(scene.band_names) and list(scene.band_names) != expected:
+        raise UserError(f"{where} has bands {','.join(scene.band_names)} but the model was trained on "
+                        f"{','.join(expected)}: choose them with --bands")
+    if scene.image.dtype.name != dtype:
+        raise UserError(f"{where} has {scene.image.dtype} pixels but the model was trained on {dtype} images "
+                        "(its normalisation statistics are in those units)")
+
+
+def load_model_scene(classifier: WindowClassifier, image_path: str | Path, mask_path: str | Path | None = None, *,
+                     bands: str | list | None = None, name: str | None = None, threshold: int = 127) -> Scene:
+    """Read the bands the model expects (`bands`, else the names stored in its checkpoint) and check them."""
+    spec = parse_bands(bands) if isinstance(bands, str) else bands
+    expected = model_bands(classifier)
+    try:
+        scene = load_scene(Path(image_path), None if mask_path is None else Path(mask_path), name=name,
+                           threshold=threshold, bands=spec if spec is not None else expected)
+    except UserError as exc:
+        if spec is not None or not expected:
+            raise
+        raise UserError(f"{_expects(expected)}: {exc}") from None
+    check_scene(classifier, scene)
+    return scene
+
+
+def model_input(classifier: WindowClassifier, scene: Scene) -> np.ndarray:
+    """The scene's image as the model takes it: its channels, nodata set to the stored band means."""
+    from nivalis.avalanche.io import to_channels
+
+    mean = classifier.mean.tolist()
+    image = to_channels(scene.image, classifier.channels, f"image {scene.image_path or scene.name}")
+    return fill_scene(replace(scene, image=image), mean, getattr(classifier, "input_scale", 1 / 255)).image
+
+
 def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassifier, out_dir: str | Path, *,
                   refine: str = "none", threshold: float | None = None, precision: str = "fp32", tile: int | None = None,
-                  min_area_px: int = 16) -> dict[str, Any]:
-    """Map one image: writes `<stem>_probability.tif` (float32, the input's CRS/transform), `<stem>_mask.tif`
-    (uint8 0/255), `<stem>_overlay.png` and `<stem>_polygons.geojson` (map coordinates when georeferenced)."""
+                  min_area_px: int = 16, bands: str | list | None = None) -> dict[str, Any]:
+    """Map one image: writes `<stem>_probability.tif` (float32, the input's CRS/transform, NaN = nodata),
+    `<stem>_mask.tif` (uint8: 1 avalanche, 0 none, 255 nodata), `<stem>_overlay.png` and the polygons
+    (see `vectorize.write_polygons`). `bands`: which bands to read (default: the checkpoint's)."""
     t0 = time.perf_counter()
     clf = checkpoint if isinstance(checkpoint, WindowClassifier) else load_classifier(checkpoint)
     cfg = AvalancheConfig.from_dict(getattr(clf, "meta", {}).get("config", {}))
     if tile:
         cfg = replace(cfg, tile=int(tile))
-    scene = load_scene(Path(image_path))
-    from nivalis.avalanche.io import to_channels
-
-    image = to_channels(scene.image, clf.channels, f"image {image_path}")
+    scene = load_model_scene(clf, image_path, bands=bands)
+    image = model_input(clf, scene)
     t_map = time.perf_counter()
     probability, mask = map_scene(clf, image, refine=refine, threshold=threshold, config=cfg, precision=precision)
     map_seconds = time.perf_counter() - t_map
+    if scene.valid is not None:
+        probability = np.where(scene.valid, probability, np.float32(np.nan)).astype(np.float32)
+        mask = mask & scene.valid
     out = Path(out_dir)
     stem = Path(image_path).stem
-    prob_path = write_geotiff(out / f"{stem}_probability.tif", probability.astype(np.float32), scene.georef)
-    mask_path = write_geotiff(out / f"{stem}_mask.tif", mask.astype(np.uint8) * 255, scene.georef)
-    overlay_path = write_image(out / f"{stem}_overlay.png", overlay_image(scene.image, probability, mask))
+    t_used = threshold if threshold is not None else float(getattr(clf, "meta", {}).get("threshold", cfg.threshold))
+    tags = {"model": clf.model_name, "threshold": t_used, "bands": ",".join(scene.band_names), "refine": refine}
+    prob_path = write_geotiff(out / f"{stem}_probability.tif", probability.astype(np.float32), scene.georef,
+                              nodata=float("nan"), tags=tags)
+    mask_raster = mask.astype(np.uint8)
+    if scene.valid is not None:
+        mask_raster[~scene.valid] = 255
+    mask_path = write_geotiff(out / f"{stem}_mask.tif", mask_raster, scene.georef, nodata=255, tags=tags)
+    overlay_path = write_image(out / f"{stem}_overlay.png",
+                               overlay_image(scene.image, probability, mask, valid=scene.valid))
     polygons = mask_to_polygons(mask, scene.georef, min_area_px=min_area_px)
     poly_path = write_geojson(out / f"{stem}_polygons.geojson", polygons, scene.georef, probability, mask)
     return {"probability": str(prob_path), "mask": str(mask_path), "polygons": str(poly_path),
@@ -130,9 +200,10 @@ def evaluate_scenes(classifier: WindowClassifier, scenes: list[Scene], *, refine
     for s in scenes:
         if s.avalanche_mask is None:
             raise UserError(f"image {s.name} has no mask to evaluate against")
-        _, mask = map_scene(classifier, s.image, refine=refine, threshold=threshold, config=config, precision=precision,
-                            head=head, desc=s.name)
-        c = pixel_counts(mask, s.avalanche_mask)
+        check_scene(classifier, s)
+        _, mask = map_scene(classifier, model_input(classifier, s), refine=refine, threshold=threshold, config=config,
+                            precision=precision, head=head, desc=s.name)
+        c = pixel_counts(mask, s.avalanche_mask, s.valid)
         total = {k: total[k] + c[k] for k in total}
         per_image.append({"image": s.name, **scores(c), "avalanche_pixels": int(s.avalanche_mask.sum()),
                           "predicted_pixels": int(mask.sum())})
@@ -141,11 +212,18 @@ def evaluate_scenes(classifier: WindowClassifier, scenes: list[Scene], *, refine
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str = "all", refine: str = "none",
-                        threshold: float | None = None, precision: str = "fp32") -> dict[str, Any]:
+                        threshold: float | None = None, precision: str = "fp32",
+                        bands: str | list | None = None) -> dict[str, Any]:
     """`nivalis avalanche evaluate`: score a checkpoint on a folder (all scenes, or the checkpoint's test split)."""
     clf = load_classifier(checkpoint)
     cfg = AvalancheConfig.from_dict(clf.meta.get("config", {}))
-    scenes = load_scenes(data, threshold=cfg.mask_threshold)
+    spec = parse_bands(bands) if isinstance(bands, str) else bands
+    try:
+        scenes = load_scenes(data, threshold=cfg.mask_threshold, bands=spec if spec is not None else model_bands(clf))
+    except UserError as exc:
+        if spec is not None or not model_bands(clf):
+            raise
+        raise UserError(f"{_expects(model_bands(clf))}: {exc}") from None
     if split != "all":
         if split not in ("train", "val", "test"):
             raise UserError(f"--split must be all, train, val or test (got {split!r})")

@@ -96,7 +96,7 @@ def _crs_urn(crs: str) -> str:
 
         epsg = CRS.from_user_input(crs).to_epsg()
         return f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else crs
-    except Exception:  # noqa: BLE001 - a CRS rasterio cannot parse is still written verbatim
+    except Exception:
         return crs
 
 
