@@ -51,9 +51,11 @@ def test_train_predict_evaluate_histogram(capsys, checkpoint, scene_dir, tmp_pat
                        str(tmp_path / "p"), "--json")
     assert code == 0
     result = json.loads(out)
-    assert {"probability", "mask", "polygons", "seconds"} <= set(result)
+    assert {"probability", "mask", "polygons", "gpkg", "seconds"} <= set(result)
     assert all((tmp_path / "p" / f"{image.stem}_{k}").exists() for k in ("probability.tif", "mask.tif", "overlay.png",
-                                                                          "polygons.geojson"))
+                                                                          "polygons.gpkg"))
+    # a JPEG has no CRS: pixel-coordinate GeoPackage, no GeoJSON claiming WGS 84
+    assert image.suffix == ".jpg" and result["georeferenced"] is False and result["polygons"] is None
     code, out, _ = run(capsys, "avalanche", "evaluate", "--data", str(scene_dir), "--checkpoint", str(checkpoint),
                        "--json")
     result = json.loads(out)

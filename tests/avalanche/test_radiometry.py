@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 import rasterio
+import shapely
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from shapely.geometry import box, shape
+from pyogrio.raw import read
+from shapely.geometry import box
 
 from nivalis.avalanche.io import GeoRef, Scene, read_raster, resolve_bands, write_geotiff, write_image
 from nivalis.avalanche.models import build_classifier
@@ -123,10 +122,10 @@ def test_outputs_carry_nodata_and_no_polygon_touches_it(tmp_path):
         p = ds.read(1)
     assert np.isnan(p[:, :10]).all() and np.isfinite(p[:, 10:]).all()
     nodata_area = box(*UTM.bounds(64, 10))
-    doc = json.loads(Path(result["polygons"]).read_text())
-    assert doc["features"]
-    for f in doc["features"]:
-        assert shape(f["geometry"]).intersection(nodata_area).area == 0
+    polys = [shapely.from_wkb(g) for g in read(result["gpkg"])[2]]
+    assert polys and all(p.is_valid for p in polys)
+    for p in polys:
+        assert p.intersection(nodata_area).area == 0
 
 
 def test_prediction_uses_the_stored_statistics_not_the_files(tmp_path):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import rasterio
-from shapely.geometry import box, shape
+import shapely
+from pyogrio.raw import read
+from shapely.geometry import box
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.io import Scene, load_scenes
@@ -110,8 +111,7 @@ def test_predict_geotiff_keeps_georeferencing_and_polygons_are_on_the_map(traine
         assert ds.crs.to_string() == "EPSG:32613"
     assert set(np.unique(mask)) <= {0, 1}  # 1 avalanche, 0 none, 255 nodata (the declared nodata)
     np.testing.assert_array_equal(mask == 1, prob >= 0.3)
-    doc = json.loads(Path(result["polygons"]).read_text())
-    polys = [shape(f["geometry"]) for f in doc["features"]]
+    polys = [shapely.from_wkb(g) for g in read(result["gpkg"])[2]]  # the image's CRS
     assert len(polys) == result["avalanches"]
     assert sum(p.area for p in polys) <= (mask == 1).sum() * 4.0 + 1e-6  # 2 m pixels
     for p in polys:

@@ -24,7 +24,7 @@ from nivalis.avalanche.io import (
 from nivalis.avalanche.metrics import pixel_counts, scores
 from nivalis.avalanche.models import WindowClassifier, load_classifier
 from nivalis.avalanche.refine import XGBoostHead, gaussian_pyramid, refine_with_edges
-from nivalis.avalanche.vectorize import mask_to_polygons, write_geojson
+from nivalis.avalanche.vectorize import mask_to_polygons, write_polygons
 from nivalis.errors import UserError
 
 REFINEMENTS = ("none", "edges", "xgb")
@@ -179,9 +179,8 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
     overlay_path = write_image(out / f"{stem}_overlay.png",
                                overlay_image(scene.image, probability, mask, valid=scene.valid))
     polygons = mask_to_polygons(mask, scene.georef, min_area_px=min_area_px)
-    poly_path = write_geojson(out / f"{stem}_polygons.geojson", polygons, scene.georef, probability, mask)
-    return {"probability": str(prob_path), "mask": str(mask_path), "polygons": str(poly_path),
-            "overlay": str(overlay_path), "seconds": round(time.perf_counter() - t0, 3),
+    vectors = write_polygons(out, stem, polygons, scene.georef, probability, mask)
+    return {"probability": str(prob_path), "mask": str(mask_path), **vectors, "overlay": str(overlay_path), "seconds": round(time.perf_counter() - t0, 3),
             "map_seconds": round(map_seconds, 3), "avalanches": len(polygons),
             "avalanche_fraction": round(float(mask.mean()), 6), "height": int(mask.shape[0]), "width": int(mask.shape[1]),
             "crs": scene.georef.crs if scene.georef else None, "model": clf.model_name, "refine": refine}
