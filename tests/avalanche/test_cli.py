@@ -60,6 +60,8 @@ def test_train_predict_evaluate_histogram(capsys, checkpoint, scene_dir, tmp_pat
                        "--json")
     result = json.loads(out)
     assert code == 0 and {"accuracy", "iou", "f1", "pod", "ppv"} <= set(result) and len(result["images"]) == 6
+    assert {"pixel_f1", "pixel_ppv", "object_pod", "object_ppv", "object_f1", "object_pod_70",
+            "object_f1_80"} <= set(result)
     code, out, _ = run(capsys, "avalanche", "histogram", "--data", str(scene_dir), "--out", str(tmp_path / "h"), "--json")
     assert code == 0 and (tmp_path / "h" / "histograms.png").stat().st_size > 0
     assert set(json.loads(out)["summary"]) <= {"sunny", "shady"}

@@ -21,7 +21,7 @@ from nivalis.avalanche.io import (
     write_geotiff,
     write_image,
 )
-from nivalis.avalanche.metrics import pixel_counts, scores
+from nivalis.avalanche.metrics import object_counts, object_scores, pixel_counts, scores
 from nivalis.avalanche.models import WindowClassifier, load_classifier
 from nivalis.avalanche.refine import XGBoostHead, gaussian_pyramid, refine_with_edges
 from nivalis.avalanche.vectorize import mask_to_polygons, write_polygons
@@ -180,7 +180,8 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
                                overlay_image(scene.image, probability, mask, valid=scene.valid))
     polygons = mask_to_polygons(mask, scene.georef, min_area_px=min_area_px)
     vectors = write_polygons(out, stem, polygons, scene.georef, probability, mask)
-    return {"probability": str(prob_path), "mask": str(mask_path), **vectors, "overlay": str(overlay_path), "seconds": round(time.perf_counter() - t0, 3),
+    return {"probability": str(prob_path), "mask": str(mask_path), **vectors, "overlay": str(overlay_path),
+            "seconds": round(time.perf_counter() - t0, 3),
             "map_seconds": round(map_seconds, 3), "avalanches": len(polygons),
             "avalanche_fraction": round(float(mask.mean()), 6), "height": int(mask.shape[0]), "width": int(mask.shape[1]),
             "crs": scene.georef.crs if scene.georef else None, "model": clf.model_name, "refine": refine}
@@ -191,9 +192,10 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
 def evaluate_scenes(classifier: WindowClassifier, scenes: list[Scene], *, refine: str = "none",
                     threshold: float | None = None, config: AvalancheConfig | None = None,
                     precision: str = "fp32", head: XGBoostHead | None = None) -> dict[str, Any]:
-    """Pixel accuracy, IoU, F1, POD, PPV per image and overall (overall = pooled pixel counts)."""
+    """Pixel scores (`pixel_*` and their bare aliases) and object scores (`object_*`, see `metrics`) per image
+    and overall (overall = pooled pixel and object counts); nodata pixels are not scored."""
     t0 = time.perf_counter()
-    per_image, total = [], {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    per_image, total, objects = [], {"tp": 0, "fp": 0, "fn": 0, "tn": 0}, {}
     if refine == "xgb" and head is None:
         head = _head_of(classifier)
     for s in scenes:
@@ -203,11 +205,14 @@ def evaluate_scenes(classifier: WindowClassifier, scenes: list[Scene], *, refine
         _, mask = map_scene(classifier, model_input(classifier, s), refine=refine, threshold=threshold, config=config,
                             precision=precision, head=head, desc=s.name)
         c = pixel_counts(mask, s.avalanche_mask, s.valid)
+        o = object_counts(mask, s.avalanche_mask, s.valid)
         total = {k: total[k] + c[k] for k in total}
-        per_image.append({"image": s.name, **scores(c), "avalanche_pixels": int(s.avalanche_mask.sum()),
-                          "predicted_pixels": int(mask.sum())})
-    return {**scores(total), "images": per_image, "pixels": sum(total.values()), "counts": total,
-            "seconds": round(time.perf_counter() - t0, 3)}
+        objects = {k: objects.get(k, 0) + o[k] for k in o}
+        per_image.append({"image": s.name, **scores(c), **object_scores(o),
+                          "avalanche_pixels": int(s.avalanche_mask.sum()), "predicted_pixels": int(mask.sum()),
+                          "objects": o})
+    return {**scores(total), **object_scores(objects), "images": per_image, "pixels": sum(total.values()),
+            "counts": total, "object_counts": objects, "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str = "all", refine: str = "none",

@@ -32,9 +32,9 @@ def simulate(
     scenes: Annotated[int, typer.Option(min=1, help="Number of scenes (the seed had 60).")] = _Cfg.scenes,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     size: Annotated[int, typer.Option(min=64, help="Scene side in pixels (2 m each).")] = 256,
-    image_format: Annotated[str, typer.Option("--format", help="mixed (JPEG, every 4th an RGB GeoTIFF) or geotiff16 "
-                                                             "(4-band uint16 B,G,R,NIR GeoTIFFs, nodata=0 border).")] = (
-        "mixed"),
+    image_format: Annotated[str, typer.Option(
+        "--format", help="mixed (JPEG, every 4th an RGB GeoTIFF) or geotiff16 (4-band uint16 B,G,R,NIR GeoTIFFs, "
+                         "nodata=0 border).")] = "mixed",
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -142,7 +142,7 @@ def evaluate(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Pixel accuracy, IoU, F1, POD (recall), PPV (precision): overall and per image."""
+    """Pixel (pixel_*) and object (object_*: avalanches detected at 50/70/80 % coverage, false alarms) scores."""
     setup(quiet)
     from nivalis.avalanche.predict import evaluate_checkpoint
 
@@ -152,11 +152,12 @@ def evaluate(
     def f(v):
         return "  –  " if v is None else f"{v:.3f}"
 
-    lines = [f"{'image':<24} {'accuracy':>8} {'iou':>6} {'f1':>6} {'pod':>6} {'ppv':>6}"]
-    lines += [f"{r['image']:<24} {f(r['accuracy']):>8} {f(r['iou']):>6} {f(r['f1']):>6} {f(r['pod']):>6} {f(r['ppv']):>6}"
-              for r in result["images"]]
-    lines.append(f"{'overall':<24} {f(result['accuracy']):>8} {f(result['iou']):>6} {f(result['f1']):>6} "
-                 f"{f(result['pod']):>6} {f(result['ppv']):>6}")
+    cols = [("pixel_accuracy", "accuracy"), ("pixel_iou", "px_iou"), ("pixel_f1", "px_f1"), ("pixel_pod", "px_pod"),
+            ("pixel_ppv", "px_ppv"), ("object_pod", "obj_pod"), ("object_ppv", "obj_ppv"), ("object_f1", "obj_f1")]
+    lines = [f"{'image':<24} " + " ".join(f"{h:>8}" for _, h in cols)]
+    lines += [f"{r['image']:<24} " + " ".join(f"{f(r[k]):>8}" for k, _ in cols) for r in result["images"]]
+    lines.append(f"{'overall':<24} " + " ".join(f"{f(result[k]):>8}" for k, _ in cols))
+    lines.append("object scores at 50 % coverage (object_*_70, _80 in --json); pixel ppv/pod are per pixel")
     emit(result, as_json, human="\n".join(lines))
 
 
