@@ -45,6 +45,7 @@ from nivalis.data.decode import read_image_file
 from nivalis.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
 
@@ -293,11 +294,81 @@ def _band_means(scene: Scene, mean: list[float]) -> list[float]:
     return mean if len(mean) == scene.channels else [mean[0]] * scene.channels
 
 
-def _index(folder: Path) -> dict[str, Path]:
+def read_label_polygons(path: str | os.PathLike) -> tuple[list, str | None]:
+    """Polygons (shapely, every layer-0 feature with an area) of a GeoJSON/GeoPackage/Shapefile and its CRS (WKT)."""
+    import shapely
+    from pyogrio.errors import DataSourceError
+    from pyogrio.raw import read
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"labels not found: {path}")
+    try:
+        meta, _, geometry, _ = read(str(path), read_geometry=True, columns=[])
+    except (DataSourceError, OSError, ValueError) as exc:
+        raise UserError(f"cannot read labels {path}: {str(exc).splitlines()[0][:160]}") from None
+    geoms = [g for g in shapely.from_wkb(geometry) if g is not None and not g.is_empty and g.area > 0] \
+        if geometry is not None else []
+    return geoms, meta.get("crs")
+
+
+def rasterize_labels(path: str | os.PathLike, georef: GeoRef | None, shape: tuple[int, int], *,
+                     image: Path | None = None) -> np.ndarray:
+    """Avalanche mask [H, W] of an image's grid from polygons (pixel centres inside), reprojected from the
+    labels' CRS to the image's; without georeferencing both must be in pixel coordinates (no CRS)."""
+    from affine import Affine
+    from rasterio import features
+    from rasterio.crs import CRS
+    from rasterio.warp import transform_geom
+    from shapely.geometry import mapping
+
+    geoms, crs = read_label_polygons(path)
+    image_crs = CRS.from_user_input(georef.crs) if georef is not None and georef.crs else None
+    where = f"image {image}" if image else "the image"
+    if (crs is None) != (image_crs is None):
+        raise UserError(f"labels {path} are {'in ' + crs if crs else 'without a CRS'} but {where} is "
+                        f"{'in ' + image_crs.to_string() if image_crs else 'not georeferenced'}: "
+                        "both need a CRS, or both pixel coordinates")
+    shapes = [mapping(g) for g in geoms]
+    if crs is not None and CRS.from_user_input(crs) != image_crs:
+        shapes = [transform_geom(CRS.from_user_input(crs), image_crs, g) for g in shapes]
+    if not shapes:
+        return np.zeros(shape, bool)
+    transform = georef.affine if georef is not None else Affine.identity()
+    return features.rasterize([(g, 1) for g in shapes], out_shape=shape, transform=transform, fill=0,
+                              dtype=np.uint8).astype(bool)
+
+
+def _same_grid(a: GeoRef, b: GeoRef) -> bool:
+    from rasterio.crs import CRS
+
+    same_crs = (a.crs is None and b.crs is None) or (a.crs is not None and b.crs is not None
+                                                     and CRS.from_user_input(a.crs) == CRS.from_user_input(b.crs))
+    return same_crs and np.allclose(a.transform, b.transform, rtol=0, atol=1e-9 * max(1.0, *map(abs, a.transform)))
+
+
+def read_scene_mask(mask_path: Path, image_path: Path, georef: GeoRef | None, shape: tuple[int, int],
+                    threshold: int = 127) -> np.ndarray:
+    """An image's avalanche mask from a mask raster (same grid) or polygons (rasterised onto the image's grid)."""
+    if mask_path.suffix.lower() in VECTOR_SUFFIXES:
+        return rasterize_labels(mask_path, georef, shape, image=image_path)
+    mask = read_mask(mask_path, threshold)
+    if mask.shape != shape:
+        raise UserError(f"mask {mask_path} is {mask.shape[0]}×{mask.shape[1]} px but image {image_path} "
+                        f"is {shape[0]}×{shape[1]} px")
+    if mask_path.suffix.lower() in GEOTIFF_SUFFIXES and georef is not None:
+        mask_georef = read_raster(mask_path, [1]).georef
+        if mask_georef is not None and not _same_grid(mask_georef, georef):
+            raise UserError(f"mask {mask_path} is on another grid than image {image_path} (CRS or transform "
+                            "differ): resample it onto the image's grid, or give the labels as polygons")
+    return mask
+
+
+def _index(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> dict[str, Path]:
     files: dict[str, Path] = {}
     if folder.is_dir():
         for p in sorted(folder.iterdir()):
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
+            if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."):
                 files.setdefault(p.stem, p)
     return files
 
@@ -311,31 +382,36 @@ def scene_files(root: str | os.PathLike) -> list[tuple[str, Path, Path | None, P
     if not images:
         raise UserError(f"{root} has no images/ folder with JPEG, PNG or GeoTIFF files (seed 002 layout: "
                         "images/, references/, masks/)")
-    masks, refs = _index(root / "masks"), _index(root / "references")
+    masks, refs = _index(root / "masks", IMAGE_SUFFIXES + VECTOR_SUFFIXES), _index(root / "references")
     return [(name, path, masks.get(name), refs.get(name)) for name, path in images.items()]
 
 
 def load_scene(image_path: Path, mask_path: Path | None = None, *, name: str | None = None,
                threshold: int = 127, bands: str | list | None = None) -> Scene:
-    """Read one image's `bands` (and its mask, checked to have the same size); nodata → `valid`."""
+    """Read one image's `bands` and its mask (a raster on the same grid, or polygons rasterised onto it);
+    nodata → `valid`."""
     raster = read_raster(image_path, bands)
     image, georef = raster.image, raster.georef
     mask = None
     if mask_path is not None:
-        mask = read_mask(mask_path, threshold)
-        if mask.shape != image.shape[:2]:
-            raise UserError(f"mask {mask_path} is {mask.shape[0]}×{mask.shape[1]} px but image {image_path} "
-                            f"is {image.shape[0]}×{image.shape[1]} px")
+        mask = read_scene_mask(Path(mask_path), Path(image_path), georef, image.shape[:2], threshold)
         if raster.valid is not None:
             mask = mask & raster.valid
     return Scene(name or Path(image_path).stem, image, mask, georef, Path(image_path), raster.valid, raster.band_names)
 
 
 def load_scenes(root: str | os.PathLike, *, require_masks: bool = True, threshold: int = 127,
-                bands: str | list | None = None) -> list[Scene]:
-    """Every scene of a seed-layout folder, sorted by name. An image with no avalanche (all-zero mask) is valid."""
+                bands: str | list | None = None, labels: str | os.PathLike | None = None) -> list[Scene]:
+    """Every scene of a seed-layout folder, sorted by name. An image with no avalanche (all-zero mask) is valid.
+
+    `labels`: one polygon file (GeoJSON, GeoPackage, Shapefile) for every image, rasterised onto each image's
+    grid instead of `masks/`."""
     scenes = []
+    if labels is not None and not Path(labels).is_file():
+        raise UserError(f"labels not found: {labels}")
     for name, image_path, mask_path, _ in scene_files(root):
+        if labels is not None:
+            mask_path = Path(labels)
         if mask_path is None and require_masks:
             raise UserError(f"no mask for image {image_path.name} in {Path(root) / 'masks'}")
         scenes.append(load_scene(image_path, mask_path, name=name, threshold=threshold, bands=bands))

@@ -131,7 +131,7 @@ def load_model_scene(classifier: WindowClassifier, image_path: str | Path, mask_
         scene = load_scene(Path(image_path), None if mask_path is None else Path(mask_path), name=name,
                            threshold=threshold, bands=spec if spec is not None else expected)
     except UserError as exc:
-        if spec is not None or not expected:
+        if spec is not None or not expected or "--bands" not in str(exc):
             raise
         raise UserError(f"{_expects(expected)}: {exc}") from None
     check_scene(classifier, scene)
@@ -217,15 +217,16 @@ def evaluate_scenes(classifier: WindowClassifier, scenes: list[Scene], *, refine
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str = "all", refine: str = "none",
                         threshold: float | None = None, precision: str = "fp32",
-                        bands: str | list | None = None) -> dict[str, Any]:
+                        bands: str | list | None = None, labels: str | Path | None = None) -> dict[str, Any]:
     """`nivalis avalanche evaluate`: score a checkpoint on a folder (all scenes, or the checkpoint's test split)."""
     clf = load_classifier(checkpoint)
     cfg = AvalancheConfig.from_dict(clf.meta.get("config", {}))
     spec = parse_bands(bands) if isinstance(bands, str) else bands
     try:
-        scenes = load_scenes(data, threshold=cfg.mask_threshold, bands=spec if spec is not None else model_bands(clf))
+        scenes = load_scenes(data, threshold=cfg.mask_threshold, bands=spec if spec is not None else model_bands(clf),
+                             labels=labels)
     except UserError as exc:
-        if spec is not None or not model_bands(clf):
+        if spec is not None or not model_bands(clf) or "--bands" not in str(exc):
             raise
         raise UserError(f"{_expects(model_bands(clf))}: {exc}") from None
     if split != "all":

@@ -155,11 +155,13 @@ def _train_config(cfg: AvalancheConfig) -> TrainConfig:
 def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", *, window: int | None = None,
                             channels: int | None = None, config: AvalancheConfig | None = None,
                             out_dir: str | Path | None = None, xgb_head: bool = False, calibrate: bool = True,
-                            desc: str | None = None, bands: str | list | None = None) -> TrainRun:
+                            desc: str | None = None, bands: str | list | None = None,
+                            labels: str | Path | None = None) -> TrainRun:
     """Train `model` on windows of a seed-layout folder (or loaded scenes); test on held-out scenes.
 
     `bands`: which bands to read (indices or names, see `io.read_raster`); the per-band statistics of the
     training scenes' valid pixels, the band names and the dtype are stored in the checkpoint (`radiometry`).
+    `labels`: avalanche polygons (GeoJSON/GeoPackage/Shapefile) rasterised onto every image instead of masks/.
 
     Result keys: accuracy, loss (and f1, iou, pod, ppv) on balanced windows of the test scenes, seconds
     (training), checkpoint, params, flops, threshold (calibrated on validation maps when the model is dense).
@@ -172,7 +174,8 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
     spec = parse_bands(bands) if isinstance(bands, str) else bands
     channels = int(channels or (len(spec) if spec else cfg.channels))
     cfg = replace(cfg, window=window, channels=channels)
-    scenes = load_scenes(data, threshold=cfg.mask_threshold, bands=spec) if isinstance(data, (str, Path)) \
+    scenes = load_scenes(data, threshold=cfg.mask_threshold, bands=spec, labels=labels) \
+        if isinstance(data, (str, Path)) \
         else list(data)
     _check_rgb(scenes, channels)
     split = split_scenes(scenes, cfg.split, cfg.seed)

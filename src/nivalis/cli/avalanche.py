@@ -19,6 +19,9 @@ RefineOpt = Annotated[str, typer.Option(help="none (dense map ≥ threshold), ed
                                              "prediction + max filter) or xgb (XGBoost head, needs --xgb-head).")]
 ThresholdOpt = Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Probability threshold of the mask "
                                                    "[default: the one calibrated at training].")]
+LabelsOpt = Annotated[Path | None, typer.Option(help="Avalanche polygons (GeoJSON, GeoPackage, Shapefile) for every "
+                                                   "image, rasterised onto each image's grid (reprojected from "
+                                                   "their CRS) instead of masks/.")]
 BandsOpt = Annotated[str | None, typer.Option(help="Bands to read: 1-based indices (1,2,3) or names from the band "
                                               "descriptions (red,green,blue,nir) [default: gray/RGB, or the bands "
                                               "described red, green, blue; predict/evaluate: the model's].")]
@@ -63,6 +66,7 @@ def train(
     channels: Annotated[int | None, typer.Option(min=1, help="1 (gray, from RGB) or the number of bands read "
                                                           "[default: 3, or the --bands count].")] = None,
     bands: BandsOpt = None,
+    labels: LabelsOpt = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (seed: 5).")] = _Cfg.epochs,
     windows_per_epoch: Annotated[int, typer.Option(min=64, help="Class-balanced windows drawn per epoch.")] = (
         _Cfg.windows_per_epoch),
@@ -102,7 +106,7 @@ def train(
     window = window or default_window(model, cfg)
     out = prepare_output_dir(out or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}")
     run = train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
-                                  xgb_head=xgb_head, bands=spec)
+                                  xgb_head=xgb_head, bands=spec, labels=labels)
     emit(run.result, as_json)
 
 
@@ -139,6 +143,7 @@ def evaluate(
     threshold: ThresholdOpt = None,
     precision: PrecisionOpt = "fp32",
     bands: BandsOpt = None,
+    labels: LabelsOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -147,7 +152,7 @@ def evaluate(
     from nivalis.avalanche.predict import evaluate_checkpoint
 
     result = evaluate_checkpoint(checkpoint, data, split=split, refine=refine, threshold=threshold, precision=precision,
-                                 bands=bands)
+                                 bands=bands, labels=labels)
 
     def f(v):
         return "  –  " if v is None else f"{v:.3f}"
