@@ -184,3 +184,36 @@ def test_simulator_writes_four_band_uint16_with_a_nodata_border(tmp_path):
     assert 0.05 < border.mean() < 0.35
     with rasterio.open(tmp_path / "masks" / "scene_000.tif") as ds:
         assert not ds.read(1)[border].any()
+
+
+def test_windowed_prediction_equals_the_in_memory_one_and_writes_cogs(tmp_path):
+    """Tiles of 32 px with the receptive-field overlap, reflected only at the scene's edges: same map."""
+    from pyogrio.raw import read
+
+    scene = _bgrn_scene(100, border=7)
+    scene[60:, 80:] = 0  # nodata inside a tile corner too
+    write_geotiff(tmp_path / "s.tif", scene, UTM, nodata=0, descriptions=BGRN)
+    clf = _classifier()
+    a = predict_image(tmp_path / "s.tif", clf, tmp_path / "a", tile=32, windowed=True, min_area_px=1)
+    b = predict_image(tmp_path / "s.tif", clf, tmp_path / "b", tile=32, windowed=False, min_area_px=1)
+    assert a["windowed"] and not b["windowed"]
+    pa, pb = _band1(a["probability"]), _band1(b["probability"])
+    assert np.array_equal(np.isnan(pa), np.isnan(pb)) and np.isnan(pa)[60:, 80:].all()
+    np.testing.assert_allclose(pa, pb, atol=1e-5, equal_nan=True)
+    np.testing.assert_array_equal(_band1(a["mask"]), _band1(b["mask"]))
+    ga, gb = read(a["gpkg"]), read(b["gpkg"])
+    assert len(ga[2]) == len(gb[2]) and a["avalanches"] == b["avalanches"]
+    np.testing.assert_allclose(ga[3][ga[0]["fields"].tolist().index("mean_prob")],
+                               gb[3][gb[0]["fields"].tolist().index("mean_prob")], atol=1e-3)
+    with rasterio.open(a["probability"]) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and ds.tags()["model"] == "cnn"
+
+
+def test_cog_outputs_have_overviews(tmp_path):
+    write_geotiff(tmp_path / "big.tif", _bgrn_scene(1100, border=50), UTM, nodata=0, descriptions=BGRN)
+    result = predict_image(tmp_path / "big.tif", _classifier(), tmp_path / "o", tile=512)
+    for key in ("probability", "mask"):
+        with rasterio.open(result[key]) as ds:
+            assert ds.overviews(1) and ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+    with rasterio.open(result["probability"]) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"  # floating-point predictor

@@ -169,30 +169,45 @@ class Raster:
     band_names: tuple[str, ...]
 
 
+def dataset_bands(ds, path: Path, bands: list[int | str] | None = None) -> tuple[list[int], list[str]]:
+    """0-based indices of the bands to read from an open rasterio dataset, and every band's name."""
+    from rasterio.enums import ColorInterp
+
+    interp = list(ds.colorinterp)
+    colours = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+    names = [(d or "").strip().lower() or (c.name if c in colours else "") for d, c in zip(ds.descriptions, interp)]
+    alpha = tuple(i for i, c in enumerate(interp) if c == ColorInterp.alpha)
+    return resolve_bands(bands, names, path, alpha), names
+
+
+def read_window(ds, index: list[int], window=None) -> tuple[np.ndarray, np.ndarray]:
+    """Bands `index` (0-based) of a window of an open dataset, [C, h, w], and its valid pixels [h, w]: every
+    band's mask (nodata value, alpha, internal mask) and, for floats, finite."""
+    data = ds.read([i + 1 for i in index], window=window)
+    valid = np.ones(data.shape[1:], bool)
+    for i in index:
+        valid &= ds.read_masks(i + 1, window=window) > 0
+    if data.dtype.kind == "f":
+        valid &= np.isfinite(data).all(0)
+    return data, valid
+
+
+def dataset_georef(ds) -> GeoRef | None:
+    crs = ds.crs.to_string() if ds.crs else None
+    return GeoRef(crs, tuple(ds.transform)[:6]) if ds.crs or not ds.transform.is_identity else None
+
+
 def _read_geotiff(path: Path, bands: list[int | str] | None = None) -> Raster:
     import rasterio
-    from rasterio.enums import ColorInterp
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as ds:
-                interp = list(ds.colorinterp)
-                names = [(d or "").strip().lower() or (c.name if c in (ColorInterp.red, ColorInterp.green,
-                                                                        ColorInterp.blue) else "")
-                         for d, c in zip(ds.descriptions, interp)]
-                alpha = tuple(i for i, c in enumerate(interp) if c == ColorInterp.alpha)
-                index = resolve_bands(bands, names, path, alpha)
-                data = ds.read([i + 1 for i in index])
-                valid = np.ones(data.shape[1:], bool)
-                for i in index:
-                    valid &= ds.read_masks(i + 1) > 0
-                if data.dtype.kind == "f":
-                    valid &= np.isfinite(data).all(0)
-                crs = ds.crs.to_string() if ds.crs else None
-                transform = tuple(ds.transform)[:6]
-                georef = GeoRef(crs, transform) if ds.crs or not ds.transform.is_identity else None
+                index, names = dataset_bands(ds, path, bands)
+                data, valid = read_window(ds, index)
+                georef = dataset_georef(ds)
     except (RasterioIOError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         if any(s in reason.lower() for s in ("previous exception", "tiffreadencoded", "read failed")):
@@ -434,10 +449,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def to_cog(src: str | os.PathLike, path: str | os.PathLike, *, resampling: str = "average") -> Path:
+    """Copy a GeoTIFF to a Cloud-Optimized GeoTIFF (512 px tiles, deflate, floating-point predictor for floats,
+    overviews by `resampling`), atomically; tags, nodata and band descriptions carry over."""
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.shutil import copy
+
+    path = Path(path)
+    with rasterio.open(src) as ds:
+        floating = np.dtype(ds.dtypes[0]).kind == "f"
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        copy(str(src), str(tmp), driver="COG", COMPRESS="DEFLATE", PREDICTOR="FLOATING_POINT" if floating else "NO",
+             BLOCKSIZE=512, OVERVIEWS="AUTO", RESAMPLING=resampling.upper(), NUM_THREADS=1)
+    return path
+
+
 def write_geotiff(path: str | os.PathLike, array: np.ndarray, georef: GeoRef | None = None, *,
                   nodata: float | None = None, descriptions: list[str] | None = None,
-                  tags: dict[str, Any] | None = None) -> Path:
-    """Write [H, W] or [H, W, C] as a (tiled, deflate-compressed) GeoTIFF carrying `georef`'s CRS and transform."""
+                  tags: dict[str, Any] | None = None, cog: str | None = None) -> Path:
+    """Write [H, W] or [H, W, C] as a (tiled, deflate-compressed) GeoTIFF carrying `georef`'s CRS and transform;
+    `cog`: write a Cloud-Optimized GeoTIFF instead, with overviews resampled by this method (average, nearest)."""
+    if cog:
+        path = Path(path)
+        plain = path.with_name(f".{path.stem}.{os.getpid()}.plain.tif")
+        try:
+            write_geotiff(plain, array, georef, nodata=nodata, descriptions=descriptions, tags=tags)
+            return to_cog(plain, path, resampling=cog)
+        finally:
+            plain.unlink(missing_ok=True)
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 

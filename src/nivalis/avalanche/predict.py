@@ -91,7 +91,7 @@ def overlay_image(image: np.ndarray, probability: np.ndarray, mask: np.ndarray, 
     alpha = (np.float32(0.55) * np.nan_to_num(probability.astype(np.float32)))[..., None]
     out = rgb * (1 - alpha)  # float32: a 4256 × 3694 scene stays a few hundred MB
     out[..., 0] += 255 * alpha[..., 0]
-    out = out.astype(np.uint8)
+    out = np.ascontiguousarray(out.astype(np.uint8))  # C order for OpenCV, whatever the input layout
     for m, color in ((truth, (0, 255, 255)), (mask, (255, 255, 0))):
         if m is not None and m.any():
             contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
@@ -122,6 +122,34 @@ def check_scene(classifier: WindowClassifier, scene: Scene) -> None:
                         "(its normalisation statistics are in those units)")
 
 
+def probe_scene(classifier: WindowClassifier, image_path: str | Path, bands: str | list | None = None) -> Scene:
+    """A GeoTIFF's header as a checked Scene stub (no pixels read): band names, dtype, path."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    from nivalis.avalanche.io import dataset_bands
+
+    path = Path(image_path)
+    if not path.is_file():
+        raise UserError(f"image not found: {path}")
+    spec = parse_bands(bands) if isinstance(bands, str) else bands
+    expected = model_bands(classifier)
+    try:
+        with rasterio.open(path) as ds:
+            index, names = dataset_bands(ds, path, spec if spec is not None else expected)
+            dtype = np.dtype(ds.dtypes[index[0]])
+    except RasterioIOError as exc:
+        raise UserError(f"cannot read image {path}: {str(exc).splitlines()[0][:160]}") from None
+    except UserError as exc:
+        if spec is not None or not expected or "--bands" not in str(exc):
+            raise
+        raise UserError(f"{_expects(expected)}: {exc}") from None
+    scene = Scene(path.stem, np.empty((0, 0, len(index)), dtype), None, image_path=path,
+                  band_names=tuple(names[i] for i in index))
+    check_scene(classifier, scene)
+    return scene
+
+
 def load_model_scene(classifier: WindowClassifier, image_path: str | Path, mask_path: str | Path | None = None, *,
                      bands: str | list | None = None, name: str | None = None, threshold: int = 127) -> Scene:
     """Read the bands the model expects (`bands`, else the names stored in its checkpoint) and check them."""
@@ -149,15 +177,33 @@ def model_input(classifier: WindowClassifier, scene: Scene) -> np.ndarray:
 
 def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassifier, out_dir: str | Path, *,
                   refine: str = "none", threshold: float | None = None, precision: str = "fp32", tile: int | None = None,
-                  min_area_px: int = 16, bands: str | list | None = None) -> dict[str, Any]:
-    """Map one image: writes `<stem>_probability.tif` (float32, the input's CRS/transform, NaN = nodata),
-    `<stem>_mask.tif` (uint8: 1 avalanche, 0 none, 255 nodata), `<stem>_overlay.png` and the polygons
-    (see `vectorize.write_polygons`). `bands`: which bands to read (default: the checkpoint's)."""
+                  min_area_px: int = 16, bands: str | list | None = None,
+                  windowed: bool | None = None) -> dict[str, Any]:
+    """Map one image: writes `<stem>_probability.tif` (float32 COG, the input's CRS/transform, NaN = nodata),
+    `<stem>_mask.tif` (uint8 COG: 1 avalanche, 0 none, 255 nodata), `<stem>_overlay.png` and the polygons
+    (see `vectorize.write_polygons`). `bands`: which bands to read (default: the checkpoint's).
+
+    `windowed`: read, map and write a GeoTIFF tile by tile (`stream.py`: memory bounded by the tile, not the
+    scene); None = whenever it can (a GeoTIFF, an exact dense model, no refinement, no pyramid level)."""
+    from nivalis.avalanche.stream import can_stream, predict_geotiff_windowed
+
     t0 = time.perf_counter()
     clf = checkpoint if isinstance(checkpoint, WindowClassifier) else load_classifier(checkpoint)
     cfg = AvalancheConfig.from_dict(getattr(clf, "meta", {}).get("config", {}))
     if tile:
         cfg = replace(cfg, tile=int(tile))
+    if refine not in REFINEMENTS:
+        raise UserError(f"unknown refinement {refine!r} ({', '.join(REFINEMENTS)})")
+    streamable = can_stream(clf, image_path, refine, cfg)
+    if windowed and not streamable:
+        raise UserError("windowed prediction needs a GeoTIFF, a cnn/cnn1d model, --refine none and no pyramid level")
+    if streamable and windowed is not False:
+        stub = probe_scene(clf, image_path, bands)
+        t = threshold if threshold is not None else float(getattr(clf, "meta", {}).get("threshold", cfg.threshold))
+        spec = parse_bands(bands) if isinstance(bands, str) else bands
+        return predict_geotiff_windowed(clf, image_path, out_dir, scene=stub, threshold=t, config=cfg,
+                                        precision=precision, min_area_px=min_area_px,
+                                        bands=spec if spec is not None else model_bands(clf))
     scene = load_model_scene(clf, image_path, bands=bands)
     image = model_input(clf, scene)
     t_map = time.perf_counter()
@@ -171,11 +217,12 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
     t_used = threshold if threshold is not None else float(getattr(clf, "meta", {}).get("threshold", cfg.threshold))
     tags = {"model": clf.model_name, "threshold": t_used, "bands": ",".join(scene.band_names), "refine": refine}
     prob_path = write_geotiff(out / f"{stem}_probability.tif", probability.astype(np.float32), scene.georef,
-                              nodata=float("nan"), tags=tags)
+                              nodata=float("nan"), tags=tags, cog="average")
     mask_raster = mask.astype(np.uint8)
     if scene.valid is not None:
         mask_raster[~scene.valid] = 255
-    mask_path = write_geotiff(out / f"{stem}_mask.tif", mask_raster, scene.georef, nodata=255, tags=tags)
+    mask_path = write_geotiff(out / f"{stem}_mask.tif", mask_raster, scene.georef, nodata=255, tags=tags,
+                              cog="nearest")
     overlay_path = write_image(out / f"{stem}_overlay.png",
                                overlay_image(scene.image, probability, mask, valid=scene.valid))
     polygons = mask_to_polygons(mask, scene.georef, min_area_px=min_area_px)
@@ -184,7 +231,8 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
             "seconds": round(time.perf_counter() - t0, 3),
             "map_seconds": round(map_seconds, 3), "avalanches": len(polygons),
             "avalanche_fraction": round(float(mask.mean()), 6), "height": int(mask.shape[0]), "width": int(mask.shape[1]),
-            "crs": scene.georef.crs if scene.georef else None, "model": clf.model_name, "refine": refine}
+            "crs": scene.georef.crs if scene.georef else None, "model": clf.model_name, "refine": refine,
+            "windowed": False}
 
 
 # ------------------------------------------------------------------------------------------------ evaluation

@@ -88,8 +88,9 @@ def polygon_areas_m2(polygons: list, georef: GeoRef | None) -> list[float] | Non
 
 
 def polygon_attributes(polygons: list, georef: GeoRef | None = None, probability: np.ndarray | None = None,
-                       mask: np.ndarray | None = None) -> list[dict]:
-    """Per polygon: id, area_px, area_m2 (georeferenced only), mean_prob and max_prob (when maps are given)."""
+                       mask: np.ndarray | None = None, stats: list[tuple[float, float]] | None = None) -> list[dict]:
+    """Per polygon: id, area_px, area_m2 (georeferenced only), mean_prob and max_prob (from the maps, or `stats`:
+    (mean, max) per polygon computed elsewhere, e.g. window by window)."""
     pixel_area = georef.pixel_area if georef is not None else 1.0
     labels = means = maxima = None
     if probability is not None and mask is not None:
@@ -108,7 +109,9 @@ def polygon_attributes(polygons: list, georef: GeoRef | None = None, probability
         props = {"id": k, "area_px": round(poly.area / pixel_area, 1)}
         if areas is not None:
             props["area_m2"] = round(areas[k], 1)
-        if labels is not None:
+        if stats is not None:
+            props["mean_prob"], props["max_prob"] = (round(float(v), 4) for v in stats[k])
+        elif labels is not None:
             label = _label_under(poly, georef, labels)
             if label:
                 props["mean_prob"] = round(float(means[label - 1]), 4)
@@ -128,7 +131,7 @@ def to_wgs84(poly: Polygon, georef: GeoRef) -> list[Polygon]:
 
 
 def polygons_geojson(polygons: list, georef: GeoRef | None = None, probability: np.ndarray | None = None,
-                     mask: np.ndarray | None = None) -> dict:
+                     mask: np.ndarray | None = None, stats: list | None = None) -> dict:
     """An RFC 7946 FeatureCollection (WGS 84 lon/lat, no `crs` member) with `polygon_attributes` as properties.
 
     A scene without a CRS has no place on the globe: a UserError (write the GeoPackage in pixel coordinates).
@@ -137,7 +140,7 @@ def polygons_geojson(polygons: list, georef: GeoRef | None = None, probability: 
         raise UserError("a GeoJSON is WGS 84 longitude/latitude (RFC 7946) and this image has no CRS: "
                         "its polygons go to a GeoPackage in pixel coordinates")
     feats = []
-    for poly, props in zip(polygons, polygon_attributes(polygons, georef, probability, mask)):
+    for poly, props in zip(polygons, polygon_attributes(polygons, georef, probability, mask, stats)):
         parts = to_wgs84(poly, georef)
         geom = parts[0] if len(parts) == 1 else MultiPolygon(parts)
         feats.append({"type": "Feature", "geometry": _rounded(mapping(geom)), "properties": props})
@@ -161,16 +164,16 @@ def _label_under(poly, georef: GeoRef | None, labels: np.ndarray) -> int:
 
 
 def write_geojson(path: str | Path, polygons: list, georef: GeoRef | None = None, probability: np.ndarray | None = None,
-                  mask: np.ndarray | None = None) -> Path:
-    return write_json(path, polygons_geojson(polygons, georef, probability, mask))
+                  mask: np.ndarray | None = None, stats: list | None = None) -> Path:
+    return write_json(path, polygons_geojson(polygons, georef, probability, mask, stats))
 
 
 def write_gpkg(path: str | Path, polygons: list, georef: GeoRef | None = None, probability: np.ndarray | None = None,
-               mask: np.ndarray | None = None, layer: str = "avalanches") -> Path:
+               mask: np.ndarray | None = None, layer: str = "avalanches", stats: list | None = None) -> Path:
     """A GeoPackage layer of the polygons in the image's CRS (pixel coordinates and no CRS without one)."""
     from pyogrio.raw import write
 
-    rows = polygon_attributes(polygons, georef, probability, mask)
+    rows = polygon_attributes(polygons, georef, probability, mask, stats)
     names = ["id", "area_px", "area_m2", "mean_prob", "max_prob"]
     names = [n for n in names if any(n in r for r in rows) or (n == "area_m2" and _crs(georef) is not None)
              or n in ("id", "area_px")]
@@ -188,13 +191,14 @@ def write_gpkg(path: str | Path, polygons: list, georef: GeoRef | None = None, p
 
 
 def write_polygons(out_dir: str | Path, stem: str, polygons: list, georef: GeoRef | None = None,
-                   probability: np.ndarray | None = None, mask: np.ndarray | None = None) -> dict:
+                   probability: np.ndarray | None = None, mask: np.ndarray | None = None,
+                   stats: list | None = None) -> dict:
     """`<stem>_polygons.gpkg` always, `<stem>_polygons.geojson` (WGS 84) when the image has a CRS.
 
     Returns {"gpkg", "polygons" (the GeoJSON, None without a CRS), "georeferenced"}."""
     out = Path(out_dir)
-    gpkg = write_gpkg(out / f"{stem}_polygons.gpkg", polygons, georef, probability, mask)
+    gpkg = write_gpkg(out / f"{stem}_polygons.gpkg", polygons, georef, probability, mask, stats=stats)
     georeferenced = _crs(georef) is not None
-    geojson = write_geojson(out / f"{stem}_polygons.geojson", polygons, georef, probability, mask) \
+    geojson = write_geojson(out / f"{stem}_polygons.geojson", polygons, georef, probability, mask, stats) \
         if georeferenced else None
     return {"gpkg": str(gpkg), "polygons": str(geojson) if geojson else None, "georeferenced": georeferenced}
