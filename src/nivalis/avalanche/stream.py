@@ -44,7 +44,8 @@ from nivalis.avalanche.windows import pad_widths
 from nivalis.engine import autocast_for
 from nivalis.progress import bar
 
-OVERLAY_SIDE = 2048
+OVERLAY_SIDE = 1024
+GDAL_CACHE_MB = 64
 
 
 def can_stream(classifier: WindowClassifier, image_path: str | Path, refine: str, config: AvalancheConfig) -> bool:
@@ -98,7 +99,8 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
     out.mkdir(parents=True, exist_ok=True)
     t_map = time.perf_counter()
     try:
-        with rasterio.open(image_path) as ds:
+        # GDAL's block cache (by default a share of the machine's RAM) would otherwise keep every written tile
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(image_path) as ds:
             index, _ = dataset_bands(ds, image_path, bands)
             georef = dataset_georef(ds)
             height, width = ds.height, ds.width
@@ -132,15 +134,17 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
                         progress.update(1)
             progress.close()
         map_seconds = time.perf_counter() - t_map
-        prob_path = to_cog(plain["probability"], out / f"{stem}_probability.tif", resampling="average")
-        mask_path = to_cog(plain["mask"], out / f"{stem}_mask.tif", resampling="nearest")
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            prob_path = to_cog(plain["probability"], out / f"{stem}_probability.tif", resampling="average")
+            mask_path = to_cog(plain["mask"], out / f"{stem}_mask.tif", resampling="nearest")
     finally:
         for p in plain.values():
             p.unlink(missing_ok=True)
-    with rasterio.open(mask_path) as mds:
-        mask = mds.read(1) == 1
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(mask_path) as mds:
+        mask = mds.read(1)  # the one full-size array: 1 byte a pixel
+    np.putmask(mask, mask == 255, 0)
     polygons = mask_to_polygons(mask, georef, min_area_px=min_area_px)
-    fraction = float(mask.mean())
+    fraction = float(np.count_nonzero(mask)) / mask.size
     del mask
     with rasterio.open(prob_path) as pds:
         stats = _polygon_stats(pds, polygons)

@@ -47,12 +47,14 @@ def mask_to_polygons(mask: np.ndarray, georef: GeoRef | None = None, *, min_area
     from affine import Affine
     from rasterio import features
 
-    mask = np.ascontiguousarray(mask, dtype=np.uint8)
+    mask = np.ascontiguousarray(mask, dtype=np.uint8)  # no copy for a uint8 0/1 mask (a big scene's)
+    if mask.size and mask.max() > 1:
+        mask = (mask > 0).astype(np.uint8)
     transform = georef.affine if georef is not None else Affine.identity()
     pixel = (abs(transform.a * transform.e - transform.b * transform.d)) or 1.0
     scale = float(np.sqrt(pixel))
     polygons = []
-    for geom, value in features.shapes(mask, mask=mask.astype(bool), transform=transform, connectivity=4):
+    for geom, value in features.shapes(mask, mask=mask.view(bool), transform=transform, connectivity=4):
         if value != 1:
             continue
         poly = shape(geom)
