@@ -217,3 +217,38 @@ def test_cog_outputs_have_overviews(tmp_path):
             assert ds.overviews(1) and ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
     with rasterio.open(result["probability"]) as ds:
         assert ds.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"  # floating-point predictor
+
+
+def test_a_gray_model_trained_on_rgb_still_takes_gray_and_rgb_images(tmp_path):
+    clf = build_classifier("cnn", 9, 1, mean=[0.5], std=[0.2])
+    clf.eval()
+    clf.meta = {"threshold": 0.5, "radiometry": {"bands": ["red", "green", "blue"], "dtype": "uint8"}}
+    write_image(tmp_path / "gray.png", np.random.default_rng(0).integers(0, 255, (32, 32), dtype=np.uint8))
+    write_image(tmp_path / "rgb.png", np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    for name in ("gray", "rgb"):
+        assert predict_image(tmp_path / f"{name}.png", clf, tmp_path / name)["height"] == 32
+
+
+def test_a_vrt_mosaic_of_tiles_predicts_as_the_whole_scene(tmp_path):
+    full = _bgrn_scene(64, border=6)
+    write_geotiff(tmp_path / "full.tif", full, UTM, nodata=0, descriptions=BGRN)
+    right = GeoRef(UTM.crs, (2.0, 0.0, 400_000.0 + 2.0 * 32, 0.0, -2.0, 4_400_000.0))
+    write_geotiff(tmp_path / "left.tif", full[:, :32], UTM, nodata=0, descriptions=BGRN)
+    write_geotiff(tmp_path / "right.tif", full[:, 32:], right, nodata=0, descriptions=BGRN)
+    bands = []
+    for k, name in enumerate(BGRN, start=1):
+        sources = "".join(
+            f"<ComplexSource><SourceFilename relativeToVRT=\"1\">{f}</SourceFilename><SourceBand>{k}</SourceBand>"
+            f"<SrcRect xOff=\"0\" yOff=\"0\" xSize=\"32\" ySize=\"64\"/>"
+            f"<DstRect xOff=\"{x}\" yOff=\"0\" xSize=\"32\" ySize=\"64\"/><NODATA>0</NODATA></ComplexSource>"
+            for f, x in (("left.tif", 0), ("right.tif", 32)))
+        bands.append(f"<VRTRasterBand dataType=\"UInt16\" band=\"{k}\"><Description>{name}</Description>"
+                     f"<NoDataValue>0</NoDataValue>{sources}</VRTRasterBand>")
+    (tmp_path / "mosaic.vrt").write_text(
+        f"<VRTDataset rasterXSize=\"64\" rasterYSize=\"64\"><SRS>EPSG:32613</SRS>"
+        f"<GeoTransform>400000, 2, 0, 4400000, 0, -2</GeoTransform>{''.join(bands)}</VRTDataset>")
+    clf = _classifier()
+    a = predict_image(tmp_path / "full.tif", clf, tmp_path / "a")
+    b = predict_image(tmp_path / "mosaic.vrt", clf, tmp_path / "b")
+    assert b["windowed"] and b["crs"] == "EPSG:32613"
+    np.testing.assert_allclose(_band1(a["probability"]), _band1(b["probability"]), atol=1e-6, equal_nan=True)

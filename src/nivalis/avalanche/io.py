@@ -44,9 +44,10 @@ import numpy as np
 from nivalis.data.decode import read_image_file
 from nivalis.errors import UserError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".vrt")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
+RASTERIO_SUFFIXES = GEOTIFF_SUFFIXES + (".vrt",)  # read through GDAL (a VRT mosaics tiles into one scene)
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def read_raster(path: str | os.PathLike, bands: str | list | None = None) -> Ras
     if not path.is_file():
         raise UserError(f"image not found: {path}")
     spec = parse_bands(bands) if isinstance(bands, str) else bands
-    if path.suffix.lower() in GEOTIFF_SUFFIXES:
+    if path.suffix.lower() in RASTERIO_SUFFIXES:
         raster = _read_geotiff(path, spec)
     else:
         raw = read_image_file(path, flags=cv2.IMREAD_UNCHANGED)
@@ -261,7 +262,7 @@ def read_image(path: str | os.PathLike, bands: str | list | None = None) -> tupl
 def read_mask(path: str | os.PathLike, threshold: int = 127) -> np.ndarray:
     """Boolean avalanche mask: value ≥ `threshold` (seed §3.2: 127) in the first band → avalanche."""
     path = Path(path)
-    if path.suffix.lower() in GEOTIFF_SUFFIXES:
+    if path.suffix.lower() in RASTERIO_SUFFIXES:
         return read_raster(path, [1]).image[..., 0] >= threshold
     image = read_raster(path).image
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.shape[2] == 3 else image[..., 0]
@@ -371,7 +372,7 @@ def read_scene_mask(mask_path: Path, image_path: Path, georef: GeoRef | None, sh
     if mask.shape != shape:
         raise UserError(f"mask {mask_path} is {mask.shape[0]}×{mask.shape[1]} px but image {image_path} "
                         f"is {shape[0]}×{shape[1]} px")
-    if mask_path.suffix.lower() in GEOTIFF_SUFFIXES and georef is not None:
+    if mask_path.suffix.lower() in RASTERIO_SUFFIXES and georef is not None:
         mask_georef = read_raster(mask_path, [1]).georef
         if mask_georef is not None and not _same_grid(mask_georef, georef):
             raise UserError(f"mask {mask_path} is on another grid than image {image_path} (CRS or transform "
@@ -457,10 +458,10 @@ def to_cog(src: str | os.PathLike, path: str | os.PathLike, *, resampling: str =
     from rasterio.shutil import copy
 
     path = Path(path)
-    with rasterio.open(src) as ds:
-        floating = np.dtype(ds.dtypes[0]).kind == "f"
     with atomic_path(path) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a JPEG/PNG's maps have pixel coordinates
+        with rasterio.open(src) as ds:
+            floating = np.dtype(ds.dtypes[0]).kind == "f"
         copy(str(src), str(tmp), driver="COG", COMPRESS="DEFLATE", PREDICTOR="FLOATING_POINT" if floating else "NO",
              BLOCKSIZE=512, OVERVIEWS="AUTO", RESAMPLING=resampling.upper(), NUM_THREADS=1)
     return path

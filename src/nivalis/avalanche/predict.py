@@ -102,7 +102,8 @@ def overlay_image(image: np.ndarray, probability: np.ndarray, mask: np.ndarray, 
 def model_bands(classifier: WindowClassifier) -> list[str] | None:
     """The band names the model was trained on (None when its training images had undescribed bands)."""
     bands = getattr(classifier, "meta", {}).get("radiometry", {}).get("bands")
-    return list(bands) if bands else None
+    # a 1-channel model trained on RGB (luminance) takes gray or RGB images: no band names to insist on
+    return list(bands) if bands and len(bands) == classifier.channels else None
 
 
 def _expects(bands: list[str]) -> str:

@@ -29,7 +29,7 @@ import torch
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net
 from nivalis.avalanche.io import (
-    GEOTIFF_SUFFIXES,
+    RASTERIO_SUFFIXES,
     Scene,
     dataset_bands,
     dataset_georef,
@@ -49,9 +49,9 @@ GDAL_CACHE_MB = 64
 
 
 def can_stream(classifier: WindowClassifier, image_path: str | Path, refine: str, config: AvalancheConfig) -> bool:
-    """Whether `predict` maps this input window by window: a GeoTIFF, an exact dense model, no refinement or
+    """Whether `predict` maps this input window by window: a GeoTIFF or VRT, an exact dense model, no refinement or
     pyramid (those need the whole map)."""
-    return (Path(image_path).suffix.lower() in GEOTIFF_SUFFIXES and refine == "none" and not config.pyramid_levels
+    return (Path(image_path).suffix.lower() in RASTERIO_SUFFIXES and refine == "none" and not config.pyramid_levels
             and not getattr(classifier, "per_pixel", False) and dense_net(classifier) is not None)
 
 
