@@ -112,3 +112,15 @@ def test_unreferenced_images_get_a_pixel_gpkg_and_no_geojson(tmp_path):
 def test_empty_mask_gives_an_empty_collection():
     doc = polygons_geojson(mask_to_polygons(np.zeros((5, 5), bool)), UTM)
     assert doc == {"type": "FeatureCollection", "features": []}
+
+
+def test_simplify_in_metres_keeps_polygons_valid(tmp_path):
+    from nivalis.avalanche.predict import simplify_pixels
+
+    assert simplify_pixels(10.0, UTM) == 5.0 and simplify_pixels(3.0, None) == 3.0 and simplify_pixels(0, UTM) == 0
+    yy, xx = np.mgrid[0:60, 0:60]
+    mask = (yy - 30) ** 2 + (xx - 30) ** 2 < 20**2
+    exact = mask_to_polygons(mask, UTM)[0]
+    simple = mask_to_polygons(mask, UTM, simplify_px=simplify_pixels(4.0, UTM))[0]
+    assert simple.is_valid and len(simple.exterior.coords) < len(exact.exterior.coords) / 2
+    assert abs(simple.area - exact.area) / exact.area < 0.05

@@ -106,6 +106,21 @@ def model_bands(classifier: WindowClassifier) -> list[str] | None:
     return list(bands) if bands and len(bands) == classifier.channels else None
 
 
+def simplify_pixels(metres: float, georef) -> float:
+    """A simplification tolerance in metres as pixels of this grid (metres are pixels without a CRS)."""
+    if not metres:
+        return 0.0
+    if georef is None or not georef.crs:
+        return float(metres)
+    from rasterio.crs import CRS
+
+    crs = CRS.from_user_input(georef.crs)
+    side = float(np.sqrt(georef.pixel_area))
+    if crs.is_projected:
+        return float(metres) / (side * crs.linear_units_factor[1])
+    return float(metres) / (side * 111_320.0)  # degrees: a metre-scale tolerance near the equator's degree
+
+
 def _expects(bands: list[str]) -> str:
     return f"the model was trained on {len(bands)} channel(s), bands {','.join(bands)}"
 
@@ -179,10 +194,11 @@ def model_input(classifier: WindowClassifier, scene: Scene) -> np.ndarray:
 def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassifier, out_dir: str | Path, *,
                   refine: str = "none", threshold: float | None = None, precision: str = "fp32", tile: int | None = None,
                   min_area_px: int = 16, bands: str | list | None = None,
-                  windowed: bool | None = None) -> dict[str, Any]:
+                  windowed: bool | None = None, simplify_m: float = 0.0) -> dict[str, Any]:
     """Map one image: writes `<stem>_probability.tif` (float32 COG, the input's CRS/transform, NaN = nodata),
     `<stem>_mask.tif` (uint8 COG: 1 avalanche, 0 none, 255 nodata), `<stem>_overlay.png` and the polygons
-    (see `vectorize.write_polygons`). `bands`: which bands to read (default: the checkpoint's).
+    (see `vectorize.write_polygons`). `bands`: which bands to read (default: the checkpoint's). `simplify_m`:
+    Douglas–Peucker tolerance of the outlines in metres (in pixels for an image without georeferencing).
 
     `windowed`: read, map and write a GeoTIFF tile by tile (`stream.py`: memory bounded by the tile, not the
     scene); None = whenever it can (a GeoTIFF, an exact dense model, no refinement, no pyramid level)."""
@@ -203,7 +219,7 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
         t = threshold if threshold is not None else float(getattr(clf, "meta", {}).get("threshold", cfg.threshold))
         spec = parse_bands(bands) if isinstance(bands, str) else bands
         return predict_geotiff_windowed(clf, image_path, out_dir, scene=stub, threshold=t, config=cfg,
-                                        precision=precision, min_area_px=min_area_px,
+                                        precision=precision, min_area_px=min_area_px, simplify_m=simplify_m,
                                         bands=spec if spec is not None else model_bands(clf))
     scene = load_model_scene(clf, image_path, bands=bands)
     image = model_input(clf, scene)
@@ -226,7 +242,8 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
                               cog="nearest")
     overlay_path = write_image(out / f"{stem}_overlay.png",
                                overlay_image(scene.image, probability, mask, valid=scene.valid))
-    polygons = mask_to_polygons(mask, scene.georef, min_area_px=min_area_px)
+    polygons = mask_to_polygons(mask, scene.georef, min_area_px=min_area_px,
+                                simplify_px=simplify_pixels(simplify_m, scene.georef))
     vectors = write_polygons(out, stem, polygons, scene.georef, probability, mask)
     return {"probability": str(prob_path), "mask": str(mask_path), **vectors, "overlay": str(overlay_path),
             "seconds": round(time.perf_counter() - t0, 3),

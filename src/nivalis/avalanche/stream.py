@@ -75,13 +75,14 @@ def _reflect_read(ds, index: list[int], r0: int, c0: int, th: int, tw: int, befo
 @torch.inference_mode()
 def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Path, out_dir: str | Path, *,
                              scene: Scene, threshold: float, config: AvalancheConfig, precision: str = "fp32",
-                             min_area_px: int = 16, bands: list | None = None) -> dict[str, Any]:
+                             min_area_px: int = 16, bands: list | None = None,
+                             simplify_m: float = 0.0) -> dict[str, Any]:
     """`predict_image` for a GeoTIFF in tiles of `config.tile` output pixels; `scene` carries the checked band
     names (its image is a stub). Returns the same keys as `predict_image`."""
     import rasterio
     from rasterio.windows import Window
 
-    from nivalis.avalanche.predict import overlay_image
+    from nivalis.avalanche.predict import overlay_image, simplify_pixels
     from nivalis.avalanche.vectorize import mask_to_polygons, write_polygons
 
     t0 = time.perf_counter()
@@ -143,7 +144,8 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(mask_path) as mds:
         mask = mds.read(1)  # the one full-size array: 1 byte a pixel
     np.putmask(mask, mask == 255, 0)
-    polygons = mask_to_polygons(mask, georef, min_area_px=min_area_px)
+    polygons = mask_to_polygons(mask, georef, min_area_px=min_area_px,
+                                simplify_px=simplify_pixels(simplify_m, georef))
     fraction = float(np.count_nonzero(mask)) / mask.size
     del mask
     with rasterio.open(prob_path) as pds:

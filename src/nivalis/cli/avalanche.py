@@ -120,6 +120,9 @@ def predict(
     precision: PrecisionOpt = "fp32",
     tile: Annotated[int | None, typer.Option(min=16, help="Output tile side of the dense pass (memory bound).")] = None,
     min_area: Annotated[int, typer.Option(min=1, help="Smallest polygon kept, in pixels.")] = 16,
+    simplify: Annotated[float, typer.Option(min=0.0, help="Straighten polygon outlines: Douglas–Peucker tolerance "
+                                                          "in metres (pixels without georeferencing); 0 = exact "
+                                                          "pixel edges.")] = 0.0,
     bands: BandsOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -130,7 +133,7 @@ def predict(
 
     out = prepare_output_dir(out)
     result = predict_image(image, checkpoint, out, refine=refine, threshold=threshold, precision=precision, tile=tile,
-                           min_area_px=min_area, bands=bands)
+                           min_area_px=min_area, bands=bands, simplify_m=simplify)
     emit(result, as_json)
 
 
