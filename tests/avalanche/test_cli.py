@@ -51,13 +51,17 @@ def test_train_predict_evaluate_histogram(capsys, checkpoint, scene_dir, tmp_pat
                        str(tmp_path / "p"), "--json")
     assert code == 0
     result = json.loads(out)
-    assert {"probability", "mask", "polygons", "seconds"} <= set(result)
+    assert {"probability", "mask", "polygons", "gpkg", "seconds"} <= set(result)
     assert all((tmp_path / "p" / f"{image.stem}_{k}").exists() for k in ("probability.tif", "mask.tif", "overlay.png",
-                                                                          "polygons.geojson"))
+                                                                          "polygons.gpkg"))
+    # a JPEG has no CRS: pixel-coordinate GeoPackage, no GeoJSON claiming WGS 84
+    assert image.suffix == ".jpg" and result["georeferenced"] is False and result["polygons"] is None
     code, out, _ = run(capsys, "avalanche", "evaluate", "--data", str(scene_dir), "--checkpoint", str(checkpoint),
                        "--json")
     result = json.loads(out)
     assert code == 0 and {"accuracy", "iou", "f1", "pod", "ppv"} <= set(result) and len(result["images"]) == 6
+    assert {"pixel_f1", "pixel_ppv", "object_pod", "object_ppv", "object_f1", "object_pod_70",
+            "object_f1_80"} <= set(result)
     code, out, _ = run(capsys, "avalanche", "histogram", "--data", str(scene_dir), "--out", str(tmp_path / "h"), "--json")
     assert code == 0 and (tmp_path / "h" / "histograms.png").stat().st_size > 0
     assert set(json.loads(out)["summary"]) <= {"sunny", "shady"}
@@ -72,7 +76,7 @@ def test_user_mistakes_exit_2(capsys, checkpoint, scene_dir, tmp_path):
     assert code == 2 and "channel" in err and "Traceback" not in err
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 broken")
     code, _, err = run(capsys, "avalanche", "predict", str(tmp_path / "bad.jpg"), "--checkpoint", str(checkpoint))
-    assert code == 2 and "cannot read image" in err
+    assert code == 2 and ("cannot read image" in err or "truncated" in err)
     bad = tmp_path / "bad_data"
     write_image(bad / "images" / "a.png", np.zeros((20, 20, 3), np.uint8) + np.array([1, 2, 3], np.uint8))
     write_image(bad / "masks" / "a.png", np.zeros((21, 20), np.uint8))

@@ -52,8 +52,9 @@ def test_bad_model_choices_are_user_errors():
         build_classifier("no_such_net", 33, 3)
     with pytest.raises(UserError, match="too small"):
         build_classifier("cnn", 5, 3)
-    with pytest.raises(UserError, match="--channels"):
-        build_classifier("cnn", 17, 2)
+    with pytest.raises(UserError, match="at least one band"):
+        build_classifier("cnn", 17, 0)
+    assert build_classifier("cnn", 17, 4, dtype="uint16").channels == 4  # e.g. red,green,blue,nir
 
 
 def test_zoo_backbone_gives_one_logit():

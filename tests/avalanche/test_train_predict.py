@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import rasterio
-from shapely.geometry import box, shape
+import shapely
+from pyogrio.raw import read
+from shapely.geometry import box
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.io import Scene, load_scenes
-from nivalis.avalanche.metrics import best_threshold, scores
+from nivalis.avalanche.metrics import best_threshold, pixel_counts, scores
 from nivalis.avalanche.predict import evaluate_checkpoint, evaluate_scenes, map_scene, predict_image
 from nivalis.avalanche.train import split_scenes, train_window_classifier
 from nivalis.errors import UserError
@@ -108,12 +109,11 @@ def test_predict_geotiff_keeps_georeferencing_and_polygons_are_on_the_map(traine
     with rasterio.open(result["mask"]) as ds:
         mask = ds.read(1)
         assert ds.crs.to_string() == "EPSG:32613"
-    assert set(np.unique(mask)) <= {0, 255}
-    np.testing.assert_array_equal(mask == 255, prob >= 0.3)
-    doc = json.loads(Path(result["polygons"]).read_text())
-    polys = [shape(f["geometry"]) for f in doc["features"]]
+    assert set(np.unique(mask)) <= {0, 1}  # 1 avalanche, 0 none, 255 nodata (the declared nodata)
+    np.testing.assert_array_equal(mask == 1, prob >= 0.3)
+    polys = [shapely.from_wkb(g) for g in read(result["gpkg"])[2]]  # the image's CRS
     assert len(polys) == result["avalanches"]
-    assert sum(p.area for p in polys) <= (mask == 255).sum() * 4.0 + 1e-6  # 2 m pixels
+    assert sum(p.area for p in polys) <= (mask == 1).sum() * 4.0 + 1e-6  # 2 m pixels
     for p in polys:
         assert bounds.buffer(1e-6).contains(p)
     assert cv2.imread(result["overlay"]).shape[:2] == geo.shape
@@ -138,3 +138,30 @@ def test_compare_models_rows(scene_dir):
     assert [r["label"] for r in rows] == ["CNN-1D(17,17,1)", "U-Net(32,32,3)"]
     for r in rows:
         assert {"seconds", "loss", "accuracy", "f1", "iou", "pixel_f1"} <= set(r) and r["params"] > 0
+
+
+def test_object_metrics_count_hand_drawn_avalanches():
+    from nivalis.avalanche.metrics import object_counts, object_scores
+
+    truth = np.zeros((40, 40), bool)
+    truth[2:12, 2:12] = True      # A: 100 px, predicted 60 % → detected at 50 %, not at 70 / 80 %
+    truth[20:30, 2:12] = True     # B: 100 px, predicted 90 % → detected at every coverage
+    truth[2:6, 30:34] = True      # C: 16 px, missed
+    truth[12, 12] = True          # joins A diagonally: 8-connected, one avalanche of 101 px
+    pred = np.zeros_like(truth)
+    pred[2:8, 2:12] = True        # 60 px of A
+    pred[20:29, 2:12] = True      # 90 px of B
+    pred[35:38, 35:38] = True     # a false alarm
+    pred[14:16, 30:33] = True     # another false alarm
+    c = object_counts(pred, truth)
+    assert c == {"reference": 3, "predicted": 4, "detected_50": 2, "detected_70": 1, "detected_80": 1,
+                 "false_alarms": 2}
+    s = object_scores(c)
+    assert s["object_pod"] == pytest.approx(2 / 3) and s["object_pod_70"] == pytest.approx(1 / 3)
+    assert s["object_ppv"] == s["object_ppv_80"] == pytest.approx(0.5)
+    assert s["object_f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    valid = np.ones_like(truth)
+    valid[30:40, 30:40] = False   # the first false alarm lies in nodata: not an object
+    assert object_counts(pred, truth, valid)["false_alarms"] == 1
+    pixel = scores(pixel_counts(pred, truth))
+    assert pixel["pixel_f1"] == pixel["f1"] and pixel["pixel_ppv"] == pixel["ppv"]

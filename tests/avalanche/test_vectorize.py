@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
+import shapely
+from pyogrio import read_info
+from pyogrio.raw import read
 from shapely.geometry import Polygon, shape
 
 from nivalis.avalanche.io import GeoRef
 from nivalis.avalanche.simulate import rasterize
-from nivalis.avalanche.vectorize import mask_to_polygons, polygons_geojson, write_geojson
+from nivalis.avalanche.vectorize import mask_to_polygons, polygon_attributes, polygons_geojson, write_polygons
+from nivalis.errors import UserError
 
 UTM = GeoRef("EPSG:32613", (2.0, 0.0, 400_000.0, 0.0, -2.0, 4_400_000.0))
 
@@ -42,14 +48,79 @@ def test_georeferenced_polygons_are_in_map_coordinates(tmp_path):
     assert poly.bounds == (400_004.0, 4_400_000.0 - 14.0, 400_020.0, 4_400_000.0 - 6.0)
     assert poly.area == 32 * 4.0  # m²
     prob = np.where(mask, 0.8, 0.1).astype(np.float32)
-    path = write_geojson(tmp_path / "p.geojson", [poly], UTM, prob, mask)
-    doc = json.loads(path.read_text())
-    assert doc["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32613"
-    props = doc["features"][0]["properties"]
-    assert props["area_px"] == 32 and props["area_m2"] == 128 and props["mean_probability"] == 0.8
-    assert shape(doc["features"][0]["geometry"]).equals(poly)
+    out = write_polygons(tmp_path, "p", [poly], UTM, prob, mask)
+    _, _, geometry, fields = read(out["gpkg"])
+    meta = read_info(out["gpkg"])
+    assert meta["crs"] == "EPSG:32613" and shapely.from_wkb(geometry[0]).equals(poly)
+    props = dict(zip(meta["fields"], [f[0] for f in fields]))
+    assert props["area_px"] == 32 and props["area_m2"] == 128 and props["mean_prob"] == 0.8
+    doc = json.loads(Path(out["polygons"]).read_text())
+    assert doc["features"][0]["properties"]["area_m2"] == 128 and out["georeferenced"] is True
+
+
+def _check_rfc7946(doc):
+    assert "crs" not in doc and doc["type"] == "FeatureCollection"
+    for f in doc["features"]:
+        geom = shape(f["geometry"])
+        assert geom.is_valid
+        for p in getattr(geom, "geoms", [geom]):
+            assert p.exterior.is_ccw and all(not r.is_ccw for r in p.interiors)
+            lon, lat = np.asarray(p.exterior.coords).T
+            assert (-180 <= lon).all() and (lon <= 180).all() and (-90 <= lat).all() and (lat <= 90).all()
+        text = json.dumps(f["geometry"]["coordinates"])
+        assert all(len(t.split(".")[1].rstrip("]").rstrip(",")) <= 7 for t in text.replace(" ", "").split(",")
+                   if "." in t)
+
+
+def test_diagonal_touching_blobs_give_valid_polygons_and_an_rfc7946_geojson(tmp_path):
+    """8-connected outlines of corner-touching pixels made self-touching, invalid rings (719 of 1,928)."""
+    mask = np.zeros((40, 40), bool)
+    mask[5:15, 5:15] = True
+    mask[15:25, 15:25] = True          # touches the first at one corner
+    mask[8:12, 8:12] = False
+    mask[12, 8] = True                 # hole's corner touching
+    rng = np.random.default_rng(0)
+    mask[26:40, 0:40] = rng.random((14, 40)) < 0.5  # salt and pepper: many diagonal contacts
+    polys = mask_to_polygons(mask, UTM, min_area_px=1)
+    assert polys and all(p.is_valid for p in polys)
+    assert sum(p.area for p in polys) == mask.sum() * 4.0
+    doc = polygons_geojson(polys, UTM, mask.astype(np.float32), mask)
+    _check_rfc7946(doc)
+    lon, lat = shape(doc["features"][0]["geometry"]).centroid.coords[0]
+    assert -106.5 < lon < -104.5 and 39 < lat < 40.5  # UTM 13N, 400 km E, 4400 km N
+
+
+def test_geographic_scene_areas_are_square_metres(tmp_path):
+    geo = GeoRef("EPSG:4326", (1e-4, 0.0, -106.0, 0.0, -1e-4, 40.0))
+    mask = np.zeros((20, 20), bool)
+    mask[5:15, 5:15] = True
+    area = polygon_attributes(mask_to_polygons(geo_mask := mask, geo, min_area_px=1), geo)[0]["area_m2"]
+    expected = 100 * (1e-4 * 111_320 * np.cos(np.radians(40.0))) * (1e-4 * 110_950)
+    assert geo_mask.sum() == 100 and abs(area - expected) / expected < 0.01
+
+
+def test_unreferenced_images_get_a_pixel_gpkg_and_no_geojson(tmp_path):
+    mask = np.zeros((20, 20), bool)
+    mask[2:6, 3:9] = True
+    out = write_polygons(tmp_path, "jpg", mask_to_polygons(mask, min_area_px=1), None)
+    assert out == {"gpkg": str(tmp_path / "jpg_polygons.gpkg"), "polygons": None, "georeferenced": False}
+    assert read_info(out["gpkg"])["crs"] is None and not (tmp_path / "jpg_polygons.geojson").exists()
+    with pytest.raises(UserError, match="no CRS"):
+        polygons_geojson(mask_to_polygons(mask, min_area_px=1))
 
 
 def test_empty_mask_gives_an_empty_collection():
-    doc = polygons_geojson(mask_to_polygons(np.zeros((5, 5), bool)))
+    doc = polygons_geojson(mask_to_polygons(np.zeros((5, 5), bool)), UTM)
     assert doc == {"type": "FeatureCollection", "features": []}
+
+
+def test_simplify_in_metres_keeps_polygons_valid(tmp_path):
+    from nivalis.avalanche.predict import simplify_pixels
+
+    assert simplify_pixels(10.0, UTM) == 5.0 and simplify_pixels(3.0, None) == 3.0 and simplify_pixels(0, UTM) == 0
+    yy, xx = np.mgrid[0:60, 0:60]
+    mask = (yy - 30) ** 2 + (xx - 30) ** 2 < 20**2
+    exact = mask_to_polygons(mask, UTM)[0]
+    simple = mask_to_polygons(mask, UTM, simplify_px=simplify_pixels(4.0, UTM))[0]
+    assert simple.is_valid and len(simple.exterior.coords) < len(exact.exterior.coords) / 2
+    assert abs(simple.area - exact.area) / exact.area < 0.05

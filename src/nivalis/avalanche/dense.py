@@ -194,8 +194,10 @@ def dense_net(classifier: WindowClassifier) -> DenseWindowNet | None:
 def _check_image(classifier: WindowClassifier, image: np.ndarray, where: str) -> np.ndarray:
     if image.ndim == 2:
         image = image[..., None]
-    if image.ndim != 3 or image.dtype != np.uint8:
-        raise UserError(f"{where}: expected a uint8 [H, W] or [H, W, C] image, got {image.dtype} {list(image.shape)}")
+    expected = getattr(classifier, "input_dtype", "uint8")
+    if image.ndim != 3 or image.dtype.name != expected:
+        raise UserError(f"{where}: expected a {expected} [H, W] or [H, W, C] image (the model's input type), "
+                        f"got {image.dtype} {list(image.shape)}")
     return to_channels(image, classifier.channels, where)
 
 

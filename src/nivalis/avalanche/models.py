@@ -122,16 +122,20 @@ class WindowClassifier(nn.Module):
         window: window side h; `channels`: depth d; `model_name`: `cnn`, `cnn1d` or a zoo name.
         net: the network, [N, d, h, h] → [N, 1].
 
-    `prepare(windows)`: uint8 [N, h, h, d] (numpy or tensor) → float [N, d, h, h], scaled to [0, 1] and
-    standardised with the training scenes' per-channel mean and standard deviation (buffers, saved with
-    the weights). It is pointwise, so it also prepares a whole padded tile [1, H', W', d] for dense use.
+    `prepare(windows)`: [N, h, h, d] (numpy or tensor) of the dtype the model was trained on (`input_dtype`:
+    uint8, uint16, int16, float32, ...) → float [N, d, h, h], scaled by `input_scale` (1/255 for uint8,
+    else 1) and standardised with the training scenes' per-band mean and standard deviation over valid
+    pixels (buffers, saved with the weights). It is pointwise, so it also prepares a whole padded tile
+    [1, H', W', d] for dense use.
     Calling the classifier gives one logit per window, shape [N].
     """
 
     def __init__(self, net: nn.Module, model_name: str, window: int, channels: int,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None):
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None, dtype: str = "uint8"):
         super().__init__()
         self.net, self.model_name, self.window, self.channels = net, model_name, int(window), int(channels)
+        self.input_dtype = np.dtype(dtype).name
+        self.input_scale = input_scale(self.input_dtype)
         self.register_buffer("mean", torch.tensor(list(mean) if mean is not None else [0.5] * channels, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(list(std) if std is not None else [0.25] * channels, dtype=torch.float32))
 
@@ -141,12 +145,20 @@ class WindowClassifier(nn.Module):
         return isinstance(self.net, (WindowCNN, WindowCNN1d))
 
     def prepare(self, windows: np.ndarray | torch.Tensor) -> torch.Tensor:
-        x = torch.as_tensor(windows)
-        if x.dtype != torch.uint8:
-            raise TypeError(f"prepare expects uint8 windows, got {x.dtype}")
+        if isinstance(windows, np.ndarray):
+            if windows.dtype.name != self.input_dtype:
+                raise TypeError(f"prepare expects {self.input_dtype} windows, got {windows.dtype}")
+            x = torch.from_numpy(np.ascontiguousarray(windows) if windows.dtype == np.uint8
+                                 else windows.astype(np.float32))
+        else:
+            x = windows
+            if str(x.dtype).removeprefix("torch.") != self.input_dtype:
+                raise TypeError(f"prepare expects {self.input_dtype} windows, got {x.dtype}")
         if x.ndim != 4 or x.shape[-1] != self.channels:
             raise ValueError(f"prepare expects [N, h, w, {self.channels}] windows, got {list(x.shape)}")
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        x = x.permute(0, 3, 1, 2).float()
+        if self.input_scale != 1.0:
+            x = x.mul_(self.input_scale)
         return (x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -168,6 +180,11 @@ class TileSegmenter(WindowClassifier):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)[:, 0]
+
+
+def input_scale(dtype: str) -> float:
+    """The fixed factor applied to pixels before standardisation: 1/255 for uint8 (the seed's [0, 1] input), else 1."""
+    return 1.0 / 255.0 if np.dtype(dtype) == np.uint8 else 1.0
 
 
 def is_segmenter(model: str) -> bool:
@@ -216,19 +233,20 @@ def build_net(model: str, window: int, channels: int, config: AvalancheConfig | 
 
 
 def build_classifier(model: str, window: int, channels: int, config: AvalancheConfig | None = None,
-                     mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> WindowClassifier:
-    if channels not in (1, 3):
-        raise UserError(f"--channels must be 1 (gray) or 3 (RGB), got {channels}")
+                     mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                     dtype: str = "uint8") -> WindowClassifier:
+    if channels < 1:
+        raise UserError(f"a model needs at least one band, got {channels}")
     if window < 3:
         raise UserError(f"--window must be at least 3 px, got {window}")
     cls = TileSegmenter if is_segmenter(model) else WindowClassifier
-    return cls(build_net(model, window, channels, config), model, window, channels, mean, std)
+    return cls(build_net(model, window, channels, config), model, window, channels, mean, std, dtype)
 
 
 def classifier_meta(clf: WindowClassifier, config: AvalancheConfig) -> dict:
     """What a checkpoint needs to rebuild `clf` (plain values only)."""
     return {"task": "avalanche-window", "model": clf.model_name, "window": clf.window, "channels": clf.channels,
-            "config": config.to_dict()}
+            "dtype": clf.input_dtype, "config": config.to_dict()}
 
 
 def load_classifier(checkpoint: str | Path) -> WindowClassifier:
@@ -238,7 +256,9 @@ def load_classifier(checkpoint: str | Path) -> WindowClassifier:
     if meta.get("task") != "avalanche-window":
         raise UserError(f"{checkpoint} is not an avalanche window-classifier checkpoint (task {meta.get('task')!r})")
     config = AvalancheConfig.from_dict(meta.get("config", {}))
-    clf = build_classifier(meta["model"], int(meta["window"]), int(meta["channels"]), config)
+    # checkpoints from before radiometry was stored saw uint8 images only
+    clf = build_classifier(meta["model"], int(meta["window"]), int(meta["channels"]), config,
+                           dtype=meta.get("dtype", "uint8"))
     try:
         clf.load_state_dict(payload["model"])
     except (RuntimeError, KeyError) as exc:

@@ -46,8 +46,16 @@ def pyramid_down(image: np.ndarray) -> np.ndarray:
                            borderType=cv2.BORDER_REFLECT_101)
     if blurred.ndim == 2 and image.ndim == 3:
         blurred = blurred[..., None]
-    out = blurred[::2, ::2]
-    return np.clip(np.round(out), 0, 255).astype(image.dtype) if image.dtype == np.uint8 else out
+    return as_dtype(blurred[::2, ::2], image.dtype)
+
+
+def as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float results back to the image's dtype: rounded and clipped to its range for integers."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.round(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype)
 
 
 def gaussian_pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -76,7 +84,7 @@ def edge_enhance(image: np.ndarray, edges: np.ndarray, gain: float = 1.5, band: 
         blurred = blurred[..., None]
     sharp = img + gain * (img - blurred)
     out = np.where(near[..., None], sharp, img)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    return as_dtype(out, image.dtype)
 
 
 def max_filter_threshold(probability: np.ndarray, size: int = 5, threshold: float = 0.5) -> np.ndarray:
@@ -89,7 +97,7 @@ def max_filter_threshold(probability: np.ndarray, size: int = 5, threshold: floa
 class EdgeRefinement:
     first: np.ndarray        # p1 [H, W]
     edges: np.ndarray        # Canny edges of p1 (bool)
-    enhanced: np.ndarray     # edge-enhanced image, uint8 [H, W, C]
+    enhanced: np.ndarray     # edge-enhanced image [H, W, C], the input's dtype
     second: np.ndarray       # p2 [H, W]
     mask: np.ndarray         # max filter + threshold of p2 (bool)
 
@@ -129,7 +137,7 @@ class XGBoostHead:
         self.trees, self.depth, self.seed = trees, depth, seed
         self.booster = None
 
-    def fit(self, features: np.ndarray, labels: np.ndarray) -> "XGBoostHead":
+    def fit(self, features: np.ndarray, labels: np.ndarray) -> XGBoostHead:
         import xgboost as xgb
 
         model = xgb.XGBClassifier(n_estimators=self.trees, max_depth=self.depth, learning_rate=0.1, subsample=0.8,
@@ -151,7 +159,7 @@ class XGBoostHead:
         return bytes(self.booster.save_raw("json")).decode("utf-8")
 
     @classmethod
-    def from_json(cls, text: str) -> "XGBoostHead":
+    def from_json(cls, text: str) -> XGBoostHead:
         import xgboost as xgb
 
         head = cls()

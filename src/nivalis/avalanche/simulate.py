@@ -291,9 +291,41 @@ def simulate_scene(rng: np.random.Generator, size: tuple[int, int] = (256, 256),
     return SimulatedScene(image, mask, polygons, illumination, float(sun_azimuth), float(sun_elevation), reference)
 
 
+IMAGE_FORMATS = ("mixed", "geotiff16")
+GEOTIFF16_BANDS = ("blue", "green", "red", "nir")
+
+
+def to_reflectance16(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """uint8 RGB → 4-band uint16 B,G,R,NIR in reflectance × 10000 (as SPOT/Sentinel-2 L2A deliver): visible bands
+    ρ = 0.02 + 0.9 V/255, NIR ρ = 0.8 × mean visible (snow is darker in the near infrared) + noise; ≥ 1 so that 0
+    stays nodata."""
+    rho = 0.02 + 0.9 * image.astype(np.float32) / 255.0
+    nir = 0.8 * rho.mean(axis=2) + rng.normal(0.0, 0.01, image.shape[:2]).astype(np.float32)
+    bands = np.stack([rho[..., 2], rho[..., 1], rho[..., 0], nir], axis=-1)
+    return np.clip(np.round(bands * 10000.0), 1, 10000).astype(np.uint16)
+
+
+def nodata_border(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """bool [H, W], True outside a satellite swath: a slanted strip along one random side (10–25 % of it)."""
+    h, w = shape
+    rows, cols = np.mgrid[0:h, 0:w]
+    width = rng.uniform(0.1, 0.25) * w
+    slant = rng.uniform(-0.15, 0.15)
+    side = int(rng.integers(4))
+    across = {0: cols, 1: w - 1 - cols, 2: rows, 3: h - 1 - rows}[side]
+    along = rows if side < 2 else cols
+    return across < width + slant * (along - along.mean())
+
+
 def simulate_dataset(out: str | Path, scenes: int = 60, seed: int = 0, size: tuple[int, int] = (256, 256),
-                     geotiff_every: int = 4) -> dict:
-    """Write `scenes` scenes to `out/images|references|masks` (+ scenes.json); every `geotiff_every`-th is a GeoTIFF."""
+                     geotiff_every: int = 4, image_format: str = "mixed") -> dict:
+    """Write `scenes` scenes to `out/images|references|masks` (+ scenes.json).
+
+    `image_format`: `mixed` (JPEG images, PNG masks; every `geotiff_every`-th scene an 8-bit RGB GeoTIFF) or
+    `geotiff16` (every scene a 4-band uint16 GeoTIFF, bands described blue, green, red, nir, reflectance ×
+    10000, with a nodata = 0 border; GeoTIFF masks, zero under the border)."""
+    if image_format not in IMAGE_FORMATS:
+        raise UserError(f"--format must be {' or '.join(IMAGE_FORMATS)} (got {image_format!r})")
     if scenes < 1:
         raise UserError(f"--scenes must be at least 1 (got {scenes})")
     if min(size) < 64:
@@ -305,7 +337,18 @@ def simulate_dataset(out: str | Path, scenes: int = 60, seed: int = 0, size: tup
         scene = simulate_scene(rng, size)
         name = f"scene_{i:03d}"
         georef = None
-        if geotiff_every and i % geotiff_every == 1:
+        if image_format == "geotiff16":
+            x0, y0 = 300_000 + float(rng.uniform(0, 150_000)), 4_150_000 + float(rng.uniform(0, 300_000))
+            georef = GeoRef(CRS, (PIXEL_M, 0.0, x0, 0.0, -PIXEL_M, y0))
+            border = nodata_border(rng, scene.avalanche_mask.shape)
+            bands = to_reflectance16(scene.image, rng)
+            bands[border] = 0
+            mask = scene.avalanche_mask & ~border
+            image_path = write_geotiff(out / "images" / f"{name}.tif", bands, georef, nodata=0,
+                                       descriptions=list(GEOTIFF16_BANDS))
+            write_geotiff(out / "references" / f"{name}.tif", scene.reference, georef)
+            write_geotiff(out / "masks" / f"{name}.tif", mask.astype(np.uint8) * 255, georef)
+        elif geotiff_every and i % geotiff_every == 1:
             # a north-up 2 m grid somewhere in Colorado's San Juan / Front Range UTM 13N band
             x0, y0 = 300_000 + float(rng.uniform(0, 150_000)), 4_150_000 + float(rng.uniform(0, 300_000))
             georef = GeoRef(CRS, (PIXEL_M, 0.0, x0, 0.0, -PIXEL_M, y0))
@@ -321,6 +364,7 @@ def simulate_dataset(out: str | Path, scenes: int = 60, seed: int = 0, size: tup
                         "sun_azimuth": round(scene.sun_azimuth, 2), "sun_elevation": round(scene.sun_elevation, 2),
                         "avalanches": len(scene.polygons), "avalanche_fraction": float(scene.avalanche_mask.mean()),
                         "crs": georef.crs if georef else None})
-    write_json(out / "scenes.json", {"seed": seed, "size": list(size), "pixel_m": PIXEL_M, "scenes": records})
+    write_json(out / "scenes.json", {"seed": seed, "size": list(size), "pixel_m": PIXEL_M, "format": image_format,
+                                     "scenes": records})
     return {"images": len(records), "out": str(out), "files": paths,
             "geotiffs": sum(1 for r in records if r["crs"]), "with_avalanche": sum(1 for r in records if r["avalanches"])}

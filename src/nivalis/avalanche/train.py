@@ -10,9 +10,9 @@ import numpy as np
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net
-from nivalis.avalanche.io import Scene, load_scenes
+from nivalis.avalanche.io import Scene, fill_scene, load_scenes, parse_bands, to_channels
 from nivalis.avalanche.metrics import best_threshold
-from nivalis.avalanche.models import WindowClassifier, build_classifier, classifier_meta, is_segmenter
+from nivalis.avalanche.models import WindowClassifier, build_classifier, classifier_meta, input_scale, is_segmenter
 from nivalis.avalanche.predict import has_fast_map, map_scene
 from nivalis.avalanche.refine import XGBoostHead, fit_xgboost_head, gaussian_pyramid
 from nivalis.avalanche.windows import WindowStream, pad_widths
@@ -73,21 +73,28 @@ def pyramid_scene(scene: Scene, levels: int) -> Scene:
         return scene
     image = gaussian_pyramid(scene.image, levels)[-1]
     mask = gaussian_pyramid(scene.avalanche_mask.astype(np.float32)[..., None], levels)[-1][..., 0] >= 0.5
-    return replace(scene, image=image, avalanche_mask=mask, georef=None)
+    valid = None
+    if scene.valid is not None:
+        valid = gaussian_pyramid(scene.valid.astype(np.float32)[..., None], levels)[-1][..., 0] >= 0.5
+        mask &= valid
+    return replace(scene, image=image.astype(scene.image.dtype), avalanche_mask=mask, georef=None, valid=valid)
 
 
 def channel_stats(scenes: list[Scene], channels: int) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation of pixel values / 255 over `scenes` (the input standardisation)."""
-    from nivalis.avalanche.io import to_channels
-
+    """Per-band mean and standard deviation over the *valid* pixels of `scenes`, in the model's input units
+    (pixel × 1/255 for uint8, the raw value otherwise): the standardisation stored in the checkpoint."""
     total = np.zeros(channels)
     total_sq = np.zeros(channels)
     count = 0
     for s in scenes:
-        x = to_channels(s.image, channels, f"image {s.name}").reshape(-1, channels).astype(np.float64) / 255.0
+        scale = input_scale(s.image.dtype.name)
+        x = to_channels(s.image, channels, f"image {s.name}")
+        x = (x[s.valid] if s.valid is not None else x.reshape(-1, channels)).astype(np.float64) * scale
         total += x.sum(0)
         total_sq += (x**2).sum(0)
         count += x.shape[0]
+    if count == 0:
+        raise UserError("the training scenes have no valid (non-nodata) pixel")
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-6))
     return mean.tolist(), std.tolist()
@@ -98,6 +105,25 @@ def _check_rgb(scenes: list[Scene], channels: int) -> None:
         gray = [s.name for s in scenes if s.channels != 3]
         if gray:
             raise UserError(f"--channels 3 (RGB) but image {gray[0]} is gray; use --channels 1")
+
+
+def radiometry(scenes: list[Scene], channels: int) -> dict:
+    """What the model expects of its input: the bands (names when every band is described, else 1-based
+    indices), their dtype, and the per-band mean/std over the scenes' valid pixels (model input units)."""
+    dtypes = sorted({s.image.dtype.name for s in scenes})
+    if len(dtypes) > 1:
+        raise UserError(f"the scenes mix pixel types {', '.join(dtypes)}: one set of normalisation statistics "
+                        "cannot serve both; convert them to one type")
+    counts = sorted({s.channels for s in scenes})
+    if len(counts) > 1 and channels != 1:
+        raise UserError(f"the scenes have different band counts ({counts}): choose the same bands with --bands")
+    names = [s.band_names for s in scenes if s.band_names and all(s.band_names)]
+    if any(n != names[0] for n in names):
+        raise UserError(f"the scenes' bands differ ({','.join(names[0])} vs "
+                        f"{','.join(next(n for n in names if n != names[0]))}): choose them with --bands")
+    mean, std = channel_stats(scenes, channels)
+    return {"bands": list(names[0]) if names else None, "dtype": dtypes[0], "mean": mean, "std": std,
+            "scale": input_scale(dtypes[0])}
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -129,8 +155,13 @@ def _train_config(cfg: AvalancheConfig) -> TrainConfig:
 def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", *, window: int | None = None,
                             channels: int | None = None, config: AvalancheConfig | None = None,
                             out_dir: str | Path | None = None, xgb_head: bool = False, calibrate: bool = True,
-                            desc: str | None = None) -> TrainRun:
+                            desc: str | None = None, bands: str | list | None = None,
+                            labels: str | Path | None = None) -> TrainRun:
     """Train `model` on windows of a seed-layout folder (or loaded scenes); test on held-out scenes.
+
+    `bands`: which bands to read (indices or names, see `io.read_raster`); the per-band statistics of the
+    training scenes' valid pixels, the band names and the dtype are stored in the checkpoint (`radiometry`).
+    `labels`: avalanche polygons (GeoJSON/GeoPackage/Shapefile) rasterised onto every image instead of masks/.
 
     Result keys: accuracy, loss (and f1, iou, pod, ppv) on balanced windows of the test scenes, seconds
     (training), checkpoint, params, flops, threshold (calibrated on validation maps when the model is dense).
@@ -140,18 +171,24 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
     cfg = config or AvalancheConfig()
     segmenter = is_segmenter(model)
     window = int(window or default_window(model, cfg))
-    channels = int(channels or cfg.channels)
+    spec = parse_bands(bands) if isinstance(bands, str) else bands
+    channels = int(channels or (len(spec) if spec else cfg.channels))
     cfg = replace(cfg, window=window, channels=channels)
-    scenes = load_scenes(data, threshold=cfg.mask_threshold) if isinstance(data, (str, Path)) else list(data)
+    scenes = load_scenes(data, threshold=cfg.mask_threshold, bands=spec, labels=labels) \
+        if isinstance(data, (str, Path)) \
+        else list(data)
     _check_rgb(scenes, channels)
     split = split_scenes(scenes, cfg.split, cfg.seed)
     if xgb_head and cfg.pyramid_levels:
         raise UserError("the XGBoost head works on full-resolution maps: use it without --pyramid-levels")
     seed_everything(cfg.seed)
     levels = cfg.pyramid_levels
+    radio = radiometry(split.train, channels)
+    mean, std = radio["mean"], radio["std"]
+    split = SceneSplit(*[[fill_scene(s, mean, radio["scale"]) for s in getattr(split, k)]
+                         for k in ("train", "val", "test")])
     train_scenes = [pyramid_scene(s, levels) for s in split.train]
-    mean, std = channel_stats(train_scenes, channels)
-    clf = build_classifier(model, window, channels, cfg, mean, std)
+    clf = build_classifier(model, window, channels, cfg, mean, std, dtype=radio["dtype"])
     train_set = WindowStream(train_scenes, window, channels, cfg.windows_per_epoch, prepare=clf.prepare,
                              positive_fraction=cfg.positive_fraction, seed=cfg.seed, segmentation=segmenter)
     val_scenes = split.val if any(s.avalanche_mask.any() for s in split.val) else split.train
@@ -160,7 +197,7 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
                            prepare=clf.prepare, seed=cfg.seed + 1, fixed=True, segmentation=segmenter)
     test_set = WindowStream([pyramid_scene(s, levels) for s in test_scenes], window, channels, cfg.val_windows,
                             prepare=clf.prepare, seed=cfg.seed + 2, fixed=True, segmentation=segmenter)
-    meta = classifier_meta(clf, cfg) | {"splits": split.names(), "threshold": cfg.threshold}
+    meta = classifier_meta(clf, cfg) | {"splits": split.names(), "threshold": cfg.threshold, "radiometry": radio}
     task = binary_task()
     fitted = fit(clf, train_set, val_set, config=_train_config(cfg), task=task, out_dir=out_dir, meta=meta,
                  desc=desc or f"{model} {window}x{window}x{channels}")
@@ -173,7 +210,8 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
     extras: dict[str, Any] = {}
     if calibrate and has_fast_map(clf):
         val_maps = [map_scene(clf, s.image, threshold=0.5, config=cfg, desc="calibrate")[0] for s in val_scenes]
-        threshold = best_threshold(val_maps, [s.avalanche_mask for s in val_scenes])
+        threshold = best_threshold([p[s.valid_mask] for p, s in zip(val_maps, val_scenes)],
+                                   [s.avalanche_mask[s.valid_mask] for s in val_scenes])
         extras["val_maps"] = val_maps
     head = fit_xgboost_head(clf, val_scenes, cfg) if xgb_head and dense_net(clf) is not None else None
     result = {

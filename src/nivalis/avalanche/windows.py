@@ -52,7 +52,7 @@ def window_view(padded: np.ndarray, window: int) -> np.ndarray:
 
 
 def extract_windows(padded: np.ndarray, rows: np.ndarray, cols: np.ndarray, window: int) -> np.ndarray:
-    """Windows [N, h, h, C] (uint8 copy) of pixels (rows[k], cols[k]) of the image that `padded` pads."""
+    """Windows [N, h, h, C] (a copy, the image's dtype) of pixels (rows[k], cols[k]) of the image that `padded` pads."""
     return np.ascontiguousarray(window_view(padded, window)[rows, cols])
 
 
@@ -77,12 +77,20 @@ class WindowStream(IterableDataset):
             raise UserError("every training scene needs a mask")
         self.window, self.channels = window, channels
         self.padded = [pad_image(to_channels(s.image, channels, f"image {s.name}"), window) for s in scenes]
-        self.masks = [s.avalanche_mask for s in scenes]
+        dtypes = {p.dtype.name for p in self.padded}
+        if len(dtypes) > 1:
+            raise UserError(f"the scenes mix pixel types {', '.join(sorted(dtypes))}")
+        self.dtype = self.padded[0].dtype
+        # nodata pixels are never a window's centre: labels exclude them, sampling skips them
+        self.valid = [s.valid for s in scenes]
+        self.masks = [s.avalanche_mask if s.valid is None else s.avalanche_mask & s.valid for s in scenes]
         self.segmentation = segmentation
         self.padded_masks = [pad_image(m[..., None], window) for m in self.masks] if segmentation else None
         self.positives = [np.flatnonzero(m) for m in self.masks]
         self.n_positive = np.array([len(p) for p in self.positives], dtype=np.int64)
-        self.areas = np.array([m.size for m in self.masks], dtype=np.float64)
+        self.areas = np.array([m.size if v is None else int(v.sum()) for m, v in zip(self.masks, self.valid)],
+                              dtype=np.float64)
+        self.sizes = np.array([m.size for m in self.masks], dtype=np.int64)
         if self.n_positive.sum() == 0 and positive_fraction > 0:
             raise UserError("no avalanche pixel in any of these scenes: a classifier cannot learn the positive class")
         if (self.areas - self.n_positive).sum() == 0:
@@ -117,8 +125,9 @@ class WindowStream(IterableDataset):
         while filled < n:  # negatives by rejection: avalanches cover a small part of a scene
             need = n - filled
             cand_scene = rng.choice(len(self.masks), size=2 * need + 8, p=self.areas / self.areas.sum())
-            cand_flat = (rng.random(cand_scene.size) * self.areas[cand_scene]).astype(np.int64)
-            ok = np.array([not self.masks[s].flat[f] for s, f in zip(cand_scene, cand_flat)], dtype=bool)
+            cand_flat = (rng.random(cand_scene.size) * self.sizes[cand_scene]).astype(np.int64)
+            ok = np.array([not self.masks[s].flat[f] and (self.valid[s] is None or self.valid[s].flat[f])
+                           for s, f in zip(cand_scene, cand_flat)], dtype=bool)
             take = min(need, int(ok.sum()))
             scene[filled:filled + take] = cand_scene[ok][:take]
             flat[filled:filled + take] = cand_flat[ok][:take]
@@ -135,7 +144,7 @@ class WindowStream(IterableDataset):
             n = min(self.chunk, remaining)
             remaining -= n
             scene, flat, labels = self._draw(rng, n)
-            windows = np.empty((n, self.window, self.window, self.channels), np.uint8)
+            windows = np.empty((n, self.window, self.window, self.channels), self.dtype)
             tiles = np.empty((n, self.window, self.window, 1), bool) if self.segmentation else None
             for s in np.unique(scene):
                 sel = scene == s

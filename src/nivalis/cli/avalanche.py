@@ -19,6 +19,12 @@ RefineOpt = Annotated[str, typer.Option(help="none (dense map ≥ threshold), ed
                                              "prediction + max filter) or xgb (XGBoost head, needs --xgb-head).")]
 ThresholdOpt = Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Probability threshold of the mask "
                                                    "[default: the one calibrated at training].")]
+LabelsOpt = Annotated[Path | None, typer.Option(help="Avalanche polygons (GeoJSON, GeoPackage, Shapefile) for every "
+                                                   "image, rasterised onto each image's grid (reprojected from "
+                                                   "their CRS) instead of masks/.")]
+BandsOpt = Annotated[str | None, typer.Option(help="Bands to read: 1-based indices (1,2,3) or names from the band "
+                                              "descriptions (red,green,blue,nir) [default: gray/RGB, or the bands "
+                                              "described red, green, blue; predict/evaluate: the model's].")]
 PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast: about 2× faster maps; "
                                                "probabilities differ by ~1e-2).")]
 
@@ -29,6 +35,9 @@ def simulate(
     scenes: Annotated[int, typer.Option(min=1, help="Number of scenes (the seed had 60).")] = _Cfg.scenes,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     size: Annotated[int, typer.Option(min=64, help="Scene side in pixels (2 m each).")] = 256,
+    image_format: Annotated[str, typer.Option(
+        "--format", help="mixed (JPEG, every 4th an RGB GeoTIFF) or geotiff16 (4-band uint16 B,G,R,NIR GeoTIFFs, "
+                         "nodata=0 border).")] = "mixed",
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -42,7 +51,7 @@ def simulate(
         raise UserError(f"--size {size}: one scene would need about {need / 2**30:.0f} GiB while it is made "
                         "(at most 4 GiB; 7000 px or less)")
     out = prepare_output_dir(out, need_bytes=scenes * size * size * 8)
-    result = simulate_dataset(out, scenes=scenes, seed=seed, size=(size, size))
+    result = simulate_dataset(out, scenes=scenes, seed=seed, size=(size, size), image_format=image_format)
     files = result.pop("files")
     emit(result | {"first": files[0]}, as_json)
 
@@ -54,7 +63,10 @@ def train(
                                                              "inception_resnet_v2, ...).")] = "cnn",
     window: Annotated[int | None, typer.Option(min=3, help="Window side h: 17 or 33 (seed §3.2) [default: 33; 76 for "
                                                           "inception_resnet_v2; the tile side, 32, for unet].")] = None,
-    channels: Annotated[int, typer.Option(min=1, max=3, help="1 (gray) or 3 (RGB).")] = _Cfg.channels,
+    channels: Annotated[int | None, typer.Option(min=1, help="1 (gray, from RGB) or the number of bands read "
+                                                          "[default: 3, or the --bands count].")] = None,
+    bands: BandsOpt = None,
+    labels: LabelsOpt = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (seed: 5).")] = _Cfg.epochs,
     windows_per_epoch: Annotated[int, typer.Option(min=64, help="Class-balanced windows drawn per epoch.")] = (
         _Cfg.windows_per_epoch),
@@ -79,8 +91,14 @@ def train(
 
     if window is not None and window % 2 == 0 and model != "unet":
         raise UserError(f"--window must be odd, so a window has a centre pixel (seed: 17 or 33), got {window}")
-    if channels not in (1, 3):
-        raise UserError(f"--channels must be 1 or 3 (got {channels})")
+    from nivalis.avalanche.io import parse_bands
+
+    spec = parse_bands(bands)
+    channels = channels or (len(spec) if spec else _Cfg.channels)
+    if spec and channels not in (1, len(spec)):
+        raise UserError(f"--channels {channels} with {len(spec)} --bands: use --channels {len(spec)} (or 1 from RGB)")
+    if not spec and channels not in (1, 3):
+        raise UserError(f"--channels must be 1 or 3 (got {channels}); for other band counts give --bands")
     if optimizer.lower() not in ("adam", "rmsprop"):
         raise UserError(f"--optimizer must be adam or rmsprop (got {optimizer!r})")
     cfg = AvalancheConfig(epochs=epochs, windows_per_epoch=windows_per_epoch, optimizer=optimizer.lower(), lr=lr,
@@ -88,7 +106,7 @@ def train(
     window = window or default_window(model, cfg)
     out = prepare_output_dir(out or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}")
     run = train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
-                                  xgb_head=xgb_head)
+                                  xgb_head=xgb_head, bands=spec, labels=labels)
     emit(run.result, as_json)
 
 
@@ -102,6 +120,10 @@ def predict(
     precision: PrecisionOpt = "fp32",
     tile: Annotated[int | None, typer.Option(min=16, help="Output tile side of the dense pass (memory bound).")] = None,
     min_area: Annotated[int, typer.Option(min=1, help="Smallest polygon kept, in pixels.")] = 16,
+    simplify: Annotated[float, typer.Option(min=0.0, help="Straighten polygon outlines: Douglas–Peucker tolerance "
+                                                          "in metres (pixels without georeferencing); 0 = exact "
+                                                          "pixel edges.")] = 0.0,
+    bands: BandsOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -111,7 +133,7 @@ def predict(
 
     out = prepare_output_dir(out)
     result = predict_image(image, checkpoint, out, refine=refine, threshold=threshold, precision=precision, tile=tile,
-                           min_area_px=min_area)
+                           min_area_px=min_area, bands=bands, simplify_m=simplify)
     emit(result, as_json)
 
 
@@ -123,23 +145,27 @@ def evaluate(
     refine: RefineOpt = "none",
     threshold: ThresholdOpt = None,
     precision: PrecisionOpt = "fp32",
+    bands: BandsOpt = None,
+    labels: LabelsOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Pixel accuracy, IoU, F1, POD (recall), PPV (precision): overall and per image."""
+    """Pixel (pixel_*) and object (object_*: avalanches detected at 50/70/80 % coverage, false alarms) scores."""
     setup(quiet)
     from nivalis.avalanche.predict import evaluate_checkpoint
 
-    result = evaluate_checkpoint(checkpoint, data, split=split, refine=refine, threshold=threshold, precision=precision)
+    result = evaluate_checkpoint(checkpoint, data, split=split, refine=refine, threshold=threshold, precision=precision,
+                                 bands=bands, labels=labels)
 
     def f(v):
         return "  –  " if v is None else f"{v:.3f}"
 
-    lines = [f"{'image':<24} {'accuracy':>8} {'iou':>6} {'f1':>6} {'pod':>6} {'ppv':>6}"]
-    lines += [f"{r['image']:<24} {f(r['accuracy']):>8} {f(r['iou']):>6} {f(r['f1']):>6} {f(r['pod']):>6} {f(r['ppv']):>6}"
-              for r in result["images"]]
-    lines.append(f"{'overall':<24} {f(result['accuracy']):>8} {f(result['iou']):>6} {f(result['f1']):>6} "
-                 f"{f(result['pod']):>6} {f(result['ppv']):>6}")
+    cols = [("pixel_accuracy", "accuracy"), ("pixel_iou", "px_iou"), ("pixel_f1", "px_f1"), ("pixel_pod", "px_pod"),
+            ("pixel_ppv", "px_ppv"), ("object_pod", "obj_pod"), ("object_ppv", "obj_ppv"), ("object_f1", "obj_f1")]
+    lines = [f"{'image':<24} " + " ".join(f"{h:>8}" for _, h in cols)]
+    lines += [f"{r['image']:<24} " + " ".join(f"{f(r[k]):>8}" for k, _ in cols) for r in result["images"]]
+    lines.append(f"{'overall':<24} " + " ".join(f"{f(result[k]):>8}" for k, _ in cols))
+    lines.append("object scores at 50 % coverage (object_*_70, _80 in --json); pixel ppv/pod are per pixel")
     emit(result, as_json, human="\n".join(lines))
 
 

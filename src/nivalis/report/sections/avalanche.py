@@ -94,13 +94,14 @@ def build(out_dir: Path, quick: bool):
              f"(×{timing['speedup']:.0f}), largest probability difference {timing['max_abs_diff']:.1e} "
              f"(over {timing['rows_compared']} rows). The window-by-window time is extrapolated from those rows.")
 
-    # a georeferenced scene through `predict`: GeoTIFF + GeoJSON in UTM
+    # a georeferenced scene through `predict`: GeoTIFFs, GeoPackage in UTM, RFC 7946 GeoJSON in WGS 84
     geo = next((s for s in test if s.georef is not None), next((s for s in scenes if s.georef is not None), None))
     if geo is not None:
         pred = predict_image(geo.image_path, clf, run_dir / "predict")
         sec.text(f"`nivalis avalanche predict` on the GeoTIFF scene {geo.name} ({pred['crs']}): probability and mask "
-                 f"GeoTIFFs with the input's transform, {pred['avalanches']} avalanche polygon(s) in map coordinates "
-                 f"({Path(pred['polygons']).name}), {pred['seconds']:.2f} s.")
+                 f"GeoTIFFs with the input's transform, {pred['avalanches']} avalanche polygon(s) in the scene's CRS "
+                 f"({Path(pred['gpkg']).name}) and in WGS 84 lon/lat ({Path(pred['polygons']).name}), "
+                 f"{pred['seconds']:.2f} s.")
 
     # overlays like the seed's Figures 6–8
     show = sorted(test, key=lambda s: -int(s.avalanche_mask.sum()))[:3]

@@ -1,0 +1,197 @@
+"""Map a GeoTIFF window by window, so that memory does not grow with the scene: read, predict, write per tile.
+
+An output tile of :math:`T \\times T'` pixels at :math:`(r_0, c_0)` needs the input rows
+:math:`r_0 - b \\dots r_0 + T + a - 1` (and columns alike), :math:`(b, a)` the window's reflection padding
+(`windows.pad_widths`, :math:`b + a = h - 1`): the receptive-field overlap the dense evaluator uses. The
+read is clamped to the raster, and only where it was clamped (the scene's border) is it reflected, which
+gives exactly the rows the whole-image path pads with; nodata is filled with the model's stored band means
+per tile, as for the whole image. So the tiled map equals the in-memory one (same floating-point operations
+per pixel up to the convolution's summation order).
+
+Outputs: probability (float32, NaN = nodata) and mask (uint8: 1 avalanche, 0 none, 255 nodata) are written
+tile by tile into tiled GeoTIFFs, then copied to Cloud-Optimized GeoTIFFs with overviews; polygons come
+from the mask (1 byte a pixel, the one full-size array), their mean/max probability from windowed reads of
+each polygon's bounding box; the overlay is drawn from decimated reads (at most `OVERLAY_SIDE` px a side).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nivalis.avalanche.config import AvalancheConfig
+from nivalis.avalanche.dense import dense_net
+from nivalis.avalanche.io import (
+    RASTERIO_SUFFIXES,
+    Scene,
+    dataset_bands,
+    dataset_georef,
+    fill_nodata,
+    read_window,
+    to_channels,
+    to_cog,
+    write_image,
+)
+from nivalis.avalanche.models import WindowClassifier
+from nivalis.avalanche.windows import pad_widths
+from nivalis.engine import autocast_for
+from nivalis.progress import bar
+
+OVERLAY_SIDE = 1024
+GDAL_CACHE_MB = 64
+
+
+def can_stream(classifier: WindowClassifier, image_path: str | Path, refine: str, config: AvalancheConfig) -> bool:
+    """Whether `predict` maps this input window by window: a GeoTIFF or VRT, an exact dense model, no refinement or
+    pyramid (those need the whole map)."""
+    return (Path(image_path).suffix.lower() in RASTERIO_SUFFIXES and refine == "none" and not config.pyramid_levels
+            and not getattr(classifier, "per_pixel", False) and dense_net(classifier) is not None)
+
+
+def _reflect_read(ds, index: list[int], r0: int, c0: int, th: int, tw: int, before: int, after: int):
+    """Input tile (with the receptive-field margin) [H', W', C] and its validity, reflected at the raster's edges."""
+    from rasterio.windows import Window
+
+    height, width = ds.height, ds.width
+    top, left = r0 - before, c0 - before
+    bottom, right = r0 + th + after, c0 + tw + after
+    rr0, cc0, rr1, cc1 = max(top, 0), max(left, 0), min(bottom, height), min(right, width)
+    data, valid = read_window(ds, index, Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
+    pads = ((rr0 - top, bottom - rr1), (cc0 - left, right - cc1))
+    image = np.moveaxis(data, 0, -1)
+    if any(p for pair in pads for p in pair):
+        image = np.pad(image, (*pads, (0, 0)), mode="reflect")
+        valid = np.pad(valid, pads, mode="reflect")
+    return image, valid
+
+
+@torch.inference_mode()
+def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Path, out_dir: str | Path, *,
+                             scene: Scene, threshold: float, config: AvalancheConfig, precision: str = "fp32",
+                             min_area_px: int = 16, bands: list | None = None,
+                             simplify_m: float = 0.0) -> dict[str, Any]:
+    """`predict_image` for a GeoTIFF in tiles of `config.tile` output pixels; `scene` carries the checked band
+    names (its image is a stub). Returns the same keys as `predict_image`."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from nivalis.avalanche.predict import overlay_image, simplify_pixels
+    from nivalis.avalanche.vectorize import mask_to_polygons, write_polygons
+
+    t0 = time.perf_counter()
+    image_path, out = Path(image_path), Path(out_dir)
+    stem = image_path.stem
+    net = dense_net(classifier)
+    classifier.eval()
+    h = classifier.window
+    before, after = pad_widths(h)
+    mean = classifier.mean.tolist()
+    scale = getattr(classifier, "input_scale", 1 / 255)
+    tags = {"model": classifier.model_name, "threshold": threshold, "bands": ",".join(scene.band_names),
+            "refine": "none"}
+    plain = {k: out / f".{stem}.{os.getpid()}.{k}.tif" for k in ("probability", "mask")}
+    out.mkdir(parents=True, exist_ok=True)
+    t_map = time.perf_counter()
+    try:
+        # GDAL's block cache (by default a share of the machine's RAM) would otherwise keep every written tile
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(image_path) as ds:
+            index, _ = dataset_bands(ds, image_path, bands)
+            georef = dataset_georef(ds)
+            height, width = ds.height, ds.width
+            base = {"driver": "GTiff", "height": height, "width": width, "count": 1, "tiled": True,
+                    "blockxsize": 512, "blockysize": 512, "compress": "deflate", "crs": ds.crs,
+                    "transform": ds.transform}
+            tile = max(16, int(config.tile))
+            n_tiles = math.ceil(height / tile) * math.ceil(width / tile)
+            progress = bar(n_tiles, "windowed map")
+            with rasterio.open(plain["probability"], "w", **base, dtype="float32", nodata=float("nan")) as prob_ds, \
+                    rasterio.open(plain["mask"], "w", **base, dtype="uint8", nodata=255) as mask_ds:
+                for ds_out in (prob_ds, mask_ds):
+                    ds_out.update_tags(**{k: str(v) for k, v in tags.items()})
+                for r0 in range(0, height, tile):
+                    for c0 in range(0, width, tile):
+                        th, tw = min(tile, height - r0), min(tile, width - c0)
+                        image, valid = _reflect_read(ds, index, r0, c0, th, tw, before, after)
+                        image = to_channels(image, classifier.channels, f"image {image_path}")
+                        mean_c = mean if len(mean) == image.shape[2] else [mean[0]] * image.shape[2]
+                        image = fill_nodata(image, valid, mean_c, scale)
+                        x = classifier.prepare(np.ascontiguousarray(image[None]))
+                        with autocast_for(precision):
+                            logits = net(x)
+                        p = torch.sigmoid(logits[0, 0, :th, :tw].float()).numpy()
+                        core = valid[before:before + th, before:before + tw]
+                        p = np.where(core, p, np.float32(np.nan)).astype(np.float32)
+                        m = np.where(core, (p >= threshold).astype(np.uint8), np.uint8(255))
+                        window = Window(c0, r0, tw, th)
+                        prob_ds.write(p, 1, window=window)
+                        mask_ds.write(m, 1, window=window)
+                        progress.update(1)
+            progress.close()
+        map_seconds = time.perf_counter() - t_map
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            prob_path = to_cog(plain["probability"], out / f"{stem}_probability.tif", resampling="average")
+            mask_path = to_cog(plain["mask"], out / f"{stem}_mask.tif", resampling="nearest")
+    finally:
+        for p in plain.values():
+            p.unlink(missing_ok=True)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(mask_path) as mds:
+        mask = mds.read(1)  # the one full-size array: 1 byte a pixel
+    np.putmask(mask, mask == 255, 0)
+    polygons = mask_to_polygons(mask, georef, min_area_px=min_area_px,
+                                simplify_px=simplify_pixels(simplify_m, georef))
+    fraction = float(np.count_nonzero(mask)) / mask.size
+    del mask
+    with rasterio.open(prob_path) as pds:
+        stats = _polygon_stats(pds, polygons)
+    vectors = write_polygons(out, stem, polygons, georef, stats=stats)
+    overlay_path = write_image(out / f"{stem}_overlay.png", _decimated_overlay(image_path, index, prob_path,
+                                                                                 mask_path, overlay_image))
+    return {"probability": str(prob_path), "mask": str(mask_path), **vectors, "overlay": str(overlay_path),
+            "seconds": round(time.perf_counter() - t0, 3), "map_seconds": round(map_seconds, 3),
+            "avalanches": len(polygons), "avalanche_fraction": round(fraction, 6), "height": height,
+            "width": width, "crs": georef.crs if georef else None, "model": classifier.model_name,
+            "refine": "none", "windowed": True}
+
+
+def _polygon_stats(ds, polygons: list) -> list[tuple[float, float]]:
+    """(mean, max) probability of each polygon's pixels, read over its bounding box only."""
+    from rasterio import features
+    from rasterio.windows import from_bounds
+    from shapely.geometry import mapping
+
+    stats = []
+    for poly in polygons:
+        win = from_bounds(*poly.bounds, transform=ds.transform).round_offsets().round_lengths()
+        p = ds.read(1, window=win)
+        inside = features.rasterize([(mapping(poly), 1)], out_shape=p.shape, transform=ds.window_transform(win),
+                                    fill=0, dtype=np.uint8).astype(bool) & np.isfinite(p)
+        vals = p[inside]
+        stats.append((float(vals.mean()), float(vals.max())) if vals.size else (float("nan"), float("nan")))
+    return stats
+
+
+def _decimated_overlay(image_path: Path, index: list[int], prob_path: Path, mask_path: Path, draw) -> np.ndarray:
+    import rasterio
+    from rasterio.enums import Resampling
+
+    with warnings.catch_warnings(), rasterio.open(image_path) as ds:
+        f = max(1, math.ceil(max(ds.height, ds.width) / OVERLAY_SIDE))
+        shape = (max(1, ds.height // f), max(1, ds.width // f))
+        shown = index[:3] if len(index) >= 3 else index[:1]
+        image = np.moveaxis(ds.read([i + 1 for i in shown], out_shape=(len(shown), *shape),
+                                    resampling=Resampling.nearest), 0, -1)
+        valid = ds.dataset_mask(out_shape=shape) > 0
+        with rasterio.open(prob_path) as pds, rasterio.open(mask_path) as mds:
+            prob = pds.read(1, out_shape=shape, resampling=Resampling.nearest)
+            mask = mds.read(1, out_shape=shape, resampling=Resampling.nearest) == 1
+    if image.shape[2] == 2:
+        image = image[..., :1]
+    return draw(image, prob, mask, valid=valid)
+
