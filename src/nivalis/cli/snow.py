@@ -94,20 +94,24 @@ def simulate(
     echograms: Annotated[bool, typer.Option("--echograms", help="Also write echogram images (Data, 1200-1700 "
                                             "rows; about 0.3 MB per file).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="v7.3 (HDF5, as the processed set) or v5.")] = "v7.3",
-    quality_db: Annotated[float, typer.Option(help="Mean echo quality (dB): layers are tracked while it exceeds "
-                                              "1.5 dB per m of depth, so higher keeps more radargrams usable "
-                                              "(22: 508 of 816 at seed 0; 24: 578, the seed has 568).")] = 22.0,
+    quality_db: Annotated[float | None, typer.Option(help="Mean echo quality (dB): layers are tracked while it "
+                                                     "exceeds the losses with depth, so higher keeps more radargrams "
+                                                     "usable [default: the simulator's calibrated value].")] = None,
+    layout: Annotated[str, typer.Option(help="layers_vector (processed .mat files with the physical fields) or seed "
+                                        "(the seed's release: image/NAME.mat + layer_bin/NAME.png label images, "
+                                        "echograms included).")] = "layers_vector",
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Simulate a Snow Radar campaign over Greenland and write it in the processed .mat format."""
+    """Simulate a Snow Radar campaign over Greenland, written as processed .mat files or in the seed's layout."""
     setup(quiet)
     from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
 
+    extra = {} if quality_db is None else {"quality_mean_db": quality_db}
     result = simulate_campaign(out, SimulatorConfig(radargrams=radargrams, seed=seed, echograms=echograms, fmt=fmt,
-                                                    quality_mean_db=quality_db))
+                                                    layout=layout, **extra))
     emit(result, as_json, human=f"wrote {result['files']} radargrams ({result['usable']} usable) to {out} "
-                                f"in {result['seconds']:.1f} s")
+                                f"({result['layout']} layout) in {result['seconds']:.1f} s")
 
 
 @app.command()

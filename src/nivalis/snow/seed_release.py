@@ -220,9 +220,39 @@ def seed_release_pairs(folder: Path) -> tuple[list[tuple[Path, Path]], dict[str,
     return pairs, bad
 
 
+def write_seed_pair(folder: str | Path, name: str, echogram: np.ndarray, latitude: np.ndarray, longitude: np.ndarray,
+                    layers: np.ndarray, *, fmt: str = "v7.3", extra: dict[str, np.ndarray] | None = None
+                    ) -> tuple[Path, Path]:
+    """Write one radargram in the seed's layout (inverse of `read_seed_pair`, up to the tracing rules above).
+
+    ``image/NAME.mat``: the echogram [rows × W] under ``echogram`` and a W × 2 ``latlon`` matrix (latitude,
+    longitude), plus `extra` variables (e.g. ``Elevation``); ``layer_bin/NAME.png``: an 8-bit image of the
+    echogram's size, white (255) at the rounded row of every tracked (finite) pick of `layers` [L × W], one
+    pixel thick, black elsewhere. Both files are written atomically.
+    """
+    import cv2
+
+    from nivalis.files import atomic_path
+    from nivalis.snow.matfile import write_mat
+
+    folder = Path(folder)
+    height, width = echogram.shape
+    label = np.zeros((height, width), dtype=np.uint8)
+    rows = np.round(np.asarray(layers, dtype=np.float64))
+    ok = np.isfinite(rows) & (rows >= 0) & (rows < height)
+    label[rows[ok].astype(np.int64), np.broadcast_to(np.arange(width), rows.shape)[ok]] = 255
+    image = folder / "image" / f"{name}.mat"
+    write_mat(image, {"echogram": echogram, "latlon": np.stack([latitude, longitude], axis=1), **(extra or {})}, fmt)
+    png = folder / "layer_bin" / f"{name}.png"
+    with atomic_path(png) as tmp:
+        if not cv2.imwrite(str(tmp), label):
+            raise UserError(f"{png}: could not write the label image")
+    return image, png
+
+
 def is_seed_release(folder: Path) -> bool:
     return folder.is_dir() and (folder / "image").is_dir() and (folder / "layer_bin").is_dir()
 
 
 __all__ = ["BRIDGE_COLUMNS", "LABEL_SUFFIXES", "is_seed_release", "read_label_image", "read_seed_pair",
-           "seed_release_pairs", "trace_label_image"]
+           "seed_release_pairs", "trace_label_image", "write_seed_pair"]

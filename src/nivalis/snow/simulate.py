@@ -1,8 +1,11 @@
 """Snow Radar layer simulator: flight lines over Greenland's accumulation zone written as processed `.mat` files.
 
 The simulator is the embedded default data set of the snow pipeline. It writes the real processed format
-(`nivalis.snow.io`), so the reader is the only way in. Everything is generated from physics-shaped
-fields, not noise around a formula the models are meant to find:
+(`nivalis.snow.io`), or with ``layout="seed"`` the seed's own release (``image/NAME.mat`` with the echogram and
+a 256×2 latitude/longitude matrix, ``layer_bin/NAME.png`` with a white 1-px line at the top of each tracked
+layer; `nivalis.snow.seed_release`), so a reader is the only way in. Everything is generated from
+physics-shaped fields, not noise around a formula the models are meant to find. Its defaults are calibrated
+on published statistics of real labelled layers alone (see *Calibration* below), never on a model ranking.
 
 **Flight lines.** A flight starts at a random point of the box ``latitude_range × longitude_range`` and
 flies a smoothly turning great-circle path; traces are ``trace_spacing_m`` = 14.5 m apart (seed 000,
@@ -31,22 +34,10 @@ Positions are mapped to a local plane :math:`\\mathbf{x} = (R \\cos\\phi_0\\,\\D
   :math:`\\mathbf{x} - \\mathbf{u} a_t`: the undulation imprint shifts along track from layer to layer;
 - the same scour-and-drift on the km-scale surface relief :math:`r` that bed topography imprints on the ice
   surface (length ``relief_length_km`` = 1 km, weight ``relief_rel_std``): persistent through the layer
-  sequence (the ice moves 25 ± 10 m a year, ``flow_speed_m_per_year``, a few hundred metres over the 15
-  layers), wide enough (≈ 70 traces) that a graph average over neighbouring traces sees it through the
-  picking noise, and too small to be interpolated from the positions of other radargrams (3.7 km apart);
+  sequence (the ice moves 25 ± 10 m a year, ``flow_speed_m_per_year``, a few hundred metres over the
+  tracked layers);
 - :math:`n(\\mathbf{x}, t)`: year-specific drifting (sastrugi) noise, correlated along track over
   ``drift_length_m``.
-
-What this gives the three models of seed 000: the regional terms (:math:`\\bar b`, :math:`a`) are smooth
-over hundreds of km, so any model learns them from latitude and longitude; what is left is local. The
-undulation imprint drifts along track from layer to layer and is best read at the trace itself (the
-LSTM's and the GCN-LSTM's own-node terms), while the km-scale relief is best read through the picking noise
-by averaging neighbours (the GCN's and the GCN-LSTM's graph terms).
-
-Caveat on the defaults: ``flow_speed_m_per_year``, ``wind_rel_std``, ``relief_rel_std`` and the echo quality
-were chosen in earlier rounds by sweeps that watched Table II's model order, so a ranking measured on this
-simulator is not independent evidence; they are to be recalibrated on published statistics of real labelled
-layers (layer thickness in pixels, within- and between-radargram variability, tracked layers).
 
 The random fields are random-Fourier-feature Gaussian fields,
 :math:`f(\\mathbf{x}) = \\sqrt{2/M} \\sum_m c_m \\cos(\\mathbf{k}_m \\cdot \\mathbf{x} + \\varphi_m)`,
@@ -62,28 +53,65 @@ year's layer gets thinner in pixels as it is buried:
 
 :math:`k_0 = 11 e^{-10160/RT}`, :math:`k_1 = 575 e^{-21400/RT}`, :math:`\\rho_i = 0.917`, temperature
 :math:`T(\\phi)`. A layer of accumulation :math:`b` at depth :math:`z` is :math:`h = b\\,\\rho_w / \\rho(z + h/2)`
-metres thick, and :math:`h / 0.04` pixels (≈ 4 cm per pixel, seed 000 §III). Layer boundaries are stacked
-from the flat surface row downwards (the 2012 survey: first layer 2011, then 2010, ...).
+metres thick, and :math:`h / \\Delta` pixels (``pixel_m`` :math:`= \\Delta`, calibration (1)). Layer boundaries
+are stacked from the flat surface row downwards (the 2012 survey: first layer 2011, then 2010, ...); the top
+layer holds the fraction ``top_layer_fraction`` of a year's accumulation (calibration (2)). The density
+profile is `nivalis.snow.units.herron_langway_density`.
 
-**Layer tracking.** Each radargram has an echo quality :math:`Q` (dB, AR(1) along the flight); layer k at
-mean depth :math:`z_k` has :math:`\\mathrm{SNR}_k = Q - \\alpha z_k` and is tracked only while
-:math:`\\mathrm{SNR}_k > 0`, so radargrams with poor echoes have too few layers. Tracked layers have gaps
+**Layer tracking.** Each radargram has an echo quality :math:`Q` (dB, AR(1) along the flight, at most
+``quality_max_db``); boundary k at mean depth :math:`z_k` has :math:`\\mathrm{SNR}_k = Q - \\alpha z_k - \\beta k`
+(attenuation per metre, transmission through each boundary above) and is tracked only while
+:math:`\\mathrm{SNR}_k > 0` and it lies inside the image (1200–1700 rows, ``image_rows``), so radargrams with
+poor echoes have too few layers. Tracked layers have gaps
 (NaN runs) at a rate :math:`g_0 e^{-\\mathrm{SNR}_k / g_s}`. Picking errors grow as the echoes fade,
 :math:`\\sigma(z) = \\sigma_0 e^{z / z_\\sigma}` pixels (bright shallow layers are picked to within a
 pixel, faint deep ones to a few), half of the variance white and half correlated along track over a few
-traces; occasional runs follow a neighbouring wiggle (±1–3 px, more often deeper); picks are rounded to
-whole pixel rows as in hand-labelled images.
+traces; occasional runs follow a neighbouring wiggle (±1 px, more often deeper); picks are rounded to
+whole pixel rows as in hand-labelled images and made monotone down the stack in every trace (a cumulative
+maximum over the layers, `monotone_rows`: a tracker never puts a deeper layer above a shallower one).
 
-**Echograms** (optional): 1200–1700 rows × 256, the surface and every layer boundary a bright reflector
-whose power fades with depth (two-way attenuation ``attenuation_db_per_m``), with a weaker volume-scatter
-background, thermal noise floor and multiplicative speckle (4-look gamma), log-compressed to uint8.
+**Echograms** (optional; always in the seed layout): 1200–1700 rows × 256, the surface and every layer boundary a
+bright reflector whose power fades with depth (two-way attenuation ``attenuation_db_per_m``), with a weaker
+volume-scatter background, thermal noise floor and multiplicative speckle (4-look gamma), log-compressed to uint8.
 
-Also written: ``Elevation`` (ice-sheet surface + the undulations :math:`s` and the relief :math:`r`), and physical fields
-``curr_temp`` (°C), ``curr_dens`` (kg m⁻³, the densification model at each layer's depth) and ``curr_smb``
+Also written: ``Elevation`` (ice-sheet surface + the undulations :math:`s` and the relief :math:`r`), and physical
+fields ``curr_temp`` (°C), ``curr_dens`` (kg m⁻³, the densification model at each layer's depth) and ``curr_smb``
 (m w.e., a regional-climate-model-like SMB: climatology and anomaly without the small-scale terms).
 
-Why one module of this size: the fields above are one generative model; its formulas stay beside their code.
+**Calibration** on the published statistics of real labelled layers (issue 21: the authors' label images of
+their 114 test radargrams): per annual layer a mean thickness of 44–67 px (top-down 2011→2007: 44.5, 67.0,
+60.7, 50.4, 65.2), a within-radargram coefficient of variation (CV) of ≈ 3 %, a between-radargram CV of
+15–39 % per year, 16–28 tracked layers (11–23 below the five targets), images of 1200–1700 rows. Which
+parameter carries which statistic (measured values: ``benchmarks/RESULTS.md``; `campaign_statistics`):
+
+1. *layer thickness in pixels* → ``pixel_m``. Accumulation stays physical (``accumulation_72n`` ≈ 0.3 m w.e.
+   per year over the flights' box), i.e. annual layers of ≈ 0.6–0.8 m of firn at 0.4–0.5 Mg m⁻³. Seed 000
+   says a pixel is ≈ 4 cm, which is the radar's range resolution (Table I); at 4 cm the real 44–67 px would
+   be 1.8–2.7 m of firn a year (≈ 1 m w.e., far above the region's accumulation) and 1200–1700-row images
+   would span 48–68 m, ≈ 90 annual layers, not 16–28. Both published figures agree instead on a row of
+   ≈ 1.3–1.4 cm (0.75 m / 57 px; 16–28 layers of 0.6–0.75 m in 1200–1700 rows): the processed images sample
+   the echo finer than the range resolution. ``pixel_m`` is set so the five target layers average the real
+   mean (57.6 px). Data read back in metres need ``--pixel-m`` equal to it.
+2. *thin top layer* (44.5 px against 50–67 below) → ``top_layer_fraction``: a spring survey finds only the
+   snow fallen since the last summer horizon above the first annual boundary; the fraction is the real ratio
+   of the 2011 layer to the mean of 2007–2010, corrected for the top layer's lower density.
+3. *between-radargram CV 15–39 %* → the regional terms: latitude/longitude gradients, ``climate_rel_std``
+   (spatial climatology) and ``anomaly_rel_std`` (year-to-year anomaly, which makes the CV differ by year).
+4. *within-radargram CV ≈ 3 %* and smooth isochrones → the along-track terms ``wind_rel_std``,
+   ``relief_rel_std``, ``drift_rel_std`` (each 1–3 %) and the picking error (``pick_sigma_px`` ≈ ½ px,
+   mostly correlated along track, as drawn label lines are); persistent through the layers, the wind and
+   relief terms also bound how far a deep isochrone wanders inside a 3.7 km radargram.
+5. *16–28 tracked layers* → ``quality_mean_db``, ``quality_std_db``, ``quality_max_db``,
+   ``snr_loss_db_per_m`` and ``snr_loss_db_per_layer``: the per-boundary loss makes the count depend on
+   layers more than on metres (thick- and thin-layered regions both stop within 16–28), the cap on
+   :math:`Q` is the deepest the real labels go, and the mean sets the share of radargrams with at least 16
+   layer rows (seed 000 §III: 568 of 816).
+6. *image height* → ``image_rows`` (seed 000 §III).
+
+Why one module of this size (over 350 lines): the fields above are one generative model; its formulas and
+their calibration stay beside their code.
 """
+
 
 from __future__ import annotations
 
@@ -99,10 +127,10 @@ from scipy.ndimage import gaussian_filter1d
 from nivalis.config import ConfigDict
 from nivalis.errors import UserError
 from nivalis.snow.io import layers_usability, write_radargram
+from nivalis.snow.seed_release import write_seed_pair
+from nivalis.snow.units import herron_langway_density
 
 EARTH_RADIUS_M = 6_371_000.0
-RHO_ICE = 0.917
-GAS_CONSTANT = 8.314
 
 
 @dataclass
@@ -113,23 +141,26 @@ class SimulatorConfig(ConfigDict):
     seed: int = 0
     traces: int = 256                           # seed 000 §III: 256 columns per image
     trace_spacing_m: float = 14.5               # seed 000 Table I: along-track footprint
-    pixel_m: float = 0.04                       # seed 000 §III: ≈ 4 cm of firn per pixel
+    pixel_m: float = 0.0136                     # metres of firn per image row: calibration (1), docstring
     survey_year: int = 2012                     # seed 000 §I: flights of 2012
     radargrams_per_flight: tuple[int, int] = (60, 140)
     latitude_range: tuple[float, float] = (68.5, 75.5)
     longitude_range: tuple[float, float] = (-48.0, -38.0)
-    years: int = 110                            # annual layers simulated below the surface (echograms need depth)
+    years: int = 50                             # annual layers simulated below the surface (echograms need depth)
     surface_row: int = 60                       # flat surface row of every image
-    # accumulation (m w.e. per year)
+    image_rows: tuple[int, int] = (1200, 1700)  # seed 000 §III: image height
+    top_layer_fraction: float = 0.665            # spring survey: the top layer holds the snow since last summer (2)
+    # accumulation (m w.e. per year); regional and year-to-year terms: calibration (3)
     accumulation_72n: float = 0.30
     latitude_gradient: float = -0.07            # per degree north (exponential)
     longitude_gradient: float = 0.015           # per degree east (relative)
-    climate_rel_std: float = 0.15
+    climate_rel_std: float = 0.2
     climate_length_km: float = 150.0
-    anomaly_rel_std: float = 0.15
+    anomaly_rel_std: float = 0.25
     anomaly_length_km: float = 200.0
     anomaly_ar1: float = 0.6
-    wind_rel_std: float = 0.2
+    # along-track (local) terms: calibration (4)
+    wind_rel_std: float = 0.012
     wind_year_std: float = 0.25
     wind_direction_deg: float = 250.0           # katabatic flow towards the west-south-west
     undulation_length_m: float = 450.0
@@ -137,31 +168,34 @@ class SimulatorConfig(ConfigDict):
     flow_speed_m_per_year: float = 25.0         # ice flow carries buried layers across the fixed undulations
     flow_speed_std: float = 10.0
     flow_direction_deg: float = 250.0           # down-slope, towards the west-south-west coast
-    drift_rel_std: float = 0.05
-    relief_rel_std: float = 0.3                 # km-scale, bed-induced surface relief: scour on windward slopes,
-    relief_length_km: float = 1.0               # drift on lee slopes (persistent; smoothed by a graph, noisy at a trace)
+    drift_rel_std: float = 0.01
+    relief_rel_std: float = 0.03                # km-scale, bed-induced surface relief: scour on windward slopes,
+    relief_length_km: float = 1.0               # drift on lee slopes (persistent)
     relief_amplitude_m: float = 6.0
     drift_length_m: float = 45.0
     # firn
     surface_density: float = 0.36               # Mg m^-3
     temperature_72n_k: float = 249.0
     temperature_lapse_k_per_deg: float = -0.8
-    # tracking and picking
-    quality_mean_db: float = 22.0               # 508 (seed 0), 442 (seed 1) of 816 usable; why not 24: docstring
-    quality_std_db: float = 9.0
+    # tracking and picking: calibration (5), (4)
+    quality_mean_db: float = 19.5
+    quality_std_db: float = 4.0
+    quality_max_db: float = 22.5                # the radar's dynamic range: the deepest layers stay untracked
     quality_ar1: float = 0.8
-    snr_loss_db_per_m: float = 1.5
+    snr_loss_db_per_m: float = 0.5
+    snr_loss_db_per_layer: float = 0.6          # transmission through each annual boundary above
     gap_rate: float = 0.6
     gap_snr_scale_db: float = 2.5
-    pick_sigma_px: float = 0.35                 # picking error at the surface, growing as echoes fade:
-    pick_noise_depth_m: float = 5.0             # sigma(z) = pick_sigma_px * exp(z / pick_noise_depth_m)
-    pick_correlated: float = 0.5                # share of the error variance correlated along track
+    pick_sigma_px: float = 0.5                  # picking error at the surface, growing as echoes fade:
+    pick_noise_depth_m: float = 25.0            # sigma(z) = pick_sigma_px * exp(z / pick_noise_depth_m)
+    pick_correlated: float = 0.8                # share of the error variance correlated along track
     pick_correlation_traces: float = 6.0
-    wiggle_rate: float = 0.25                   # runs on a neighbouring wiggle, per layer and 5 m of depth
+    wiggle_rate: float = 0.05                   # runs on a neighbouring wiggle (±1 px), per layer and 5 m of depth
     # echograms
     echograms: bool = False
     attenuation_db_per_m: float = 0.9
     fmt: str = "v7.3"
+    layout: str = "layers_vector"               # or "seed": image/NAME.mat + layer_bin/NAME.png (with echograms)
 
 
 class RandomField:
@@ -215,19 +249,6 @@ class RandomField:
         return out
 
 
-def herron_langway_density(depth_m: np.ndarray, temperature_k: np.ndarray, accumulation: np.ndarray,
-                           surface_density: float) -> np.ndarray:
-    """Firn density (Mg m⁻³) at depth by the two-stage Herron & Langway (1980) steady-state model."""
-    k0 = 11.0 * np.exp(-10160.0 / (GAS_CONSTANT * temperature_k))
-    k1 = 575.0 * np.exp(-21400.0 / (GAS_CONSTANT * temperature_k))
-    z0 = np.log(surface_density / (RHO_ICE - surface_density))
-    z_crit = (np.log(0.55 / (RHO_ICE - 0.55)) - z0) / (RHO_ICE * k0)
-    stage1 = RHO_ICE * k0 * depth_m + z0
-    stage2 = RHO_ICE * k1 / np.sqrt(np.maximum(accumulation, 0.02)) * (depth_m - z_crit) + np.log(0.55 / (RHO_ICE - 0.55))
-    q = np.exp(np.where(depth_m <= z_crit, stage1, stage2))
-    return RHO_ICE * q / (1.0 + q)
-
-
 @dataclass
 class _Fields:
     climate: RandomField
@@ -256,7 +277,8 @@ def _flight_track(rng: np.random.Generator, n_traces: int, cfg: SimulatorConfig)
     s = np.arange(n_traces) * cfg.trace_spacing_m
     heading = np.full(n_traces, rng.uniform(0, 2 * math.pi))
     for wavelength_km, amp in ((150.0, 0.5), (40.0, 0.15), (12.0, 0.04)):
-        heading += rng.uniform(0.3, 1.0) * amp * np.sin(2 * math.pi * s / (wavelength_km * 1000.0) + rng.uniform(0, 6.3))
+        weight = rng.uniform(0.3, 1.0) * amp
+        heading += weight * np.sin(2 * math.pi * s / (wavelength_km * 1000.0) + rng.uniform(0, 6.3))
     lat = np.empty(n_traces)
     lon = np.empty(n_traces)
     lat[0], lon[0] = lat0, lon0
@@ -306,6 +328,7 @@ def _flight_physics(rng: np.random.Generator, lat: np.ndarray, lon: np.ndarray, 
     drift /= drift.std(axis=1, keepdims=True) + 1e-12
     regional = clim[None, :] * (1 + cfg.anomaly_rel_std * anomaly)
     accumulation = np.maximum(regional * wind * (1 + cfg.drift_rel_std * drift), 0.03)
+    accumulation[0] *= cfg.top_layer_fraction
     temperature = cfg.temperature_72n_k + cfg.temperature_lapse_k_per_deg * (lat - 72.0)
     depth = np.zeros((cfg.years + 1, n))
     density = np.empty((cfg.years, n))
@@ -324,12 +347,26 @@ def _flight_physics(rng: np.random.Generator, lat: np.ndarray, lon: np.ndarray, 
             "temperature": temperature, "elevation": elevation}
 
 
+def monotone_rows(rows: np.ndarray) -> np.ndarray:
+    """Layer rows [L, W] made monotone down the stack in every trace: a cumulative maximum over the layer axis.
+
+    A tracker never puts a deeper layer above a shallower one. A pairwise maximum of adjacent rows is not
+    enough: when layer k + 1 is picked above layer k - 1, it is lifted to layer k's original row only, and
+    k + 1 still crosses k once k was lifted itself.
+    """
+    return np.maximum.accumulate(rows, axis=0)
+
+
 def _track_layers(rng: np.random.Generator, rows: np.ndarray, depth: np.ndarray, quality_db: float,
-                  cfg: SimulatorConfig) -> np.ndarray:
-    """Hand-tracked layer rows of one radargram: boundaries while SNR > 0, with gaps and picking errors."""
+                  cfg: SimulatorConfig, height: int | None = None) -> np.ndarray:
+    """Hand-tracked layer rows of one radargram: boundaries while SNR > 0 (and inside an image of `height`
+    rows), with gaps and picking errors."""
     width = rows.shape[1]
-    snr = quality_db - cfg.snr_loss_db_per_m * depth.mean(axis=1)
-    lost = np.nonzero(snr[1:] <= 0)[0]
+    snr = quality_db - cfg.snr_loss_db_per_m * depth.mean(axis=1) - cfg.snr_loss_db_per_layer * np.arange(len(depth))
+    lost = snr[1:] <= 0
+    if height is not None:
+        lost |= rows[1:].max(axis=1) >= height - 3
+    lost = np.nonzero(lost)[0]
     n_rows = int(lost[0]) + 1 if lost.size else rows.shape[0]
     picked = rows[:n_rows].copy()
     for k in range(1, n_rows):
@@ -341,9 +378,8 @@ def _track_layers(rng: np.random.Generator, rows: np.ndarray, depth: np.ndarray,
         for _ in range(rng.poisson(cfg.wiggle_rate * (1 + depth_k / 5.0))):
             length = int(rng.integers(8, 64))
             start = int(rng.integers(0, width - length))
-            picked[k, start:start + length] += rng.choice([-1, 1]) * rng.integers(1, 4)
-    picked = np.round(picked)
-    picked[1:] = np.maximum(picked[1:], picked[:-1])  # a tracker never puts a deeper layer above a shallower one
+            picked[k, start:start + length] += rng.choice([-1, 1])
+    picked = monotone_rows(np.round(picked))
     for k in range(1, n_rows):
         for _ in range(rng.poisson(cfg.gap_rate * math.exp(-max(snr[k], 0.0) / cfg.gap_snr_scale_db))):
             length = int(rng.integers(3, 40))
@@ -352,9 +388,9 @@ def _track_layers(rng: np.random.Generator, rows: np.ndarray, depth: np.ndarray,
     return picked
 
 
-def _echogram(rng: np.random.Generator, rows: np.ndarray, depth: np.ndarray, cfg: SimulatorConfig) -> np.ndarray:
-    """uint8 echogram [H, W]: bright reflectors at every boundary fading with depth, speckle, noise floor."""
-    height = int(rng.integers(1200, 1701))
+def _echogram(rng: np.random.Generator, rows: np.ndarray, depth: np.ndarray, height: int, cfg: SimulatorConfig
+              ) -> np.ndarray:
+    """uint8 echogram [height, W]: bright reflectors at every boundary fading with depth, speckle, noise floor."""
     width = rows.shape[1]
     r = np.arange(height, dtype=np.float64)[:, None]
     below = np.clip(r - cfg.surface_row, 0, None) * cfg.pixel_m                     # depth (m) of each row
@@ -385,6 +421,22 @@ def _frame_name(flight: int, frame: int, cfg: SimulatorConfig, day: int) -> str:
     return f"{cfg.survey_year}{month:02d}{dom:02d}_{flight + 1:02d}_{frame + 1:03d}.mat"
 
 
+def campaign_statistics(radargrams: list, targets: int = 5) -> dict[str, Any]:
+    """The published statistics of real labelled layers, measured on `radargrams` (usable ones, as the seed's test
+    set): per target layer (top-down) the mean thickness (px), the within-radargram CV (std / mean along the
+    traces, averaged over radargrams), the between-radargram CV (of the radargrams' mean thicknesses), and the
+    number of tracked layer rows (surface included) per radargram."""
+    thick = np.stack([r.thickness()[:targets] for r in radargrams])             # [R, targets, W]
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(thick, axis=2)                                         # [R, targets]
+        within = np.nanstd(thick, axis=2) / mean
+    rows = np.array([r.n_layers for r in radargrams])
+    return {"radargrams": len(radargrams), "thickness_px": np.nanmean(mean, axis=0).round(2).tolist(),
+            "within_cv": np.nanmean(within, axis=0).round(4).tolist(),
+            "between_cv": (np.nanstd(mean, axis=0) / np.nanmean(mean, axis=0)).round(4).tolist(),
+            "tracked_layers": [int(rows.min()), int(np.median(rows)), int(rows.max())]}
+
+
 def simulate_campaign(out_dir: str | Path, config: SimulatorConfig | None = None, *, desc: str = "simulate"
                       ) -> dict[str, Any]:
     """Write `config.radargrams` radargram files into `out_dir`; return what was written and how many are usable."""
@@ -395,6 +447,9 @@ def simulate_campaign(out_dir: str | Path, config: SimulatorConfig | None = None
         raise UserError(f"--radargrams must be at least 1, got {cfg.radargrams}")
     if cfg.fmt not in ("v7.3", "v5"):
         raise UserError(f"unknown MAT format {cfg.fmt!r} (v7.3, v5)")
+    if cfg.layout not in ("layers_vector", "seed"):
+        raise UserError(f"unknown layout {cfg.layout!r} (layers_vector, seed)")
+    seed_layout = cfg.layout == "seed"
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
@@ -415,11 +470,23 @@ def simulate_campaign(out_dir: str | Path, config: SimulatorConfig | None = None
         u = rng.normal()
         for i in range(n_frames):
             u = cfg.quality_ar1 * u + math.sqrt(1 - cfg.quality_ar1 ** 2) * rng.normal()
-            quality[i] = cfg.quality_mean_db + cfg.quality_std_db * u
+            quality[i] = min(cfg.quality_mean_db + cfg.quality_std_db * u, cfg.quality_max_db)
         day = int(rng.integers(0, 30))
         for i in range(n_frames):
             cols = slice(i * cfg.traces, (i + 1) * cfg.traces)
-            layers = _track_layers(rng, phys["rows"][:, cols], phys["depth"][:, cols], quality[i], cfg)
+            height = int(rng.integers(cfg.image_rows[0], cfg.image_rows[1] + 1))
+            layers = _track_layers(rng, phys["rows"][:, cols], phys["depth"][:, cols], quality[i], cfg, height)
+            name = _frame_name(flight, i, cfg, day)
+            files.append(name)
+            usable += layers_usability(layers, 16, cfg.traces)[0]
+            progress.update(1)
+            echogram = None
+            if cfg.echograms or seed_layout:
+                echogram = _echogram(rng, phys["rows"][:, cols], phys["depth"][:, cols], height, cfg)
+            if seed_layout:  # the seed's release: echogram image + label image, no physical fields
+                write_seed_pair(out, name[:-4], echogram, lat[cols], lon[cols], layers, fmt=cfg.fmt,
+                                extra={"Elevation": phys["elevation"][cols].reshape(-1, 1)})
+                continue
             n_rows = layers.shape[0]
             per_layer = np.full((n_rows, cfg.traces), np.nan)
             dens = per_layer.copy()
@@ -433,17 +500,15 @@ def simulate_campaign(out_dir: str | Path, config: SimulatorConfig | None = None
                 "curr_smb": smb.astype(np.float32), "curr_dens": dens.astype(np.float32),
                 "curr_temp": temp.astype(np.float32),
             }
-            if cfg.echograms:
-                variables["Data"] = _echogram(rng, phys["rows"][:, cols], phys["depth"][:, cols], cfg)
-            name = _frame_name(flight, i, cfg, day)
+            if echogram is not None:
+                variables["Data"] = echogram
             write_radargram(out / name, variables, fmt=cfg.fmt)
-            files.append(name)
-            usable += layers_usability(layers, 16, cfg.traces)[0]
-            progress.update(1)
         flight += 1
     progress.close()
     return {"out": str(out), "files": len(files), "usable": usable, "flights": flight, "seed": cfg.seed,
-            "format": cfg.fmt, "echograms": cfg.echograms, "seconds": round(time.perf_counter() - t0, 3)}
+            "format": cfg.fmt, "layout": cfg.layout, "echograms": cfg.echograms or seed_layout,
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
-__all__ = ["RandomField", "SimulatorConfig", "herron_langway_density", "simulate_campaign"]
+__all__ = ["RandomField", "SimulatorConfig", "campaign_statistics", "herron_langway_density", "monotone_rows",
+           "simulate_campaign"]

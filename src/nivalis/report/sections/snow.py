@@ -18,8 +18,8 @@ def build(out_dir: Path, quick: bool):
     # the smallest campaign and budget at which the demo's split-by-split comparison is more than a coin flip
     radargrams, epochs, splits = (64, 10, 1) if quick else (544, 40, 2)
     data_dir = out_dir / "runs" / "snow" / "data"
-    sim = simulate_campaign(data_dir, SimulatorConfig(radargrams=radargrams, seed=0, echograms=True),
-                            desc="simulate radargrams")
+    sim_cfg = SimulatorConfig(radargrams=radargrams, seed=0, echograms=True)
+    sim = simulate_campaign(data_dir, sim_cfg, desc="simulate radargrams")
     cfg = SnowConfig(epochs=epochs, splits=splits, batch_size=16, precision="bf16", seed=0)
     # two single-thread trainings at once where there are two cores (the table does not depend on the workers)
     workers = 1 if quick or (os.cpu_count() or 1) < 2 else 2
@@ -51,7 +51,8 @@ def build(out_dir: Path, quick: bool):
     rows = [[model, *[cell(entry[y]) for y in [*result.years, "total"]]]
             for model, entry in result.table.items()]
     spread = f"mean ± std over {splits} splits" if splits > 1 else "one split"
-    sec.table(cols, rows, caption=f"Table II (reduced): test RMSE in pixels (≈ 4 cm), {spread}; "
+    sec.table(cols, rows, caption=f"Table II (reduced): test RMSE in pixels (a simulated row is "
+                                  f"{100 * sim_cfg.pixel_m:.2g} cm of firn), {spread}; "
                                   f"protocol time {result.seconds:.0f} s")
     sec.text(ordering_text(result.table, result.runs))
     label = MODEL_LABELS["gcn_lstm"]
