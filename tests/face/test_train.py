@@ -21,7 +21,7 @@ def test_checkpoint_names_the_backbone_and_rebuilds_it(arcface_run):
     payload = load_checkpoint(arcface_run.result["checkpoint"])
     meta = payload["meta"]
     assert meta["kind"] == "face" and meta["backbone"] == "lresnet34e_ir" and meta["loss"] == "arcface"
-    assert meta["backbone_kwargs"]["width"] == 0.125 and meta["verification"]["digits"]["folds"] == 10
+    assert meta["backbone_kwargs"]["width_mult"] == 0.125 and meta["verification"]["digits"]["folds"] == 10
     backbone, _ = load_face_model(arcface_run.result["checkpoint"])
     x = torch.randn(2, 1, 16, 16)
     arcface_run.model.backbone.eval()

@@ -5,7 +5,7 @@ import pytest
 from nivalis.nas.space import SearchSpace
 
 #: a ResNet-18 with 4 channels in stage 1: the real topology at a tiny fraction of the cost
-TINY = {"stem": "cifar", "width": 0.0625}
+TINY = {"stem": "cifar", "width_mult": 0.0625}
 
 
 @pytest.fixture(scope="session")

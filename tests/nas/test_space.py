@@ -22,8 +22,8 @@ def test_resnet18_slots_and_decisions(tiny_space, tiny_layer_space):
 
 
 @pytest.mark.parametrize("backbone,kwargs,blocks,slots", [
-    ("resnet50", {"stem": "cifar", "width": 0.0625}, 16, 16),
-    ("lresnet50e_ir", {"input_size": 16, "width": 0.0625}, 24, 48),
+    ("resnet50", {"stem": "cifar", "width_mult": 0.0625}, 16, 16),
+    ("lresnet50e_ir", {"input_size": 16, "width_mult": 0.0625}, 24, 48),
 ])
 def test_other_backbones(backbone, kwargs, blocks, slots):
     block = SearchSpace(backbone, "block", input_shape=(3, 16, 16), model_kwargs=kwargs)
@@ -41,10 +41,10 @@ def test_cost_tables_equal_the_built_model(space_name, request):
 
 
 def test_parameter_rule_and_extended_candidates():
-    space = SearchSpace("resnet18", "layer", input_shape=(1, 16, 16), model_kwargs={"stem": "cifar", "width": 0.25},
+    space = SearchSpace("resnet18", "layer", input_shape=(1, 16, 16), model_kwargs={"stem": "cifar", "width_mult": 0.25},
                         candidates=parse_candidates("0,1,2,3,4,5"))
     assert all(c == [0, 1, 2, 3, 5] for c in space.choices)  # conv 5×5 has more parameters than conv 3×3
-    free = SearchSpace("resnet18", "layer", input_shape=(1, 16, 16), model_kwargs={"stem": "cifar", "width": 0.25},
+    free = SearchSpace("resnet18", "layer", input_shape=(1, 16, 16), model_kwargs={"stem": "cifar", "width_mult": 0.25},
                        candidates=(0, 4), param_rule=False)
     assert free.cost([4] * 16, "flops") > free.cost(free.baseline(), "flops")
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from nivalis.experiments.nar import DEMO_IMAGE_SIZE, DEMO_RETRAIN_EPOCHS, DEMO_WIDTH, demo_config, run_demo
+from nivalis.figures import save_figure
 from nivalis.nas.operators import OPERATOR_NAMES
 from nivalis.nas.search import budget
-from nivalis.report.build import Section, save_figure
+from nivalis.report.build import Section
 
 
 def _running_mean(values: list[float], window: int) -> np.ndarray:
