@@ -60,6 +60,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 _OUR_TEMP = re.compile(r"^\..+\.(\d+)\.tmp(\.[A-Za-z0-9]+)?$")
 
 
+def torch_load_weights(path: str | os.PathLike):
+    """`torch.load(path, weights_only=True)` on the CPU, without torch's pickle-protocol warning.
+
+    A file that is not a torch checkpoint (e.g. an insightface `.bin`, a plain protocol-4 pickle) makes
+    torch warn before its restricted unpickler refuses it; the caller turns the refusal into one error line.
+    """
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -140,4 +155,5 @@ def prepare_output_file(path: str | os.PathLike, *, option: str = "--out", need_
 
 
 __all__ = ["TMP_SUFFIX", "atomic_path", "atomic_write_bytes", "atomic_write_text", "clean_stale_temps",
+           "torch_load_weights",
            "prepare_output_dir", "prepare_output_file", "temp_path"]

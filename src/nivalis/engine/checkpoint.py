@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from nivalis.errors import UserError
-from nivalis.files import atomic_path
+from nivalis.files import atomic_path, torch_load_weights
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
@@ -33,7 +33,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch_load_weights(path)
     except pickle.UnpicklingError as exc:
         raise UserError(_unpickling_error(path, exc)) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as exc:
