@@ -5,6 +5,7 @@ from nivalis.models import create_model
 
 from .conftest import forward_backward, meta_counts
 
+
 # shufflenet_v2_x1_0 / x2_0: torchvision counts; FLOPs from the torchvision docs (0.14 / 0.58 GMACs) and the
 # papers (v2 Table 5: 146 / 591 MFLOPs; v1 Table 2: 140 MFLOPs for 1× g=3 and g=8).
 def test_shufflenet_v2_params_exact_and_flops():

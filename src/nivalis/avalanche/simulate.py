@@ -15,8 +15,8 @@ physically motivated rendering, not a drawing of the answer:
    discs along the path (wide release zone cut by a straight **crown** line perpendicular to the flow, a
    narrow **track**, a widening **debris** lobe) as a shapely polygon. Inside it the snow surface is changed
    the way avalanches change it: the slab is removed (the bed surface lies 1–2 m lower, giving a sharp
-   crown wall and flanks) and scoured with flow-parallel grooves, darker old snow and scattered chunks; the debris is a 1–2.5 m lobe of blocky
-   rough snow with a steep rim, so debris has a rougher texture and sharp edges.
+   crown wall and flanks) and scoured with flow-parallel grooves, darker old snow and scattered chunks; the
+   debris is a 1–2.5 m lobe of blocky rough snow with a steep rim, so debris has a rougher texture and sharp edges.
 4. **Illumination** — a Lambertian hillshade of terrain + micro-relief with a sun at azimuth :math:`A` and
    elevation :math:`E`, :math:`I = \\max(0, \\mathbf n \\cdot \\mathbf s)`, plus blue-ish diffuse sky light
    weighted by the sky-view term :math:`(1 + n_z)/2`:

@@ -64,7 +64,8 @@ class WindowStream(IterableDataset):
     all scenes), the rest on non-avalanche pixels (uniform over the scenes' area, by rejection).
     With `fixed=True` every pass yields the same windows (a validation set); otherwise the draw
     depends on `(seed, epoch)` through `set_epoch`, which the engine calls, so runs repeat exactly.
-    Under torchrun each rank draws its own share of a training stream; a fixed stream is whole on every rank. With `segmentation=True` the target is the mask
+    Under torchrun each rank draws its own share of a training stream; a fixed stream is whole on every rank.
+    With `segmentation=True` the target is the mask
     window [h, h] (a tile for a segmentation network) instead of its centre value.
     """
 

@@ -19,6 +19,9 @@ def train(
     block: Annotated[str | None, typer.Option(help="Swap the model's 3×3 convolutions for this block (effnet, "
                                                    "effnet_v2_e4, mobilenet, shufflenet, mobilenetv2_e6, mob_imp; "
                                                    "seed 003).")] = None,
+    pretrained: Annotated[Path | None, typer.Option(
+        help="Start from these weights: torchvision .pth, timm .pth/.safetensors or a nivalis checkpoint (local "
+             "file; the class layer is re-initialised when the classes differ).")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 15,
     seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and dropout.")] = 0,
     # defaults are nivalis.engine.classify.DIGITS_RECIPE (literal here so --help needs no torch import)
@@ -49,7 +52,9 @@ def train(
         data = load_with_download(data, str(data_dir) if data_dir else None, download=True)
     from nivalis.nas.variants import create_variant
 
+    model_kwargs: dict = {"block": block} if block else {}
+    if pretrained is not None:
+        model_kwargs["pretrained"] = str(pretrained)
     run = train_classifier(model, data, data_dir=str(data_dir) if data_dir else None, config=cfg, out_dir=out,
-                           resume=resume, model_kwargs={"block": block} if block else None, factory=create_variant,
-                           force=force)
+                           resume=resume, model_kwargs=model_kwargs or None, factory=create_variant, force=force)
     emit(run.result, as_json)

@@ -60,11 +60,18 @@ def train_classifier(model_name: str, data: ClassificationData | str = "digits",
     if isinstance(data, str):
         data = load_classification(data, data_dir)
     model_kwargs = dict(model_kwargs or {})
+    # Initial weights are not an architecture setting: kept out of the checkpoint's model_kwargs (rebuilt later).
+    pretrained = model_kwargs.pop("pretrained", None)
     seed_everything(cfg.seed)
-    model, counts = build_model(model_name, data, factory=factory, **model_kwargs)
+    if pretrained is not None:
+        model_kwargs_build = {**model_kwargs, "pretrained": pretrained}
+    else:
+        model_kwargs_build = model_kwargs
+    model, counts = build_model(model_name, data, factory=factory, **model_kwargs_build)
     task = classification_task(data.num_classes)
     meta = {"task": "classification", "model": model_name, "model_kwargs": model_kwargs, "data": data.name,
-            "num_classes": data.num_classes, "in_chans": data.in_chans, "input_shape": list(data.input_shape)}
+            "num_classes": data.num_classes, "in_chans": data.in_chans, "input_shape": list(data.input_shape),
+            "pretrained": str(pretrained) if pretrained else None}
     fitted = fit(model, data.train, data.val, config=cfg, task=task, out_dir=out_dir, resume=resume, meta=meta,
                  desc=desc or model_name, force=force)
     test = evaluate(model, data.test, task, batch_size=cfg.eval_batch_size)
@@ -81,6 +88,8 @@ def train_classifier(model_name: str, data: ClassificationData | str = "digits",
         "seconds": round(fitted.seconds, 3),
         "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None,
     }
+    if pretrained:
+        result["pretrained"] = getattr(model, "pretrained_report", {"file": str(pretrained)})
     if out_dir is not None and get_context().is_main:
         write_run_files(out_dir, result, fitted.history)
     return ClassifierRun(model_name, data, result, fitted.history, confusion, model)

@@ -53,6 +53,7 @@ class CompareConfig:
     precision: str = "fp32"          # bf16 is an opt-in speed-up (nivalis.engine)
     latency_runs: int = 100          # timed forward passes per latency median
     threads: int | None = 1          # intra-op threads for training and latency (None: torch's default)
+    int8: bool = False               # also quantize (ONNX Runtime static, digits/… calibration): fp32 vs int8
 
     def train_config(self, run: int):
         from nivalis.engine import TrainConfig
@@ -166,7 +167,7 @@ def _model_kwargs(spec: ModelSpec, data, cfg: CompareConfig) -> tuple[dict, str 
 
 
 def _run_key(spec: ModelSpec, data_name: str, cfg: CompareConfig, run: int, model_kwargs: dict) -> dict:
-    keep = {k: v for k, v in asdict(cfg).items() if k not in ("runs", "latency_runs", "threads")}
+    keep = {k: v for k, v in asdict(cfg).items() if k not in ("runs", "latency_runs", "threads", "int8")}
     return {"model": spec.name, "block": spec.block, "data": data_name, "run": run, "model_kwargs": model_kwargs,
             **keep}
 
@@ -234,7 +235,13 @@ def _compare(specs: list[ModelSpec], data, cfg: CompareConfig, out_dir: Path | N
         model = trained if trained is not None else model  # latency of trained weights where available
         onnx_ms = onnx_latency_ms(model, data.input_shape, runs=cfg.latency_runs, threads=cfg.threads)
         torch_ms = latency_ms(model, data.input_shape, runs=cfg.latency_runs)
+        int8 = {}
+        if cfg.int8:
+            from nivalis.profile.quantize import int8_comparison
+
+            int8 = int8_comparison(model, data, latency_runs=cfg.latency_runs, threads=cfg.threads)
         rows.append({
+            **int8,
             "model": spec.label, "kind": block_kind(model), "acc_mean": statistics.fmean(accs),
             "acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0, "flops": counts["flops"],
             "factor": math.nan, "latency_ms": onnx_ms, "torch_latency_ms": torch_ms, "params": counts["params"],
@@ -325,7 +332,18 @@ def markdown_table(rows: list[dict]) -> str:
     body = "".join(
         f"| {r['model']} | {_pct(r['acc_mean'])} ± {_pct(r['acc_std'])} | {r['flops'] / 1e6:.3f} | {r['factor']:.2f} | "
         f"{r['latency_ms']:.3f} | {r['torch_latency_ms']:.3f} | {r['params']:,} |\n" for r in rows)
+    if any("int8_latency_ms" in r for r in rows):
+        return head + body + "\n" + int8_table(rows)
     return head + body
+
+
+def int8_table(rows: list[dict]) -> str:
+    """fp32 vs int8 (onnxruntime, measured one after the other in one run): accuracy and latency side by side."""
+    head = ("| model | fp32 accuracy | int8 accuracy | fp32 ms | int8 ms | fp32/int8 latency |\n"
+            "|---|---|---|---|---|---|\n")
+    return head + "".join(
+        f"| {r['model']} | {_pct(r['acc_fp32_onnx'])} | {_pct(r['acc_int8'])} | {r['fp32_latency_ms']:.3f} | "
+        f"{r['int8_latency_ms']:.3f} | {r['int8_speedup']:.2f}× |\n" for r in rows if "int8_latency_ms" in r)
 
 
 def csv_table(rows: list[dict]) -> str:

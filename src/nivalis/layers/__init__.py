@@ -1,6 +1,6 @@
 """Building blocks shared by every model family, one concept per file."""
 
-from nivalis.layers.classifier import ClassifierHead, get_classifier
+from nivalis.layers.classifier import ClassifierHead, ClassifierMixin, get_classifier
 from nivalis.layers.conv_bn_act import ConvBnAct, make_activation
 from nivalis.layers.convnext_block import ConvNeXtBlock
 from nivalis.layers.dense import DenseLayer, Transition, dense_block
@@ -14,7 +14,8 @@ from nivalis.layers.residual import BasicBlock, Bottleneck, conv3x3_bn
 from nivalis.layers.shuffle import ChannelShuffle, ShuffleV1Unit, ShuffleV2Unit, channel_shuffle
 from nivalis.layers.squeeze_excite import SqueezeExcite
 
-__all__ = ["BasicBlock", "Bottleneck", "ChannelShuffle", "ClassifierHead", "ConvBnAct", "ConvNeXtBlock", "DenseLayer",
+__all__ = ["BasicBlock", "Bottleneck", "ChannelShuffle", "ClassifierHead", "ClassifierMixin", "ConvBnAct",
+           "ConvNeXtBlock", "DenseLayer",
            "DepthwiseSeparableConv", "DropPath", "InvertedResidual", "LayerNorm2d", "RepVGGBlock", "ShuffleV1Unit",
            "ShuffleV2Unit", "SqueezeExcite", "Transition", "channel_shuffle", "conv3x3_bn", "dense_block",
            "get_classifier", "make_activation", "make_divisible"]

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["ClassifierHead", "get_classifier"]
+__all__ = ["ClassifierHead", "ClassifierMixin", "get_classifier"]
 
 _POOLS = ("avg", "max", "")
 
@@ -70,10 +70,14 @@ class ClassifierHead(nn.Module):
         """Outputs of the linear layer (`nn.Linear`'s name, so initialisers written for it apply)."""
         return self.num_classes
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pre_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled, flattened features the linear layer reads (no dropout)."""
         if self.pool and x.ndim == 4:
             x = F.adaptive_avg_pool2d(x, 1) if self.pool == "avg" else F.adaptive_max_pool2d(x, 1)
-        x = x.flatten(1)
+        return x.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pre_logits(x)
         if self.drop_rate:
             x = F.dropout(x, self.drop_rate, self.training)
         return F.linear(x, self.weight, self.bias) if self.weight is not None else x
@@ -89,3 +93,41 @@ def get_classifier(model: nn.Module) -> nn.Module:
     if not name:
         raise AttributeError(f"{type(model).__name__} declares no classifier_name")
     return model.get_submodule(name)
+
+
+class ClassifierMixin:
+    """timm's classifier interface for a zoo family: `forward_features`, `forward_head`, `reset_classifier`.
+
+    A family's `forward(x)` is `forward_head(forward_features(x))`. The defaults fit families whose
+    `classifier_name` is a `ClassifierHead` reading the last feature map; the others override
+    `forward_head` (and, when the class layer is not linear, `reset_classifier`). `num_features` is the
+    width the class layer reads, so a removed classifier (`num_classes=0`) can be put back.
+    """
+
+    classifier_name: str
+    num_features: int
+
+    def get_classifier(self) -> nn.Module:
+        return get_classifier(self)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Class scores from `forward_features`' output; `pre_logits=True` stops before the class layer."""
+        head = get_classifier(self)
+        return head.pre_logits(x) if pre_logits else head(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A freshly initialised class layer with `num_classes` outputs; 0 removes it (pooled features out)."""
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be ≥ 0, got {num_classes}")
+        head = get_classifier(self)
+        like = next(iter(self.parameters()))  # type: ignore[attr-defined]
+        if isinstance(head, ClassifierHead):
+            head.reset(num_classes)
+            head.to(device=like.device, dtype=like.dtype)
+        else:
+            new = self._new_classifier(num_classes).to(device=like.device, dtype=like.dtype)
+            self.set_submodule(self.classifier_name, new)  # type: ignore[attr-defined]
+        self.num_classes = num_classes
+
+    def _new_classifier(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()

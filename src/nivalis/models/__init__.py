@@ -4,12 +4,27 @@ Importing this package imports every family module so that their `@register_mode
 builders are in the registry.
 """
 
-from nivalis.models.registry import create_model, list_models, model_family, register_model
+from nivalis.models import (  # noqa: F401  (registers)  # noqa: F401,E402
+                            alexnet,
+                            allcnn,
+                            convnext,
+                            densenet,
+                            efficientnet,
+                            effnet,
+                            inception,
+                            iresnet,
+                            lenet,
+                            mobilenet,
+                            repvgg,
+                            resnet,
+                            senet,
+                            shufflenet,
+                            unet,
+                            vgg,
+)
+from nivalis.models.configs import DefaultCfg, default_cfg
+from nivalis.models.registry import list_models, model_family, register_model
+from nivalis.models.weights import create_model, load_pretrained  # create_model + pretrained=PATH
 
-from nivalis.models import lenet, resnet  # noqa: F401,E402  (registers)
-from nivalis.models import (alexnet, allcnn, convnext, densenet, efficientnet, inception,  # noqa: F401,E402
-                            mobilenet, repvgg, senet, shufflenet, unet, vgg)
-from nivalis.models import iresnet  # noqa: F401,E402  (registers ArcFace's IR face backbones)
-from nivalis.models import effnet  # noqa: F401,E402  (registers the seed 003 networks)
-
-__all__ = ["create_model", "list_models", "model_family", "register_model"]
+__all__ = ["DefaultCfg", "create_model", "default_cfg", "list_models", "load_pretrained", "model_family",
+           "register_model"]

@@ -18,12 +18,13 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierMixin
 from nivalis.models.registry import register_model
 
 __all__ = ["AlexNet"]
 
 
-class AlexNet(nn.Module):
+class AlexNet(ClassifierMixin, nn.Module):
     """AlexNet.
 
     Args:
@@ -58,11 +59,19 @@ class AlexNet(nn.Module):
         self.classifier = nn.Sequential(
             nn.Dropout(drop_rate), nn.Linear(256 * pool_size * pool_size, 4096), nn.ReLU(inplace=True),
             nn.Dropout(drop_rate), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
-            nn.Linear(4096, num_classes),
+            nn.Linear(4096, num_classes) if num_classes else nn.Identity(),
         )
+        self.num_features, self.num_classes = 4096, num_classes
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.classifier[:6](self.pool(x).flatten(1))
+        return x if pre_logits else self.classifier[6](x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.features(x)).flatten(1))
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model

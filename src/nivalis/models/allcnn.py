@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierMixin
 from nivalis.models.registry import register_model
 
 __all__ = ["AllCNN", "ALLCNN_C", "ALLCNN_IMAGENET"]
@@ -44,7 +45,7 @@ ALLCNN_IMAGENET: tuple[tuple[int, int, int, int, float], ...] = (
 )
 
 
-class AllCNN(nn.Module):
+class AllCNN(ClassifierMixin, nn.Module):
     """A stack of convolutions (+ReLU) ending in per-class maps and global average pooling.
 
     Args:
@@ -66,10 +67,15 @@ class AllCNN(nn.Module):
         ch = in_chans
         for i, (k, out, stride, pad, drop) in enumerate(layers):
             last = i == len(layers) - 1
-            out = num_classes if last else out
-            modules.append(nn.Conv2d(ch, out, k, stride=stride, padding=pad))
             if last:
-                self.classifier_name = f"features.{len(modules) - 1}"
+                # num_classes=0: no class layer, the pooled maps of the layer before are the features.
+                self.num_features, self.num_classes, out = ch, num_classes, num_classes or ch
+                self._class_kernel = (k, stride, pad)
+                modules.append(self._new_classifier(num_classes))
+                self._class_index = len(modules) - 1
+                self.classifier_name = f"features.{self._class_index}"
+            else:
+                modules.append(nn.Conv2d(ch, out, k, stride=stride, padding=pad))
             if not last or final_relu:
                 modules.append(nn.ReLU(inplace=True))
             if drop:
@@ -82,8 +88,22 @@ class AllCNN(nn.Module):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 nn.init.zeros_(m.bias)
 
+    def _new_classifier(self, num_classes: int) -> nn.Module:
+        k, stride, pad = self._class_kernel
+        if not num_classes:
+            return nn.Identity()
+        return nn.Conv2d(self.num_features, num_classes, k, stride=stride, padding=pad)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The maps of the last hidden layer (the class layer sits inside `features`; it belongs to the head)."""
+        return self.features[:self._class_index](x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Class layer (+ its ReLU) → global average; `pre_logits` averages the hidden maps instead."""
+        return self.pool(x if pre_logits else self.features[self._class_index:](x)).flatten(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.features(x)).flatten(1)
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model

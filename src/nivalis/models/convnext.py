@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from nivalis.layers.classifier import ClassifierHead
+from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.convnext_block import ConvNeXtBlock
 from nivalis.layers.norm import LayerNorm2d
 from nivalis.models.registry import register_model
@@ -26,7 +26,7 @@ from nivalis.models.registry import register_model
 __all__ = ["ConvNeXt"]
 
 
-class ConvNeXt(nn.Module):
+class ConvNeXt(ClassifierMixin, nn.Module):
     """ConvNeXt.
 
     Args:
@@ -71,8 +71,12 @@ class ConvNeXt(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
 
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.norm(self.pool(x).flatten(1))
+        return x if pre_logits else self.head(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.norm(self.pool(self.forward_features(x)).flatten(1)))
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from nivalis.layers.classifier import ClassifierHead
+from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.dense import Transition, dense_block
 from nivalis.models.registry import register_model
 
 __all__ = ["DenseNet"]
 
 
-class DenseNet(nn.Module):
+class DenseNet(ClassifierMixin, nn.Module):
     """DenseNet-BC.
 
     Args:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from nivalis.layers.classifier import ClassifierHead
+from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.helpers import make_divisible
 from nivalis.layers.inverted_residual import InvertedResidual
@@ -64,7 +64,7 @@ class CompoundScaling:
         return depth, width, resolution, dropout
 
 
-class EfficientNet(nn.Module):
+class EfficientNet(ClassifierMixin, nn.Module):
     """EfficientNet with depth/width multipliers.
 
     Args:

@@ -36,11 +36,11 @@ import torch
 import torch.nn as nn
 
 from nivalis.layers.block_factory import make_block, parse_block
-from nivalis.layers.classifier import ClassifierHead
+from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.models.registry import register_model
 
 
-class SlimNet(nn.Module):
+class SlimNet(ClassifierMixin, nn.Module):
     """Stages of `block` (each halving H and W) → flatten → [dropout] → fully connected.
 
     Args:
@@ -71,6 +71,9 @@ class SlimNet(nn.Module):
         self.classifier = ClassifierHead(chs * side * side, num_classes, pool="", drop_rate=drop_rate)
         self.num_classes, self.num_features = num_classes, chs * side * side
         self._register_load_state_dict_pre_hook(_rename_old_classifier)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

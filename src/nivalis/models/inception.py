@@ -23,9 +23,18 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from nivalis.layers.classifier import ClassifierHead
-from nivalis.layers.inception import (InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE,
-                                      InceptionV1, InceptionV3Aux, conv)
+from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
+from nivalis.layers.inception import (
+    InceptionA,
+    InceptionAux,
+    InceptionB,
+    InceptionC,
+    InceptionD,
+    InceptionE,
+    InceptionV1,
+    InceptionV3Aux,
+    conv,
+)
 from nivalis.layers.inception_resnet import Block8, Block17, Block35, Mixed5b, Mixed6a, Mixed7a
 from nivalis.models.registry import register_model
 
@@ -40,6 +49,19 @@ GOOGLENET_MODULES = {
 }
 
 
+# ImageNet statistics torchvision normalises with (nivalis.models.configs.IMAGENET_MEAN / _STD)
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """torchvision's `transform_input` (on for its pretrained GoogLeNet / Inception v3): the weights were trained
+    on pixels scaled to [-1, 1], so an ImageNet-normalised RGB input is rescaled per channel,
+    x' = x·σ/0.5 + (μ − 0.5)/0.5."""
+    if not model.transform_input:
+        return x
+    return torch.cat([x[:, c:c + 1] * (_IMAGENET_STD[c] / 0.5) + (_IMAGENET_MEAN[c] - 0.5) / 0.5 for c in range(3)], 1)
+
+
 def _init_truncated(module: nn.Module, std: float) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear, ClassifierHead)) and m.weight is not None:
@@ -48,13 +70,15 @@ def _init_truncated(module: nn.Module, std: float) -> None:
                 nn.init.zeros_(m.bias)
 
 
-class GoogLeNet(nn.Module):
+class GoogLeNet(ClassifierMixin, nn.Module):
     """GoogLeNet (Inception v1).
 
     Args:
         aux_logits: build the two auxiliary classifiers (used only by `forward_with_aux`).
         wide_kernel: kernel of the "5×5" branches (3 = torchvision layout; 5 = the paper's).
         drop_rate: dropout before the classifier (0.4 in the paper, 0.2 in torchvision).
+        transform_input: rescale ImageNet-normalised input to [-1, 1] first (torchvision's pretrained weights;
+            `nivalis.models.weights` switches it on when it loads them).
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); H, W ≥ 32.
     """
@@ -62,8 +86,9 @@ class GoogLeNet(nn.Module):
     classifier_name = "fc"
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, wide_kernel: int = 3,
-                 drop_rate: float = 0.2):
+                 drop_rate: float = 0.2, transform_input: bool = False):
         super().__init__()
+        self.transform_input = transform_input
 
         def module(in_chs: int, name: str) -> InceptionV1:
             return InceptionV1(in_chs, *GOOGLENET_MODULES[name], wide_kernel=wide_kernel)
@@ -75,25 +100,28 @@ class GoogLeNet(nn.Module):
         self.stage4bd = nn.Sequential(module(512, "4b"), module(512, "4c"), module(512, "4d"))
         self.stage4e = nn.Sequential(module(528, "4e"), nn.MaxPool2d(2, stride=2, ceil_mode=True))
         self.stage5 = nn.Sequential(module(832, "5a"), module(832, "5b"))
-        self.aux1 = InceptionAux(512, num_classes) if aux_logits else None
-        self.aux2 = InceptionAux(528, num_classes) if aux_logits else None
+        self.aux1 = InceptionAux(512, num_classes) if aux_logits and num_classes else None
+        self.aux2 = InceptionAux(528, num_classes) if aux_logits and num_classes else None
         self.num_features = 1024
         self.fc = ClassifierHead(1024, num_classes, drop_rate=drop_rate)
         _init_truncated(self, 0.01)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stage4bd(self.stage4a(self.stage3(self.stem(_input(self, x)))))
+        return self.stage5(self.stage4e(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stage4bd(self.stage4a(self.stage3(self.stem(x))))
-        return self.fc(self.stage5(self.stage4e(x)))
+        return self.fc(self.forward_features(x))
 
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        a = self.stage4a(self.stage3(self.stem(x)))
+        a = self.stage4a(self.stage3(self.stem(_input(self, x))))
         d = self.stage4bd(a)
         logits = self.fc(self.stage5(self.stage4e(d)))
         aux = [self.aux1(a), self.aux2(d)] if self.aux1 is not None else []
         return logits, aux
 
 
-class InceptionV3(nn.Module):
+class InceptionV3(ClassifierMixin, nn.Module):
     """Inception v3 (Szegedy et al. 2016, Table 1 with the released model's widths).
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); native 299×299, accepts ≥ 75×75 (the auxiliary head
@@ -102,8 +130,10 @@ class InceptionV3(nn.Module):
 
     classifier_name = "fc"
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True, drop_rate: float = 0.5):
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True, drop_rate: float = 0.5,
+                 transform_input: bool = False):
         super().__init__()
+        self.transform_input = transform_input
         self.stem = nn.Sequential(
             conv(in_chans, 32, 3, stride=2, padding=0), conv(32, 32, 3, padding=0), conv(32, 64, 3),
             nn.MaxPool2d(3, stride=2), conv(64, 80, 1), conv(80, 192, 3, padding=0), nn.MaxPool2d(3, stride=2),
@@ -111,23 +141,25 @@ class InceptionV3(nn.Module):
         self.mixed_35 = nn.Sequential(InceptionA(192, 32), InceptionA(256, 64), InceptionA(288, 64))
         self.mixed_17 = nn.Sequential(InceptionB(288), InceptionC(768, 128), InceptionC(768, 160),
                                       InceptionC(768, 160), InceptionC(768, 192))
-        self.aux = InceptionV3Aux(768, num_classes) if aux_logits else None
+        self.aux = InceptionV3Aux(768, num_classes) if aux_logits and num_classes else None
         self.mixed_8 = nn.Sequential(InceptionD(768), InceptionE(1280), InceptionE(2048))
         self.num_features = 2048
         self.fc = ClassifierHead(2048, num_classes, drop_rate=drop_rate)
         _init_truncated(self, 0.1)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mixed_8(self.mixed_17(self.mixed_35(self.stem(_input(self, x)))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.mixed_8(self.mixed_17(self.mixed_35(self.stem(x))))
-        return self.fc(x)
+        return self.fc(self.forward_features(x))
 
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        grid17 = self.mixed_17(self.mixed_35(self.stem(x)))
+        grid17 = self.mixed_17(self.mixed_35(self.stem(_input(self, x))))
         logits = self.fc(self.mixed_8(grid17))
         return logits, ([self.aux(grid17)] if self.aux is not None else [])
 
 
-class InceptionResNetV2(nn.Module):
+class InceptionResNetV2(ClassifierMixin, nn.Module):
     """Inception-ResNet-v2 (Szegedy et al. 2017, Figs. 15-19).
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); native 299×299, accepts ≥ 75×75.

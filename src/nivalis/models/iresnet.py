@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierMixin
 from nivalis.layers.residual import ConvFactory, conv3x3_bn, downsample_shortcut
 from nivalis.models.registry import register_model
 
@@ -59,7 +60,7 @@ class IRBlock(nn.Module):
         return y + self.shortcut(x)
 
 
-class IResNet(nn.Module):
+class IResNet(ClassifierMixin, nn.Module):
     """LResNet-E-IR: stride-1 stem, four IR stages (stride 2 each), BN-dropout-FC-BN embedding head.
 
     Args:
@@ -123,6 +124,11 @@ class IResNet(nn.Module):
         """The embedding_size-d face embedding ("E" head)."""
         x = self.dropout(self.bn2(self.forward_features(x))).flatten(1)
         return self.features(self.fc(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """The embedding (`pre_logits`) or the class scores, from `forward_features`' map."""
+        x = self.features(self.fc(self.dropout(self.bn2(x)).flatten(1)))
+        return x if pre_logits else self.classifier(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.embed(x))

@@ -14,11 +14,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from nivalis.layers import make_activation
+from nivalis.layers import ClassifierMixin, make_activation
 from nivalis.models.registry import register_model
 
 
-class LeNet5(nn.Module):
+class LeNet5(ClassifierMixin, nn.Module):
     """LeNet-5 (C1-S2-C3-S4 → C5-F6-output, see the module docstring); `pool` is "max" or "avg"."""
 
     classifier_name = "classifier.5"
@@ -38,11 +38,20 @@ class LeNet5(nn.Module):
             nn.Flatten(),
             nn.Linear(16 * side * side, 120), make_activation(act),
             nn.Linear(120, 84), make_activation(act),
-            nn.Linear(84, num_classes),
+            nn.Linear(84, num_classes) if num_classes else nn.Identity(),
         )
+        self.num_features, self.num_classes = 84, num_classes
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """C5 → F6 (the 84 pre-logits) → output layer."""
+        x = self.classifier[:5](x)
+        return x if pre_logits else self.classifier[5](x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from nivalis.layers.classifier import ClassifierHead
+from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.conv_bn_act import ConvBnAct, make_activation
 from nivalis.layers.depthwise_separable import DepthwiseSeparableConv
 from nivalis.layers.helpers import make_divisible
@@ -76,7 +76,7 @@ def _init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(ClassifierMixin, nn.Module):
     """MobileNet V1 (Table 1): stem 3×3/2 → 13 depthwise-separable blocks → pool → fc.
 
     Args:
@@ -109,7 +109,7 @@ class MobileNetV1(nn.Module):
         return self.classifier(self.forward_features(x))
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(ClassifierMixin, nn.Module):
     """MobileNet V2 (Table 2): stem 3×3/2 (32) → 17 inverted residuals → 1×1 conv 1280 → pool → dropout → fc."""
 
     classifier_name = "classifier"
@@ -141,7 +141,7 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.forward_features(x))
 
 
-class MobileNetV3(nn.Module):
+class MobileNetV3(ClassifierMixin, nn.Module):
     """MobileNet V3 large/small: stem 3×3/2 (16, h-swish) → bneck blocks → 1×1 conv (6× last width) → pool →
     1×1 "fc" (1280 or 1024, h-swish, no BN) → dropout → classifier."""
 
@@ -172,8 +172,12 @@ class MobileNetV3(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
 
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.pre_logits(self.pool(x).flatten(1))
+        return x if pre_logits else self.classifier(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pre_logits(self.pool(self.forward_features(x)).flatten(1)))
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model

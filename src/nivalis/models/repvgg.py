@@ -19,14 +19,14 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from nivalis.layers.classifier import ClassifierHead
+from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.repvgg_block import RepVGGBlock
 from nivalis.models.registry import register_model
 
 __all__ = ["RepVGG"]
 
 
-class RepVGG(nn.Module):
+class RepVGG(ClassifierMixin, nn.Module):
     """RepVGG with per-stage depths and width multipliers (a for stages 1-3, b for the last).
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); any H, W ≥ 32.
@@ -58,7 +58,7 @@ class RepVGG(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.forward_features(x))
 
-    def reparameterize(self) -> "RepVGG":
+    def reparameterize(self) -> RepVGG:
         """Fuse every block into a single 3×3 convolution (in place; uses the BN running statistics)."""
         for m in self.modules():
             if isinstance(m, RepVGGBlock):

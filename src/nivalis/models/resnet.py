@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from nivalis.layers import ClassifierHead
+from nivalis.layers import ClassifierHead, ClassifierMixin
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.residual import BasicBlock, Bottleneck, ConvFactory, output_norms
 from nivalis.models.registry import register_model
@@ -27,7 +27,7 @@ __all__ = ["ResNet", "BasicBlock", "Bottleneck"]
 _STEMS = ("imagenet", "cifar")
 
 
-class ResNet(nn.Module):
+class ResNet(ClassifierMixin, nn.Module):
     """One configurable ResNet.
 
     Args:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from nivalis.layers.classifier import ClassifierHead
+from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.shuffle import ShuffleV1Unit, ShuffleV2Unit
 from nivalis.models.registry import register_model
@@ -39,7 +39,7 @@ def _stem(in_chans: int, stem: str) -> nn.Module:
     raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
 
 
-class ShuffleNetV1(nn.Module):
+class ShuffleNetV1(ClassifierMixin, nn.Module):
     """ShuffleNet (v1) with g groups and scale factor s = `width_mult` ("ShuffleNet s× (g = ...)").
 
     Shapes: (N, in_chans, H, W) → (N, num_classes); H, W ≥ 32 with the ImageNet stem.
@@ -72,7 +72,7 @@ class ShuffleNetV1(nn.Module):
         return self.fc(self.forward_features(x))
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(ClassifierMixin, nn.Module):
     """ShuffleNet V2 at complexity `width_mult` = 0.5, 1, 1.5 or 2 (Table 5 lists each; no other value)."""
 
     classifier_name = "fc"

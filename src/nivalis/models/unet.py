@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nivalis.layers.classifier import ClassifierMixin
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.models.registry import register_model
 
@@ -45,7 +46,7 @@ class UpStep(nn.Module):
         return self.conv(torch.cat((skip, self.up(x)), dim=1))
 
 
-class UNet(nn.Module):
+class UNet(ClassifierMixin, nn.Module):
     """U-Net for per-pixel classification.
 
     Args:
@@ -75,9 +76,18 @@ class UNet(nn.Module):
         self.up3 = UpStep(widths[3], widths[2], batch_norm)
         self.up2 = UpStep(widths[2], widths[1], batch_norm)
         self.up1 = UpStep(widths[1], widths[0], batch_norm)
-        self.head = nn.Conv2d(widths[0], num_classes, 1)
+        self.num_features, self.num_classes = widths[0], num_classes
+        self.head = self._new_classifier(num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _new_classifier(self, num_classes: int) -> nn.Module:
+        # A dense model: num_classes=0 leaves per-pixel features (num_features channels), not pooled ones.
+        return nn.Conv2d(self.num_features, num_classes, 1) if num_classes else nn.Identity()
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.head(x)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last decoder map, cropped to the input size (the 1×1 head commutes with the crop)."""
         h, w = x.shape[-2:]
         pad_h, pad_w = (-h) % self.multiple, (-w) % self.multiple
         if pad_h or pad_w:
@@ -88,7 +98,10 @@ class UNet(nn.Module):
         e4 = self.enc4(e3)
         d = self.up4(self.bottom(e4), e4)
         d = self.up1(self.up2(self.up3(d, e3), e2), e1)
-        return self.head(d)[..., :h, :w]
+        return d[..., :h, :w]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
 
 
 @register_model

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from nivalis.layers.classifier import ClassifierMixin
 from nivalis.models.registry import register_model
 
 __all__ = ["VGG", "CONFIGS"]
@@ -26,7 +27,7 @@ CONFIGS: dict[str, tuple[int | str, ...]] = {
 }
 
 
-class VGG(nn.Module):
+class VGG(ClassifierMixin, nn.Module):
     """VGG with a configuration from Table 1.
 
     Args:
@@ -60,8 +61,9 @@ class VGG(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(ch * pool_size * pool_size, 4096), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
             nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
-            nn.Linear(4096, num_classes),
+            nn.Linear(4096, num_classes) if num_classes else nn.Identity(),
         )
+        self.num_features, self.num_classes = 4096, num_classes
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -70,8 +72,16 @@ class VGG(nn.Module):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool → FC 4096 → FC 4096 (the pre-logits, timm's choice for VGG) → class layer."""
+        x = self.classifier[:6](self.pool(x).flatten(1))
+        return x if pre_logits else self.classifier[6](x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.features(x)).flatten(1))
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model
