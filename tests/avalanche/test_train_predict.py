@@ -77,6 +77,23 @@ def test_training_learns_and_dense_maps_score_well(tmp_path):
     assert ev["f1"] > 0.7 and ev["iou"] > 0.5 and len(ev["images"]) == len(run.split.test)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["checkpoint"] == str(tmp_path / "checkpoint.pt") and 0.05 <= saved["threshold"] <= 0.95
+    # the second (Canny) stage has its own threshold, calibrated on its own max-filtered maps: it scores at
+    # least as well on the validation scenes as the first stage's threshold reused on them
+    from scipy import ndimage
+
+    from nivalis.avalanche.refine import refine_with_edges
+
+    t1, t2 = saved["threshold"], saved["edges_threshold"]
+    assert 0.0 < t2 <= 1.0 and run.classifier.meta["edges_threshold"] == t2
+    val = run.split.val
+    filtered = [ndimage.maximum_filter(refine_with_edges(run.classifier, s.image, cfg).second, size=cfg.max_filter)
+                for s in val]
+    flat = np.concatenate([f.ravel() for f in filtered])
+    truth = np.concatenate([s.avalanche_mask.ravel() for s in val])
+    f1 = {t: scores(pixel_counts(flat >= t, truth))["f1"] for t in (t1, t2)}
+    assert f1[t2] >= f1[t1] - 1e-9
+    _, mask = map_scene(run.classifier, val[0].image, refine="edges", config=cfg)  # t2 is the one applied
+    np.testing.assert_array_equal(mask, filtered[0] >= t2)
 
 
 def test_pyramid_level_training_maps_at_full_size():

@@ -10,6 +10,10 @@ scene as a :class:`GeoRef` so that every output (probability GeoTIFF, GeoJSON po
 where the input was. A mask or reference may be JPEG/PNG beside a GeoTIFF image (same stem), as files
 from different tools often are.
 
+Why one module of this size (over 350 lines): bands, nodata, georeferencing, vector labels and the writers
+share one `GeoRef`/`Raster` contract (a mask is checked against the image's grid where both are read, an
+output carries the input's nodata and CRS); split, each part would re-derive that contract.
+
 Radiometry is data, never stretched per file: pixels keep their dtype (uint8, uint16, int16, float32
 reflectance) and the model standardises band :math:`k` with statistics computed once over the valid
 pixels of its training scenes and stored in its checkpoint,
@@ -29,11 +33,9 @@ Nodata (the declared nodata value, NaN, an alpha band or an internal mask, throu
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ import numpy as np
 
 from nivalis.data.decode import read_image_file
 from nivalis.errors import UserError
+from nivalis.files import atomic_path, atomic_write_text
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".vrt")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp")
@@ -436,20 +439,6 @@ def load_scenes(root: str | os.PathLike, *, require_masks: bool = True, threshol
 
 # ---------------------------------------------------------------------------------------------- writing
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temp path beside `path` (same suffix, so writers pick the format) that replaces `path` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def to_cog(src: str | os.PathLike, path: str | os.PathLike, *, resampling: str = "average") -> Path:
     """Copy a GeoTIFF to a Cloud-Optimized GeoTIFF (512 px tiles, deflate, floating-point predictor for floats,
     overviews by `resampling`), atomically; tags, nodata and band descriptions carry over."""
@@ -524,7 +513,4 @@ def write_image(path: str | os.PathLike, array: np.ndarray, georef: GeoRef | Non
 
 
 def write_json(path: str | os.PathLike, payload: Any) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2))
-    return path
+    return atomic_write_text(path, json.dumps(payload, indent=2))

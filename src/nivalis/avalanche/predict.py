@@ -67,7 +67,12 @@ def map_scene(classifier: WindowClassifier, image: np.ndarray, *, refine: str = 
                 cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool))
     t = threshold if threshold is not None else float(getattr(classifier, "meta", {}).get("threshold", cfg.threshold))
     if refine == "edges":
-        r = refine_with_edges(classifier, image, replace(cfg, threshold=t), precision=precision)
+        # the second stage has its own threshold, calibrated on its own maps (see `refine`); t1 only as a fallback
+        # for checkpoints trained before it was stored
+        meta = getattr(classifier, "meta", {})
+        t2 = threshold if threshold is not None else meta.get("edges_threshold")
+        t2 = t if t2 is None else float(t2)
+        r = refine_with_edges(classifier, image, replace(cfg, threshold=t2), precision=precision)
         return r.second, r.mask
     if refine == "xgb":
         head = head or _head_of(classifier)

@@ -16,6 +16,11 @@ prediction says boundaries are; a second prediction :math:`p_2` on :math:`V'`; t
 :math:`\\mathbb 1[\\max_{N(i,j)} p_2 \\ge t]`, a max filter over a `max_filter`-px neighbourhood followed by
 the binary threshold :math:`t`.
 
+The two stages are calibrated apart: :math:`t_1` (the first map's threshold) and :math:`t_2` (the threshold
+of the max-filtered second map) are each the best-F1 threshold on the validation scenes' maps of their own
+stage (`calibrate_edges_threshold`). Reusing :math:`t_1` on the max-filtered :math:`p_2` over-marks every
+boundary, since a max filter only raises probabilities.
+
 **XGBoost head** (§3.3): gradient-boosted trees fitted on what the CNN computes for each pixel — the
 hidden activations entering its last layer, its probability, and the probability's local mean and
 maximum over 9 and 17 px — on class-balanced pixels of scenes the CNN was *not* trained on (the
@@ -119,6 +124,21 @@ def refine_with_edges(classifier, image: np.ndarray, config: AvalancheConfig | N
 
 
 # ------------------------------------------------------------------------------------------- XGBoost head
+
+def calibrate_edges_threshold(classifier, scenes, config: AvalancheConfig, first_maps: list[np.ndarray]) -> float:
+    """:math:`t_2`: the best-F1 threshold of the max-filtered second prediction on `scenes` (validation ones).
+
+    `first_maps` are the first-stage maps of the same scenes (reused, not recomputed). Nodata pixels
+    (`scene.valid_mask` False) are not scored.
+    """
+    from nivalis.avalanche.metrics import best_threshold
+
+    filtered = []
+    for scene, p1 in zip(scenes, first_maps):
+        r = refine_with_edges(classifier, scene.image, config, first=p1)
+        filtered.append(ndimage.maximum_filter(r.second, size=config.max_filter)[scene.valid_mask])
+    return best_threshold(filtered, [s.avalanche_mask[s.valid_mask] for s in scenes])
+
 
 def head_features(probability: np.ndarray, hidden: np.ndarray) -> np.ndarray:
     """Per-pixel features [H·W, F]: CNN hidden activations, p, local mean and max of p over 9 and 17 px."""

@@ -1,5 +1,8 @@
 """Simulated satellite scenes of avalanche terrain, written in seed 002's `images/ references/ masks/` layout.
 
+Why one module of this size (over 350 lines): terrain, snow surface, avalanche paths, illumination and the
+writers are one generative model whose steps feed each other; its formulas are documented where they run.
+
 The embedded default data of the avalanche pipeline (CAIC's images are not public). Each scene is a
 physically motivated rendering, not a drawing of the answer:
 

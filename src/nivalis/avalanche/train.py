@@ -14,7 +14,7 @@ from nivalis.avalanche.io import Scene, fill_scene, load_scenes, parse_bands, to
 from nivalis.avalanche.metrics import best_threshold
 from nivalis.avalanche.models import WindowClassifier, build_classifier, classifier_meta, input_scale, is_segmenter
 from nivalis.avalanche.predict import has_fast_map, map_scene
-from nivalis.avalanche.refine import XGBoostHead, fit_xgboost_head, gaussian_pyramid
+from nivalis.avalanche.refine import XGBoostHead, calibrate_edges_threshold, fit_xgboost_head, gaussian_pyramid
 from nivalis.avalanche.windows import WindowStream, pad_widths
 from nivalis.engine import (
     Task,
@@ -207,30 +207,35 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
                     precision=cfg.precision)
     counts = count(clf, (channels, window, window))
     threshold = cfg.threshold
+    edges_threshold: float | None = None
     extras: dict[str, Any] = {}
     if calibrate and has_fast_map(clf):
         val_maps = [map_scene(clf, s.image, threshold=0.5, config=cfg, desc="calibrate")[0] for s in val_scenes]
         threshold = best_threshold([p[s.valid_mask] for p, s in zip(val_maps, val_scenes)],
                                    [s.avalanche_mask[s.valid_mask] for s in val_scenes])
         extras["val_maps"] = val_maps
+        if not cfg.pyramid_levels:  # the second stage maps full-resolution images
+            edges_threshold = calibrate_edges_threshold(clf, val_scenes, cfg, val_maps)
     head = fit_xgboost_head(clf, val_scenes, cfg) if xgb_head and dense_net(clf) is not None else None
     result = {
         "model": model, "window": window, "channels": channels, "accuracy": test["accuracy"], "loss": test["loss"],
         "f1": test["f1"], "iou": test["iou"], "pod": test["pod"], "ppv": test["ppv"],
         "val_accuracy": fitted.history[-1].get("val_accuracy") if fitted.history else None,
         "seconds": round(fitted.seconds, 3), "epochs": cfg.epochs, "params": counts["params"], "flops": counts["flops"],
-        "threshold": threshold, "dense": has_fast_map(clf), "xgb_head": head is not None, "precision": cfg.precision,
+        "threshold": threshold, "edges_threshold": edges_threshold, "dense": has_fast_map(clf),
+        "xgb_head": head is not None, "precision": cfg.precision,
         "scenes": {k: len(v) for k, v in split.names().items()},
         "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None,
     }
     if fitted.checkpoint is not None and get_context().is_main:
         payload = load_checkpoint(fitted.checkpoint)
-        payload["meta"].update({"threshold": threshold, "test": {k: result[k] for k in ("accuracy", "loss", "f1", "iou")}})
+        payload["meta"].update({"threshold": threshold, "edges_threshold": edges_threshold,
+                                "test": {k: result[k] for k in ("accuracy", "loss", "f1", "iou")}})
         if head is not None:
             payload["meta"]["xgb_head"] = head.to_json()
         save_checkpoint(fitted.checkpoint, payload)
         write_run_files(out_dir, result, fitted.history)
-    clf.meta = meta | {"threshold": threshold}  # type: ignore[attr-defined]
+    clf.meta = meta | {"threshold": threshold, "edges_threshold": edges_threshold}  # type: ignore[attr-defined]
     if head is not None:
         clf.meta["xgb_head"] = head.to_json()
     return TrainRun(clf, result, fitted.history, split, cfg, head, extras)

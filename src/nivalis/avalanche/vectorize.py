@@ -26,8 +26,9 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.polygon import orient
 
-from nivalis.avalanche.io import GeoRef, atomic_path, write_json
+from nivalis.avalanche.io import GeoRef, write_json
 from nivalis.errors import UserError
+from nivalis.files import atomic_path
 
 EQUAL_AREA = "EPSG:6933"
 WGS84 = "EPSG:4326"

@@ -1,5 +1,8 @@
 """The one training loop: `fit` (train + validate per epoch, checkpoint, resume, DDP), `train_one_epoch`, `evaluate`.
 
+Why one module of this size (over 350 lines): `fit`, `train_one_epoch`, `evaluate`, the schedules and the
+resume checks are the one training loop every pipeline uses; keeping them together keeps one contract.
+
 Every pipeline (image classification, snow thickness regression, avalanche windows, NAR retraining)
 trains through `fit`. A batch is `(inputs, target)` where `inputs` is a tensor or a tuple of tensors
 passed to `model(*inputs)`. Loops that are not one fixed network over a `Dataset` (NAR's weight-sharing

@@ -54,6 +54,7 @@ def compare_models(scenes: list[Scene], specs: list[ModelSpec], config: Avalanch
         if pixel_metrics and r["dense"]:
             ev = evaluate_scenes(run.classifier, run.split.test, config=spec_cfg)
             row.update({f"pixel_{k}": ev[k] for k in ("accuracy", "iou", "f1", "pod", "ppv")})
+            row.update({k: ev[k] for k in ("object_pod", "object_ppv", "object_f1")})
             row["map_seconds"] = ev["seconds"]
             run.extras["test_eval"] = ev
         rows.append(row)

@@ -1,5 +1,8 @@
 """Face data as researchers distribute it: insightface `.bin` pairs, MXNet RecordIO, a folder per identity.
 
+Why one module of this size (over 350 lines): the three layouts share decoding, the 112×112 size check
+and the identity labelling, and `open_face_data` picks among them; apart they would copy those rules.
+
 - **Verification `.bin`** (`lfw.bin`, `cfp_fp.bin`, `agedb_30.bin` of insightface's `faces_emore`): a
   pickle of `(bins, issame_list)`; `bins` holds 2·P encoded JPEG/PNG images (pair k = images 2k, 2k+1),
   `issame_list` P booleans. Written by Python 3 (protocol 2 or 4) or by Python 2 (`str` images, read with
