@@ -10,7 +10,7 @@ per pixel up to the convolution's summation order).
 
 Outputs: probability (float32, NaN = nodata) and mask (uint8: 1 avalanche, 0 none, 255 nodata) are written
 tile by tile into tiled GeoTIFFs, then copied to Cloud-Optimized GeoTIFFs with overviews; polygons come
-from the mask (1 byte a pixel, the one full-size array), their mean/max probability from windowed reads of
+from the mask file's band (GDAL polygonises it block by block), their mean/max probability from windowed reads of
 each polygon's bounding box; the overlay is drawn from decimated reads (at most `OVERLAY_SIDE` px a side).
 """
 
@@ -142,12 +142,11 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
         for p in plain.values():
             p.unlink(missing_ok=True)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(mask_path) as mds:
-        mask = mds.read(1)  # the one full-size array: 1 byte a pixel
-    np.putmask(mask, mask == 255, 0)
-    polygons = mask_to_polygons(mask, georef, min_area_px=min_area_px,
-                                simplify_px=simplify_pixels(simplify_m, georef))
-    fraction = float(np.count_nonzero(mask)) / mask.size
-    del mask
+        # GDAL polygonises the file's band through its block cache: no full-size array is held
+        ones = sum(int(np.count_nonzero(mds.read(1, window=win) == 1)) for _, win in mds.block_windows(1))
+        fraction = ones / float(mds.width * mds.height)
+        polygons = mask_to_polygons(rasterio.band(mds, 1), georef, min_area_px=min_area_px,
+                                    simplify_px=simplify_pixels(simplify_m, georef))
     with rasterio.open(prob_path) as pds:
         stats = _polygon_stats(pds, polygons)
     vectors = write_polygons(out, stem, polygons, georef, stats=stats)

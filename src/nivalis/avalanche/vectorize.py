@@ -44,18 +44,26 @@ def _polygon_parts(geom) -> list[Polygon]:
 
 def mask_to_polygons(mask: np.ndarray, georef: GeoRef | None = None, *, min_area_px: int = 16,
                      simplify_px: float = 0.0) -> list:
-    """Valid shapely polygons of the 4-connected True regions of `mask`, in map coordinates when `georef` is given."""
+    """Valid shapely polygons of the 4-connected True regions of `mask`, in map coordinates when `georef` is given.
+
+    `mask` is an array, or a band of an open uint8 mask raster (`rasterio.band(ds, 1)`: 1 avalanche, other
+    values none or nodata), which GDAL polygonises from the file without a full-size array in memory.
+    """
     from affine import Affine
     from rasterio import features
 
-    mask = np.ascontiguousarray(mask, dtype=np.uint8)  # no copy for a uint8 0/1 mask (a big scene's)
-    if mask.size and mask.max() > 1:
-        mask = (mask > 0).astype(np.uint8)
+    if isinstance(mask, np.ndarray):
+        mask = np.ascontiguousarray(mask, dtype=np.uint8)  # no copy for a uint8 0/1 mask (a big scene's)
+        if mask.size and mask.max() > 1:
+            mask = (mask > 0).astype(np.uint8)
+        source = {"source": mask, "mask": mask.view(bool)}
+    else:
+        source = {"source": mask}
     transform = georef.affine if georef is not None else Affine.identity()
     pixel = (abs(transform.a * transform.e - transform.b * transform.d)) or 1.0
     scale = float(np.sqrt(pixel))
     polygons = []
-    for geom, value in features.shapes(mask, mask=mask.view(bool), transform=transform, connectivity=4):
+    for geom, value in features.shapes(**source, transform=transform, connectivity=4):
         if value != 1:
             continue
         poly = shape(geom)
