@@ -294,40 +294,66 @@ def predict(
         "--csv", help="Also write one row per trace (file, its role in the checkpoint's split: train/test/new, "
                       "latitude, longitude, predicted and tracked px per year); opens as a point layer in QGIS.")
     ] = None,
+    gpkg_out: Annotated[Path | None, typer.Option(
+        "--gpkg", help="Also write a GeoPackage point layer (WGS 84, EPSG:4326): one point per trace with the CSV's "
+                       "columns plus along_m, the distance along the radargram from its first trace.")] = None,
+    epsg3413: Annotated[bool, typer.Option(
+        "--epsg3413", help="With --gpkg: add x_3413/y_3413 columns (metres, NSIDC polar stereographic north).")
+    ] = False,
     survey_year: SurveyYearOpt = None,
+    pixel_m: PixelOpt = _Firn.pixel_m,
+    density: DensityOpt = _Firn.density,
+    surface_density: SurfaceDensityOpt = _Firn.surface_density,
+    temperature_c: TemperatureOpt = _Firn.temperature_c,
+    accumulation: AccumulationOpt = _Firn.accumulation,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Predict the thickness (pixels) of the target layers at every trace of one radargram or a folder."""
+    """Predict the thickness (px, m, m w.e.) of the target layers at every trace of one radargram or a folder."""
     setup(quiet)
     from nivalis.errors import UserError
+    from nivalis.files import prepare_output_file
     from nivalis.snow.predict import predict_path
+    from nivalis.snow.units import FirnModel
 
+    firn = FirnModel(pixel_m, density, surface_density, temperature_c, accumulation).validate()
     if csv_out is not None and csv_out.is_dir():  # before the work, not after it
         raise UserError(f"--csv {csv_out} is a folder; give a file name, e.g. {csv_out / 'prediction.csv'}")
+    if epsg3413 and gpkg_out is None:
+        raise UserError("--epsg3413 adds columns to the --gpkg layer; give --gpkg OUT.gpkg too")
+    if gpkg_out is not None:
+        if gpkg_out.suffix.lower() != ".gpkg":
+            raise UserError(f"--gpkg {gpkg_out}: a GeoPackage file name ends in .gpkg")
+        prepare_output_file(gpkg_out, option="--gpkg")
     if survey_year is None and path.exists():  # the data's own year when it tells one, else the checkpoint's
         from nivalis.snow.io import detect_survey_year
 
         year, source = detect_survey_year(path)
         survey_year = None if source.startswith("default") else year
-    prediction = predict_path(checkpoint, path, survey_year=survey_year)
+    prediction = predict_path(checkpoint, path, survey_year=survey_year, firn=firn)
     result = prediction.result
     _notes(result["data"].get("notes", {}) if "data" in result else {Path(path).stem: result.get("notes", [])})
+    if "role_note" in result:
+        _notes({checkpoint.name: [result["role_note"]]})
     if csv_out is not None:
         result["csv"] = str(prediction.write_csv(csv_out))
+    if gpkg_out is not None:
+        result["gpkg"] = str(prediction.write_gpkg(gpkg_out, epsg3413_columns=epsg3413))
     if "folder" in result:
         data, roles = result["data"], result["roles"]
         lines = [f"{path} ({result['model']}): {result['predicted']} radargrams of {data['files']} files predicted "
                  f"({data['bad']} unreadable, {data['unusable']} not usable; {roles['train']} in the model's "
                  f"training set, {roles['test']} held out by it, "
                  + (f"{roles['new']} new)" if "new" in roles else f"{roles['unknown']} not known to the checkpoint)"),
-                 "mean predicted thickness and RMSE against the tracked layers (px), all files"]
+                 "mean predicted thickness (px, m, m w.e.) and RMSE against the tracked layers (px), all files"]
+        mean = result
     else:
         lines = [f"{path} ({result['model']}, {result['role']} radargram of the checkpoint): mean predicted "
-                 "thickness and RMSE against the tracked layers (px)"]
-    for k, year in enumerate(result["years"]):
-        mean = float(prediction.predicted[..., k].mean())
-        lines.append(f"  {year}: {mean:7.2f}   RMSE {result['rmse_px'][year]:.3f}")
+                 "thickness (px, m, m w.e.) and RMSE against the tracked layers (px)"]
+        mean = result["mean"]
+    for year in result["years"]:
+        lines.append(f"  {year}: {mean['thickness_px'][year]:7.2f} px {mean['thickness_m'][year]:7.3f} m "
+                     f"{mean['thickness_mwe'][year]:7.3f} m w.e.   RMSE {result['rmse_px'][year]:.3f}")
     lines.append(f"  total RMSE {result['total_rmse_px']:.3f}")
     if "held_out" in result:
         held = result["held_out"]
@@ -335,4 +361,6 @@ def predict(
                      f"{held['total_rmse_px']:.3f}")
     if csv_out is not None:
         lines.append(f"per trace → {result['csv']}")
+    if gpkg_out is not None:
+        lines.append(f"per trace → {result['gpkg']} (GeoPackage, EPSG:4326)")
     emit(result, as_json, human="\n".join(lines))

@@ -302,8 +302,11 @@ def _resume_differences(state: dict[str, Any], cfg: TrainConfig, meta: dict[str,
         old, new = old_meta.get(key), new_meta.get(key)
         if key == "config" and isinstance(old, dict) and isinstance(new, dict):  # a pipeline's own config
             diffs += changed(old, new)
+        elif key in ("train_sha256", "test_sha256") and old is None:
+            continue  # a checkpoint written before the content hashes were stored: its file names still compare
         elif old != new:
-            what = "the data" if key in ("data", "data_fingerprint", "train_files", "test_files", "stats") else key
+            what = ("the data" if key in ("data", "data_fingerprint", "train_files", "test_files", "stats",
+                                          "train_sha256", "test_sha256") else key)
             diffs.append(f"{what} differs ({key})")
     diffs += changed(state.get("config", {}), cfg.to_dict())
     if int(state.get("epoch", 0)) > cfg.epochs:

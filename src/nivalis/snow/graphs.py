@@ -87,6 +87,7 @@ class RadargramArrays:
     weights: np.ndarray       # [R, N, N] 1/d
     feature_names: list[str]
     n_static: int
+    sources: list[str] | None = None  # per radargram: the file it was read from (its content hash tags roles)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -106,7 +107,8 @@ class RadargramArrays:
     def subset(self, index: Sequence[int]) -> RadargramArrays:
         idx = np.asarray(index, dtype=np.int64)
         return RadargramArrays([self.names[i] for i in idx], self.static[idx], self.dynamic[idx], self.targets[idx],
-                               self.weights[idx], self.feature_names, self.n_static)
+                               self.weights[idx], self.feature_names, self.n_static,
+                               None if self.sources is None else [self.sources[i] for i in idx])
 
 
 def radargram_arrays(radargrams: Sequence[Radargram], cfg: SnowConfig, *, require_targets: bool = True
@@ -154,7 +156,7 @@ def radargram_arrays(radargrams: Sequence[Radargram], cfg: SnowConfig, *, requir
     names = ["latitude", "longitude", *static_extra, "thickness", *layer_extra]
     return RadargramArrays([r.name for r in radargrams], static, np.stack(dynamics).astype(np.float64),
                            np.stack(targets).astype(np.float64), inverse_distance(lat, lon), names,
-                           2 + len(static_extra))
+                           2 + len(static_extra), [str(r.path) for r in radargrams])
 
 
 @dataclass
@@ -218,14 +220,20 @@ class SnowGraphs(Dataset):
         return (self.features[i], self.adjacency[i]), self.targets[i]
 
 
-def load_dataset(data_dir: str | Path, cfg: SnowConfig) -> tuple[RadargramArrays, FolderSummary]:
-    """Usable radargrams of a folder as arrays, plus the summary of what was read and skipped."""
+def load_usable(data_dir: str | Path, cfg: SnowConfig) -> tuple[list[Radargram], FolderSummary]:
+    """Usable radargrams of a folder (a UserError when there is none), plus the summary of what was skipped."""
     radargrams, summary = load_radargram_folder(data_dir, rows_needed=cfg.rows_needed, columns=cfg.columns)
     if not radargrams:
         raise UserError(f"no usable radargram in {data_dir} ({summary.files} files, {len(summary.bad)} unreadable, "
                         f"{len(summary.unusable)} with fewer than {cfg.rows_needed} tracked rows)")
+    return radargrams, summary
+
+
+def load_dataset(data_dir: str | Path, cfg: SnowConfig) -> tuple[RadargramArrays, FolderSummary]:
+    """Usable radargrams of a folder as arrays, plus the summary of what was read and skipped."""
+    radargrams, summary = load_usable(data_dir, cfg)
     return radargram_arrays(radargrams, cfg), summary
 
 
 __all__ = ["GraphStats", "RadargramArrays", "SnowGraphs", "fit_graph_stats", "haversine_m", "inverse_distance",
-           "layer_indices", "load_dataset", "normalised_tensors", "radargram_arrays"]
+           "layer_indices", "load_dataset", "load_usable", "normalised_tensors", "radargram_arrays"]

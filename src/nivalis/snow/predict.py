@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io as _io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from nivalis.engine import (
@@ -16,19 +18,120 @@ from nivalis.engine import (
     module_device,
 )
 from nivalis.errors import UserError
-from nivalis.files import atomic_write_text
+from nivalis.files import atomic_path, atomic_write_text
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import (
     GraphStats,
     RadargramArrays,
     SnowGraphs,
+    haversine_m,
     layer_indices,
-    load_dataset,
+    load_usable,
     radargram_arrays,
 )
-from nivalis.snow.io import load_radargrams
+from nivalis.snow.io import Radargram, load_radargrams
 from nivalis.snow.metrics import rmse_per_year
 from nivalis.snow.models import create_snow_model
+from nivalis.snow.units import FirnModel, layer_units
+
+# EPSG:3413, WGS 84 / NSIDC Sea Ice Polar Stereographic North: variant B, true scale at 70° N, central meridian -45°
+WGS84_A = 6_378_137.0
+WGS84_F = 1.0 / 298.257223563
+EPSG3413_LAT_TS = 70.0
+EPSG3413_LON0 = -45.0
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def content_keys(arrays: RadargramArrays) -> list[str] | None:
+    """Per radargram: the sha256 of its file's bytes, plus the cut's suffix for a frame cut into several.
+
+    A frame wider than the model's columns gives radargrams ``FRAME_t00000``, ``FRAME_t00256``, ... of one file;
+    the suffix after the file's stem (``_t00256``) keeps them apart. None when the sources are not known.
+    """
+    if arrays.sources is None:
+        return None
+    hashes: dict[str, str] = {}
+    keys = []
+    for name, source in zip(arrays.names, arrays.sources):
+        if source not in hashes:
+            hashes[source] = file_sha256(source)
+        stem = Path(source).stem
+        keys.append(hashes[source] + (name[len(stem):] if name.startswith(stem) else ""))
+    return keys
+
+
+def epsg3413(latitude: np.ndarray, longitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) metres in EPSG:3413 of WGS 84 degrees: the ellipsoidal polar stereographic of Snyder (1987) §21.
+
+    .. math::
+        t = \\tan(\\pi/4 - \\phi/2) \\Big/ \\left(\\frac{1 - e \\sin\\phi}{1 + e \\sin\\phi}\\right)^{e/2},
+        \\quad m_c = \\frac{\\cos\\phi_c}{\\sqrt{1 - e^2 \\sin^2\\phi_c}}, \\quad
+        \\rho = a\\, m_c\\, t / t_c, \\quad x = \\rho \\sin(\\lambda - \\lambda_0), \\quad y = -\\rho \\cos(\\lambda - \\lambda_0)
+
+    with :math:`\\phi_c = 70°` (latitude of true scale), :math:`\\lambda_0 = -45°`, no false easting or northing.
+    """
+    e = np.sqrt(WGS84_F * (2.0 - WGS84_F))
+    phi = np.radians(np.asarray(latitude, dtype=np.float64))
+    lam = np.radians(np.asarray(longitude, dtype=np.float64) - EPSG3413_LON0)
+
+    def t_of(p):
+        es = e * np.sin(p)
+        return np.tan(np.pi / 4 - p / 2) / ((1 - es) / (1 + es)) ** (e / 2)
+
+    phi_c = np.radians(EPSG3413_LAT_TS)
+    m_c = np.cos(phi_c) / np.sqrt(1 - (e * np.sin(phi_c)) ** 2)
+    rho = WGS84_A * m_c * t_of(phi) / t_of(phi_c)
+    return rho * np.sin(lam), -rho * np.cos(lam)
+
+
+def along_track_m(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+    """[N] haversine distance (m) along the track from its first trace (the sum of trace-to-trace steps)."""
+    lat, lon = np.asarray(latitude, dtype=np.float64), np.asarray(longitude, dtype=np.float64)
+    steps = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    return np.concatenate([[0.0], np.cumsum(steps)])
+
+
+def _interp_extrapolate(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """np.interp that continues the end segments' slopes beyond the ends (xp increasing)."""
+    out = np.interp(x, xp, fp)
+    if xp.size >= 2:
+        lo, hi = x < xp[0], x > xp[-1]
+        out[lo] = fp[0] + (x[lo] - xp[0]) * (fp[1] - fp[0]) / max(xp[1] - xp[0], 1e-12)
+        out[hi] = fp[-1] + (x[hi] - xp[-1]) * (fp[-1] - fp[-2]) / max(xp[-1] - xp[-2], 1e-12)
+    return out
+
+
+def thickness_units(radargram: Radargram, cfg: SnowConfig, firn: FirnModel, thickness_px: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """(metres [P, N], m w.e. [P, N], depth source, density source) of the target layers, oldest year first.
+
+    `thickness_px` [P, N]: predicted thicknesses replacing the tracked ones of the target layers (None: the
+    tracked layers). The layer rows are rebuilt from the surface down with them and converted by
+    `nivalis.snow.units.layer_units`, as `snow inspect` converts tracked rows: the file's ``curr_dens`` or the
+    firn model for density; its travel time (read on the echogram ``Time`` axis, here at the rebuilt rows:
+    interpolated on the file's own rows, the end slopes continued) or ``firn.pixel_m`` for depth.
+    """
+    targ = layer_indices(cfg)[1]
+    tracked = radargram.layers[:max(targ) + 2].astype(np.float64)
+    rows = tracked
+    if thickness_px is not None:
+        thick = np.diff(tracked, axis=0)
+        thick[targ] = np.asarray(thickness_px, dtype=np.float64)
+        rows = tracked[:1] + np.concatenate([np.zeros((1, tracked.shape[1])), np.cumsum(thick, axis=0)])
+    twtt = None
+    if radargram.twtt is not None:
+        own = radargram.twtt[:tracked.shape[0]].astype(np.float64)
+        twtt = np.stack([_interp_extrapolate(rows[:, j], tracked[:, j], own[:, j]) for j in range(rows.shape[1])], 1)
+    units = layer_units(rows, firn, twtt=twtt, layer_density=radargram.fields.get("curr_dens"))
+    return units.thickness_m[targ], units.thickness_mwe[targ], units.depth_source, units.density_source
 
 
 @torch.no_grad()
@@ -72,6 +175,28 @@ class Prediction:
     roles: list[str]             # per radargram: "train", "test" (the checkpoint's split), "new" or "unknown"
     predicted: torch.Tensor      # [R, N, P] pixels, oldest year first
     tracked: torch.Tensor        # [R, N, P] pixels, the file's own layers
+    predicted_m: np.ndarray = field(default_factory=lambda: np.empty(0))      # [R, N, P] metres of firn
+    predicted_mwe: np.ndarray = field(default_factory=lambda: np.empty(0))    # [R, N, P] metres water equivalent
+    tracked_mwe: np.ndarray = field(default_factory=lambda: np.empty(0))      # [R, N, P] the tracked layers'
+
+    def columns(self) -> tuple[list[str], list[list[Any]]]:
+        """(names, rows) of the per-trace table: one row per trace of every predicted radargram.
+
+        Names start with a letter and have at most 10 characters, so MATLAB's `readtable` keeps them and a
+        shapefile (DBF) export does not truncate them: ``pred2007``/``trk2007`` (px), ``m2007`` (predicted m),
+        ``mwe2007``/``trkmwe2007`` (predicted and tracked m w.e.).
+        """
+        years = self.result["years"]
+        names = ["file", "role", "trace", "latitude", "longitude",
+                 *[f"{kind}{y}" for y in years for kind in ("pred", "trk")],
+                 *[f"{kind}{y}" for y in years for kind in ("m", "mwe", "trkmwe")]]
+        px = torch.stack([self.predicted, self.tracked.to(self.predicted.dtype)], -1).flatten(2).numpy()
+        phys = np.stack([self.predicted_m, self.predicted_mwe, self.tracked_mwe], -1).reshape(*px.shape[:2], -1)
+        rows = []
+        for name, role, static, values, units in zip(self.arrays.names, self.roles, self.arrays.static, px, phys):
+            for trace, ((lat, lon), row, unit_row) in enumerate(zip(static[:, :2], values, units)):
+                rows.append([name, role, trace, float(lat), float(lon), *map(float, row), *map(float, unit_row)])
+        return names, rows
 
     def write_csv(self, path: str | Path) -> Path:
         """One row per trace: file, role, trace, position, then predicted and tracked px of every target year.
@@ -82,16 +207,41 @@ class Prediction:
         """
         buf = _io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["file", "role", "trace", "latitude", "longitude",
-                         *[f"{kind}{y}" for y in self.result["years"] for kind in ("pred", "trk")]])
-        both = torch.stack([self.predicted, self.tracked.to(self.predicted.dtype)], -1).flatten(2).numpy()
-        for name, role, static, values in zip(self.arrays.names, self.roles, self.arrays.static, both):
-            for trace, ((lat, lon), row) in enumerate(zip(static[:, :2], values)):  # row: [P·2] year-major
-                writer.writerow([name, role, trace, f"{lat:.7f}", f"{lon:.7f}", *[f"{v:.4f}" for v in row]])
+        names, rows = self.columns()
+        writer.writerow(names)
+        n_px = 2 * len(self.result["years"])
+        for row in rows:
+            head, px, units = row[:3], row[5:5 + n_px], row[5 + n_px:]
+            writer.writerow([*head, f"{row[3]:.7f}", f"{row[4]:.7f}", *[f"{v:.4f}" for v in px],
+                             *[f"{v:.6f}" for v in units]])
         return atomic_write_text(Path(path), buf.getvalue())
 
+    def write_gpkg(self, path: str | Path, *, epsg3413_columns: bool = False) -> Path:
+        """A GeoPackage point layer ``prediction`` in WGS 84 (EPSG:4326): one point per trace, the CSV's columns
+        plus ``along_m`` (haversine distance along the radargram from its first trace) and, with
+        `epsg3413_columns`, ``x_3413``/``y_3413`` (metres, NSIDC polar stereographic north)."""
+        import pyogrio.raw
+        import shapely
 
-def predict_path(checkpoint: str | Path, path: str | Path, *, survey_year: int | None = None) -> Prediction:
+        names, rows = self.columns()
+        table = list(zip(*rows)) if rows else [[] for _ in names]
+        data = [np.asarray(col, dtype=object if k < 2 else np.int32 if k == 2 else np.float64)
+                for k, col in enumerate(table)]
+        lat, lon = data[3], data[4]
+        along = np.concatenate([along_track_m(static[:, 0], static[:, 1]) for static in self.arrays.static])
+        names, data = [*names, "along_m"], [*data, along]
+        if epsg3413_columns:
+            x, y = epsg3413(lat, lon)
+            names, data = [*names, "x_3413", "y_3413"], [*data, x, y]
+        geometry = shapely.to_wkb(shapely.points(lon, lat))
+        with atomic_path(path) as tmp:
+            pyogrio.raw.write(str(tmp), geometry, data, names, layer="prediction", driver="GPKG",
+                              geometry_type="Point", crs="EPSG:4326")
+        return Path(path)
+
+
+def predict_path(checkpoint: str | Path, path: str | Path, *, survey_year: int | None = None,
+                 firn: FirnModel | None = None) -> Prediction:
     """`nivalis snow predict`: the target layers' thickness at every trace of one radargram file or a folder.
 
     A single file that is not usable is a UserError (it says why). In a folder, unreadable and unusable
@@ -103,18 +253,25 @@ def predict_path(checkpoint: str | Path, path: str | Path, *, survey_year: int |
     of a training folder is optimistic). A file that holds several radargrams (a CReSIS frame wider than
     the model's columns) is predicted like a folder. `survey_year` relabels the years (the model predicts
     layers counted from the surface; the checkpoint's years are kept when it is None).
+
+    Roles compare the sha256 of each file's bytes with the checkpoint's ``train_sha256``/``test_sha256``, so a
+    renamed or moved copy of a training file is still ``train``; a checkpoint without them (written before
+    they were stored) compares file names, and ``role_note`` says so. Thicknesses are also given in metres
+    and m w.e. (`thickness_units`, with `firn` for what the file does not tell: pixel size, density).
     """
     model, cfg, stats, meta = load_predictor(checkpoint)
+    firn = firn or FirnModel()
     path = Path(path)
     radargrams = None if path.is_dir() else load_radargrams(path)
     if radargrams is None or len(radargrams) > 1:
-        arrays, summary = load_dataset(path, cfg)
+        radargrams, summary = load_usable(path, cfg)
     else:
         radargram = radargrams[0]
         ok, reason = radargram.usability(cfg.rows_needed, cfg.columns)
         if not ok:
             raise UserError(f"{path}: not usable for this model: {reason}")
-        arrays, summary = radargram_arrays([radargram], cfg), None
+        summary = None
+    arrays = radargram_arrays(radargrams, cfg)
     dataset = SnowGraphs.build(arrays, stats)
     pred, target = predict_thickness(model, dataset, cfg.precision), dataset.targets
     per_year, total = rmse_per_year(pred, target)
@@ -122,26 +279,64 @@ def predict_path(checkpoint: str | Path, path: str | Path, *, survey_year: int |
     if survey_year is not None:
         cfg.survey_year = survey_year
         years = cfg.target_years()
-    tested = set(meta.get("test_files", ()))
-    # checkpoints written before "train_files" was saved cannot tell a training radargram from a new one
-    other = "new" if "train_files" in meta else "unknown"
-    trained = set(meta.get("train_files", ()))
-    roles = ["train" if name in trained else "test" if name in tested else other for name in arrays.names]
+    roles, role_note = _roles(arrays, meta)
+    other = "unknown" if "train_files" not in meta else "new"
+    pred_m, pred_mwe, trk_mwe = [], [], []
+    sources: set[tuple[str, str]] = set()
+    for radargram, values in zip(radargrams, pred.numpy()):
+        metres, mwe, depth_from, density_from = thickness_units(radargram, cfg, firn, values.T)
+        pred_m.append(metres.T)
+        pred_mwe.append(mwe.T)
+        trk_mwe.append(thickness_units(radargram, cfg, firn)[1].T)
+        sources.add((depth_from, density_from))
+    pred_m_arr, pred_mwe_arr, trk_mwe_arr = np.stack(pred_m), np.stack(pred_mwe), np.stack(trk_mwe)
+
+    def means(px: np.ndarray, metres: np.ndarray, mwe: np.ndarray) -> dict[str, dict[str, float]]:
+        """Mean thickness per predicted year (over traces and radargrams) in px, m and m w.e."""
+        return {key: dict(zip(years, (float(v) for v in np.nanmean(a.reshape(-1, a.shape[-1]), 0))))
+                for key, a in (("thickness_px", px), ("thickness_m", metres), ("thickness_mwe", mwe))}
+
     result: dict[str, Any] = {"model": meta["model"], "years": years, "rmse_px": dict(zip(years, per_year)),
-                              "total_rmse_px": total}
+                              "total_rmse_px": total,
+                              "units": {"depth_from": sorted({d for d, _ in sources}),
+                                        "density": sorted({d for _, d in sources})},
+                              "role_by": "name" if role_note else "sha256"}
+    if role_note:
+        result["role_note"] = role_note
     if summary is None:
         result.update({"file": str(path), "role": roles[0], "notes": list(radargrams[0].notes),
-                       "thickness_px": pred[0].T.tolist(),
+                       "thickness_px": pred[0].T.tolist(), "thickness_m": pred_m_arr[0].T.tolist(),
+                       "thickness_mwe": pred_mwe_arr[0].T.tolist(),
+                       "mean": means(pred.numpy(), pred_m_arr, pred_mwe_arr),
                        "tracked_px": target[0].T.tolist(), "layer_index": layer_indices(cfg)[1],
                        "latitude": arrays.static[0, :, 0].tolist(), "longitude": arrays.static[0, :, 1].tolist()})
     else:
         per_file = [rmse_per_year(pred[i:i + 1], target[i:i + 1])[1] for i in range(len(arrays.names))]
         result.update({"folder": str(path), "data": summary.to_dict(), "predicted": len(arrays.names),
                        "roles": {r: roles.count(r) for r in ("train", "test", other)},
-                       "file_rmse_px": dict(zip(arrays.names, per_file))})
+                       "file_rmse_px": dict(zip(arrays.names, per_file)),
+                       **means(pred.numpy(), pred_m_arr, pred_mwe_arr),
+                       "files": {name: means(pred[i:i + 1].numpy(), pred_m_arr[i:i + 1], pred_mwe_arr[i:i + 1])
+                                 for i, name in enumerate(arrays.names)}})
         unseen = [i for i, r in enumerate(roles) if r in ("test", "new")]
         if unseen:
             held_year, held_total = rmse_per_year(pred[unseen], target[unseen])
             result["held_out"] = {"radargrams": len(unseen), "rmse_px": dict(zip(years, held_year)),
                                   "total_rmse_px": held_total}
-    return Prediction(result, arrays, roles, pred, target)
+    return Prediction(result, arrays, roles, pred, target, pred_m_arr, pred_mwe_arr, trk_mwe_arr)
+
+
+def _roles(arrays: RadargramArrays, meta: dict[str, Any]) -> tuple[list[str], str | None]:
+    """(role per radargram, a note when the checkpoint could only be matched by file name)."""
+    if "train_files" not in meta:  # checkpoints written before "train_files" was saved cannot tell train from new
+        tested = set(meta.get("test_files", ()))
+        return (["test" if name in tested else "unknown" for name in arrays.names],
+                "the checkpoint lists no training files: radargrams not in its test split are 'unknown'")
+    if meta.get("train_sha256") is not None and meta.get("test_sha256") is not None:
+        trained, tested = set(meta["train_sha256"]), set(meta["test_sha256"])
+        keys = content_keys(arrays) or []
+        return ["train" if key in trained else "test" if key in tested else "new" for key in keys], None
+    trained, tested = set(meta["train_files"]), set(meta.get("test_files", ()))
+    return (["train" if name in trained else "test" if name in tested else "new" for name in arrays.names],
+            "the checkpoint has no content hashes of its files (written before they were stored): roles are "
+            "decided by file name, so a renamed training file counts as 'new'")

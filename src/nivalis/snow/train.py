@@ -26,7 +26,7 @@ from nivalis.snow.graphs import (
 )
 from nivalis.snow.metrics import rmse_per_year
 from nivalis.snow.models import create_snow_model, snow_model_kwargs
-from nivalis.snow.predict import predict_thickness
+from nivalis.snow.predict import content_keys, predict_thickness
 
 
 def split_indices(n: int, cfg: SnowConfig) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -74,7 +74,9 @@ def train_snow(data_dir: str | Path, model_name: str, cfg: SnowConfig, out_dir: 
     model, kwargs = build_model(model_name, stats, cfg, seed)
     meta = {"task": "snow_thickness", "model": model_name, "model_kwargs": kwargs, "stats": stats.to_dict(),
             "config": cfg.to_dict(), "years": cfg.target_years(), "split": split,
-            "train_files": list(train_arrays.names), "test_files": list(test_arrays.names)}
+            "train_files": list(train_arrays.names), "test_files": list(test_arrays.names),
+            # what `snow predict` recognises a training file by when it was renamed or copied elsewhere
+            "train_sha256": content_keys(train_arrays), "test_sha256": content_keys(test_arrays)}
     fitted = fit(model, train_set, test_set, config=_train_config(cfg, seed), task=regression_task(), out_dir=out_dir,
                  resume=resume, meta=meta, desc=model_name, force=force)
     pred = predict_thickness(model, test_set, cfg.precision)
