@@ -147,11 +147,13 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
         fraction = ones / float(mds.width * mds.height)
         polygons = mask_to_polygons(rasterio.band(mds, 1), georef, min_area_px=min_area_px,
                                     simplify_px=simplify_pixels(simplify_m, georef))
-    with rasterio.open(prob_path) as pds:
-        stats = _polygon_stats(pds, polygons)
+    # every later read too: a decimated read of an input without overviews walks all its blocks
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with rasterio.open(prob_path) as pds:
+            stats = _polygon_stats(pds, polygons)
+        overlay = _decimated_overlay(image_path, index, prob_path, mask_path, overlay_image)
     vectors = write_polygons(out, stem, polygons, georef, stats=stats)
-    overlay_path = write_image(out / f"{stem}_overlay.png", _decimated_overlay(image_path, index, prob_path,
-                                                                                 mask_path, overlay_image))
+    overlay_path = write_image(out / f"{stem}_overlay.png", overlay)
     return {"probability": str(prob_path), "mask": str(mask_path), **vectors, "overlay": str(overlay_path),
             "seconds": round(time.perf_counter() - t0, 3), "map_seconds": round(map_seconds, 3),
             "avalanches": len(polygons), "avalanche_fraction": round(fraction, 6), "height": height,
