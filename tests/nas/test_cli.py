@@ -13,13 +13,24 @@ def test_search_then_retrain(tmp_path):
     # in-process (the DDP test runs the package in fresh processes); same entry point as the `nivalis` script
     found = invoke("refine", "search", "--backbone", "resnet18", "--granularity", "layer", "--data", "digits",
                    *TINY, "--out", str(out), "--json").json()
-    for key in ("backbone", "granularity", "arch", "flops", "baseline_flops", "params", "accuracy"):
+    for key in ("backbone", "granularity", "arch", "macs", "baseline_macs", "flops", "baseline_flops", "params",
+                "accuracy"):
         assert key in found
+    assert found["flops"] == 2 * found["macs"] and found["baseline_flops"] == 2 * found["baseline_macs"]
     assert found["granularity"] == "layer" and len(found["arch"]) == 16
     assert json.loads((out / "arch.json").read_text())["arch"] == found["arch"]
     trained = invoke("refine", "retrain", str(out / "arch.json"), "--epochs", "1", "--json", "--quiet").json()
-    assert trained["flops"] == found["flops"] and 0 <= trained["accuracy"] <= 1
+    assert trained["flops"] == found["flops"] and trained["macs"] == found["macs"] and 0 <= trained["accuracy"] <= 1
+    assert "arch_note" not in trained
     assert (out / "retrain-s0" / "checkpoint.pt").is_file()
+    # the seed's printing of Table 4: 15 codes for 16 slots, the last slot keeps conv3x3 and the JSON says so
+    spec = json.loads((out / "arch.json").read_text())
+    spec["arch"] = [1, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2]
+    (out / "seed.json").write_text(json.dumps(spec))
+    printed = invoke("refine", "retrain", str(out / "seed.json"), "--epochs", "1", "--out", str(tmp_path / "r"),
+                     "--json", "--quiet").json()
+    assert printed["arch"] == spec["arch"] + [0] and printed["arch_given"] == spec["arch"]
+    assert "code 0 appended" in printed["arch_note"] and printed["flops"] == 2 * printed["macs"]
     human = invoke("refine", "space", "--backbone", "resnet18", "--input", "1x32x32", "--width", "0.25")
     assert human.code == 0 and "8 decisions over 16 slots" in human.out
 

@@ -22,7 +22,8 @@ def _human_search(r: dict) -> str:
     return "\n".join([
         f"{r['backbone']} ({r['granularity']}) on {r['data']}: arch {r['arch']}",
         f"  operators:      {ops}",
-        f"  FLOPs:          {r['flops']:,} vs {r['baseline_flops']:,} original ({-100 * r['flops_reduction']:+.1f}%)",
+        f"  MACs:           {r['macs']:,} vs {r['baseline_macs']:,} original ({-100 * r['flops_reduction']:+.1f}%; "
+        "FLOPs = 2 x MACs)",
         f"  params:         {r['params']:,} vs {r['baseline_params']:,} original",
         f"  proxy accuracy: {r['accuracy']:.4f} (original path {r['baseline_accuracy']:.4f}, shared weights)",
         f"  search time:    {r['seconds']:.0f} s   arch file: {r.get('arch_file', '-')}",
@@ -115,8 +116,10 @@ def retrain(
     result = run_retrain(spec, data, data_dir=str(data_dir) if data_dir else None, config=cfg, out_dir=out,
                          resume=resume)
     human = (f"{result['backbone']} arch {result['arch']} on {result['data']}: test accuracy {result['accuracy']:.4f}, "
-             f"{result['flops']:,} FLOPs ({-100 * result['flops_reduction']:+.1f}% vs original), "
+             f"{result['macs']:,} MACs ({-100 * result['flops_reduction']:+.1f}% vs original), "
              f"{result['params']:,} params, {result['seconds']:.0f} s")
+    if "arch_note" in result:
+        human += f"\n  note: {result['arch_note']}"
     emit(result, as_json, human=human)
 
 
@@ -129,33 +132,57 @@ def space(
     param_rule: Annotated[bool, typer.Option("--param-rule/--no-param-rule")] = True,
     width: Annotated[float, typer.Option(min=0.01, help="Channel multiplier.")] = 1.0,
     stem: Annotated[str, typer.Option(help="auto, cifar or imagenet (ResNets).")] = "auto",
+    classes: Annotated[int, typer.Option(min=1, help="Classifier outputs (1000 for the seed's ImageNet counts).")]
+    = 10,
+    arch: Annotated[str | None, typer.Option(help="Also count this architecture, codes such as 1,0,0,0,0,0,0; one "
+                                                  "code short is the seed's printing (the last keeps conv3x3).")]
+    = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a backbone's search space: slots, allowed operators, FLOPs of each choice."""
-    from nivalis.nas.operators import OPERATOR_NAMES
+    """Show a backbone's search space: slots, allowed operators, MACs of each choice (FLOPs = 2 x MACs)."""
+    from nivalis.errors import UserError
+    from nivalis.nas.operators import OPERATOR_NAMES, SHORT_VECTOR_RULE
     from nivalis.nas.search import NARConfig, model_kwargs_for
     from nivalis.nas.space import SearchSpace
     from nivalis.profile import parse_input_shape
 
     shape = parse_input_shape(input)
     cfg = NARConfig(backbone=backbone, granularity=granularity, candidates=candidates, width=width, stem=stem)
-    sp = SearchSpace(backbone, granularity, input_shape=shape, model_kwargs=model_kwargs_for(cfg, shape),
-                     candidates=cfg.candidates, param_rule=param_rule)
+    sp = SearchSpace(backbone, granularity, input_shape=shape, num_classes=classes,
+                     model_kwargs=model_kwargs_for(cfg, shape), candidates=cfg.candidates, param_rule=param_rule)
     base = sp.cost(sp.baseline(), "flops")
     rows = []
     for d, (slots, choices) in enumerate(zip(sp.decisions, sp.choices)):
         names = [sp.slots[i].name for i in slots]
         flops = {}
         for code in choices:
-            arch = sp.baseline()
-            arch[d] = code
-            flops[OPERATOR_NAMES[code]] = int(sp.cost(arch, "flops") - base)
-        rows.append({"decision": d, "slots": names, "choices": choices, "flops_change": flops})
-    result = {**sp.describe(), "baseline_flops": int(base), "baseline_params": int(sp.cost(sp.baseline(), "params")),
+            alt = sp.baseline()
+            alt[d] = code
+            flops[OPERATOR_NAMES[code]] = int(sp.cost(alt, "flops") - base)
+        rows.append({"decision": d, "slots": names, "choices": choices,
+                     "macs_change": {k: v // 2 for k, v in flops.items()}, "flops_change": flops})
+    result = {**sp.describe(), "num_classes": classes, "baseline_macs": int(base) // 2, "baseline_flops": int(base),
+              "baseline_params": int(sp.cost(sp.baseline(), "params")), "short_vector_rule": SHORT_VECTOR_RULE,
               "rows": rows}
     lines = [f"{backbone} ({granularity}) at {input}: {sp.num_decisions} decisions over {len(sp.slots)} slots, "
-             f"{sp.size():,} architectures; original {int(base):,} FLOPs"]
+             f"{sp.size():,} architectures; original {int(base) // 2:,} MACs"]
     for r in rows:
         change = ", ".join(f"{k} {v / base:+.1%}" for k, v in r["flops_change"].items() if k != "conv3x3")
         lines.append(f"  {r['decision']:>3} {'+'.join(r['slots']):<34} {change}")
+    if arch is not None:
+        try:
+            given = [int(t) for t in arch.replace(" ", "").strip("[]").split(",") if t]
+        except ValueError:
+            raise UserError(f"bad --arch {arch!r}: expected codes such as 1,0,0,0,0,0,0") from None
+        full, note = sp.complete(given)
+        # any code may be counted here (the parameter rule restricts the search, not what is measured)
+        free = SearchSpace(backbone, granularity, input_shape=shape, num_classes=classes,
+                           model_kwargs=model_kwargs_for(cfg, shape), candidates=range(len(OPERATOR_NAMES)),
+                           param_rule=False)
+        flops = int(free.cost(full, "flops"))
+        result["arch"] = {"given": given, "arch": full, "operators": [OPERATOR_NAMES[c] for c in full],
+                          "macs": flops // 2, "flops": flops, "params": int(free.cost(full, "params")),
+                          "note": note}
+        lines.append(f"  arch {full}: {flops // 2:,} MACs, {result['arch']['params']:,} params"
+                     + (f" ({note})" if note else ""))
     emit(result, as_json, human="\n".join(lines))

@@ -33,6 +33,27 @@ conv 3×3, and depthwise-separable 5×5 stays (25·C_in + C_in·C_out < 9·C_in�
 backbone's `conv3x3_for_block` hook): one code per residual block ("block",
 ResNet-18-8: every 3×3 slot of block b uses ops[b]) or one code per slot ("layer", ResNet-18-16), in
 the order the network applies them. A Bottleneck has one 3×3 slot per block, so both readings coincide.
+
+Vectors one code short (the seed's printing, `complete_ops`). Seed Table 4 prints ResNet-18's
+architectures with 7 codes (block granularity, 8 blocks) and 15 codes (layer granularity, 16 slots),
+while §4.2.2 says there are 8 and 16 decisions. The rule here: a vector one code short of a
+granularity covers that granularity's decisions in network order from the first on, and the **last**
+decision (the last residual block, resp. its last 3×3 slot, `layer4.1.conv2` of ResNet-18) keeps
+the original conv 3×3, i.e. code 0 is appended. The seed does not say which position it leaves out;
+the rule follows from its text and its own figures:
+
+- §3.1 calls max3×3 and avg3×3 "non-parameterized convolution-like" operators. Read with the last
+  slot appended, both max3×3 codes of the ResNet-18-16 row (printed positions 3 and 14) fall on
+  slots whose input and output widths agree (`layer1.1.conv2`, `layer4.1.conv1`), where a pool needs
+  no weights. Read with the first slot prepended instead, position 3 falls on `layer2.0.conv1`
+  (64 → 128, stride 2), where a pool cannot be parameter-free (it needs the 1×1 projection above).
+- Table 4's own counts agree better: at 224×224 with 1000 classes, appending gives the ResNet-18-16
+  row 9.00·10⁶ parameters (printed 0.92·10⁷) against 8.71·10⁶ when prepending; the MACs move the same
+  way (`tests/nas/test_seed_tables.py` holds both readings' figures). The ResNet-18-8 row's one change
+  lands in stage 1 under either reading, at the same cost.
+
+Where the rule is applied, `complete_ops` returns a note saying so; `refine retrain` puts it in its
+JSON (`arch_note`) and `refine space` states the rule (`short_vector_rule`).
 """
 
 from __future__ import annotations
@@ -110,20 +131,47 @@ def allowed_operators(in_chs: int, out_chs: int, *, stride: int = 1, groups: int
     return [c for c in codes if operator_params(c, in_chs, out_chs, stride=stride, groups=groups) <= limit]
 
 
-def expand_ops(ops: Sequence[int], slots_per_block: Sequence[int]) -> tuple[list[int], str]:
-    """Per-slot codes and the granularity ("block" or "layer") that `len(ops)` selects.
+#: the rule for a vector one code short (module docstring), as `refine space` states it
+SHORT_VECTOR_RULE = ("a vector one code short of a granularity (seed 004 Table 4 prints ResNet-18 with 7 and 15 "
+                     "codes for 8 blocks and 16 slots) covers the decisions from the first on; the last residual "
+                     "block, resp. the last 3x3 slot, keeps conv3x3 (code 0 appended)")
+
+
+def short_vector_note(given: int, granularity: str) -> str:
+    unit = "residual blocks" if granularity == "block" else "3x3 slots"
+    last = "block" if granularity == "block" else "slot"
+    return (f"{given} codes for {given + 1} {unit} (seed 004 Table 4 printing): the last {last} keeps conv3x3, "
+            "code 0 appended")
+
+
+def complete_ops(ops: Sequence[int], slots_per_block: Sequence[int]) -> tuple[list[int], str, str | None]:
+    """(codes, granularity, note): `ops` with one code per decision of the granularity `len(ops)` selects.
 
     `slots_per_block[b]` is the number of 3×3 slots of residual block b. `len(ops)` equal to the
-    number of blocks means one code per block; equal to the number of slots, one code per slot.
+    number of blocks means one code per block; equal to the number of slots, one code per slot; one
+    short of either, the seed's printing (module docstring): code 0 is appended and `note` says so
+    (None otherwise). An exact length is read first.
     """
     ops = [check_code(c) for c in ops]
     n_blocks, n_slots = len(slots_per_block), int(sum(slots_per_block))
     if len(ops) == n_blocks:
-        return [c for c, k in zip(ops, slots_per_block) for _ in range(k)], "block"
+        return ops, "block", None
     if len(ops) == n_slots:
-        return ops, "layer"
+        return ops, "layer", None
+    if ops and len(ops) == n_blocks - 1:
+        return ops + [0], "block", short_vector_note(len(ops), "block")
+    if ops and len(ops) == n_slots - 1:
+        return ops + [0], "layer", short_vector_note(len(ops), "layer")
     raise UserError(f"ops has {len(ops)} codes; this network takes {n_blocks} (one per residual block) "
-                    f"or {n_slots} (one per 3×3 slot)")
+                    f"or {n_slots} (one per 3×3 slot), or one fewer (the seed's printing: the last keeps conv3x3)")
+
+
+def expand_ops(ops: Sequence[int], slots_per_block: Sequence[int]) -> tuple[list[int], str]:
+    """Per-slot codes and the granularity ("block" or "layer") that `len(ops)` selects (`complete_ops`)."""
+    ops, granularity, _ = complete_ops(ops, slots_per_block)
+    if granularity == "block":
+        return [c for c, k in zip(ops, slots_per_block) for _ in range(k)], "block"
+    return ops, "layer"
 
 
 class OperatorChoice:
@@ -138,6 +186,8 @@ class OperatorChoice:
     def __init__(self, ops: Sequence[int], num_blocks: int):
         self.ops = [check_code(c) for c in ops]
         self.num_blocks = num_blocks
+        if self.ops and len(self.ops) == num_blocks - 1:  # the seed's printing: the last block keeps conv3x3
+            self.ops.append(0)
         self.by_block = len(self.ops) == num_blocks
         self.slots_per_block: list[int] = [0] * num_blocks
         self.codes: list[int] = []
@@ -149,7 +199,7 @@ class OperatorChoice:
             elif len(self.codes) < len(self.ops):
                 code = self.ops[len(self.codes)]
             else:
-                code = 0  # too few codes: finish() reports it with the right counts
+                code = 0  # one code short: the last slot keeps conv3x3; fewer: finish() reports the counts
             self.slots_per_block[block_index] += 1
             self.codes.append(code)
             return make_operator(code, in_chs, out_chs, stride=stride, groups=groups, act=act)
@@ -159,5 +209,6 @@ class OperatorChoice:
         expand_ops(self.ops, self.slots_per_block)  # raises on a length that is neither granularity
 
 
-__all__ = ["ALL_CANDIDATES", "OPERATOR_NAMES", "SEED_CANDIDATES", "OperatorChoice", "SeparableOperator",
-           "allowed_operators", "check_code", "expand_ops", "make_operator", "operator_params", "output_norms"]
+__all__ = ["ALL_CANDIDATES", "OPERATOR_NAMES", "SEED_CANDIDATES", "SHORT_VECTOR_RULE", "OperatorChoice",
+           "SeparableOperator", "allowed_operators", "check_code", "complete_ops", "expand_ops", "make_operator",
+           "operator_params", "output_norms", "short_vector_note"]

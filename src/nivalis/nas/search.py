@@ -23,7 +23,8 @@ number of evaluated children) with uniform paths and derives from its best-rewar
 The proxy task (§4.1.1) is a class-balanced subset of the training split, `proxy_per_class` images
 per class of which `proxy_val_per_class` form its own validation split; the test split is never seen.
 A found architecture is retrained from scratch on the full training split with `nivalis.engine.fit`
-(`nivalis.nas.retrain`). The settings live in `nivalis.nas.config`; both modules' public names are
+(`nivalis.nas.retrain`). Costs are reported as `macs` (multiply-adds, the seed's count) and `flops`
+(2 × MACs, PyTorch's count), each with its `baseline_` value. The settings live in `nivalis.nas.config`; both modules' public names are
 re-exported here, the library's one entry point for a search.
 """
 
@@ -281,6 +282,7 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
     result = {
         "backbone": config.backbone, "granularity": config.granularity, "arch": best,
         "operators": [OPERATOR_NAMES[c] for c in best],
+        "macs": int(flops) // 2, "baseline_macs": int(base_flops) // 2,
         "flops": int(flops), "baseline_flops": int(base_flops), "flops_reduction": 1.0 - flops / base_flops,
         "params": int(space.cost(best, "params")), "baseline_params": int(space.cost(space.baseline(), "params")),
         "accuracy": best_acc, "baseline_accuracy": baseline_acc, "reward": best_reward,

@@ -17,6 +17,15 @@ Costs of an architecture come from per-slot lookup tables measured once:
 where F_s(c) counts operator c at slot s on its real input shape (likewise parameters and, on
 request, CPU latency in ms). The FLOPs and parameter tables are exact: they equal `nivalis.profile.count`
 of the built model (tests check it).
+
+FLOPs follow PyTorch's counter, 2 per multiply-add; the seed's tables count multiply-adds (its
+ResNet-18 "FLOPS" of 1.76·10⁹ at 224×224 is the network's MAC count). `cost(arch, "macs")` is
+FLOPs / 2, exact because every operation the counter counts (convolution, matrix product) is made of
+multiply-adds; the search and retrain reports give both (`macs`, `flops`).
+
+An architecture one code short of `num_decisions` is the seed's printing of Table 4 (7 codes for
+ResNet-18's 8 blocks, 15 for its 16 slots): `complete` appends code 0 for the last decision and
+returns a note (the rule and its grounds are in `nivalis.nas.operators`).
 """
 
 from __future__ import annotations
@@ -40,7 +49,9 @@ from nivalis.nas.operators import (
     OperatorChoice,
     allowed_operators,
     check_code,
+    complete_ops,
     make_operator,
+    short_vector_note,
 )
 
 GRANULARITIES = ("block", "layer")
@@ -78,19 +89,25 @@ def create_with_slots(backbone: str, conv3x3_for_block: Callable[[int], ConvFact
 def build_refined(backbone: str, ops: Sequence[int], **model_kwargs) -> nn.Module:
     """The zoo `backbone` with NAR operator `ops` in its 3×3 slots, freshly initialised.
 
-    `ops` holds one code per residual block or one per 3×3 slot (`nivalis.nas.operators.expand_ops`);
-    all zeros builds the backbone itself with the same initialisation as `create_model`. A length that
-    fits neither, or an unknown code, is a UserError.
+    `ops` holds one code per residual block or one per 3×3 slot, or one code fewer (the seed's printing:
+    the last block or slot keeps conv 3×3; `nivalis.nas.operators.complete_ops`); all zeros builds the
+    backbone itself with the same initialisation as `create_model`. A length that fits none of these,
+    or an unknown code, is a UserError.
     """
-    blocks: set[int] = set()
+    slots_per_block: dict[int, int] = {}
 
     def count(block: int) -> ConvFactory:
-        blocks.add(block)
-        return conv3x3_bn
+        slots_per_block.setdefault(block, 0)
 
-    with torch.device("meta"):  # one cheap pass to learn how many residual blocks the backbone has
+        def factory(*args, **kwargs):
+            slots_per_block[block] += 1
+            return conv3x3_bn(*args, **kwargs)
+        return factory
+
+    with torch.device("meta"):  # one cheap pass to learn the backbone's blocks and slots
         create_with_slots(backbone, count, **model_kwargs)
-    choice = OperatorChoice(ops, len(blocks))
+    ops, _, _ = complete_ops(ops, [slots_per_block[b] for b in sorted(slots_per_block)])
+    choice = OperatorChoice(ops, len(slots_per_block))
     model = create_with_slots(backbone, choice.for_block, **model_kwargs)
     choice.finish()
     return model
@@ -231,12 +248,22 @@ class SearchSpace:
     def baseline(self) -> list[int]:
         return [0] * self.num_decisions
 
-    def check(self, arch: Sequence[int]) -> list[int]:
-        """Validate an architecture vector of this space (length, codes allowed at each decision)."""
+    def complete(self, arch: Sequence[int]) -> tuple[list[int], str | None]:
+        """(arch with one code per decision, note): one code short is the seed's printing, code 0 appended
+        for the last decision, and `note` says so (None for a full vector); other lengths are UserErrors."""
         arch = [check_code(c) for c in arch]
+        if arch and len(arch) == self.num_decisions - 1:
+            return arch + [0], short_vector_note(len(arch), self.granularity)
         if len(arch) != self.num_decisions:
             raise UserError(f"architecture has {len(arch)} codes; {self.backbone} at {self.granularity} "
-                            f"granularity takes {self.num_decisions}")
+                            f"granularity takes {self.num_decisions} (or {self.num_decisions - 1}, the seed's "
+                            "printing: the last keeps conv3x3)")
+        return arch, None
+
+    def check(self, arch: Sequence[int]) -> list[int]:
+        """Validate an architecture vector of this space (length, codes allowed at each decision);
+        one code short is completed by `complete`."""
+        arch, _ = self.complete(arch)
         for d, (code, allowed) in enumerate(zip(arch, self.choices)):
             if code not in allowed:
                 raise UserError(f"operator {code} ({OPERATOR_NAMES[code]}) is not a candidate at position {d} "
@@ -307,11 +334,13 @@ class SearchSpace:
         self._tables["latency_ms"] = table
 
     def cost(self, arch: Sequence[int], metric: str = "flops") -> float:
-        """`flops`, `params` or `latency_ms` of an architecture from the lookup tables."""
+        """`flops`, `macs` (FLOPs / 2), `params` or `latency_ms` of an architecture from the lookup tables."""
+        if metric == "macs":
+            return self.cost(arch, "flops") / 2
         if metric == "latency_ms":
             self.measure_latency()
         if metric not in self._tables:
-            raise UserError(f"unknown cost {metric!r} (flops, params, latency_ms)")
+            raise UserError(f"unknown cost {metric!r} (flops, macs, params, latency_ms)")
         table = self._tables[metric]
         total = self._base[metric]
         for slot, code in zip(self.slots, self.expand(arch)):
