@@ -65,14 +65,20 @@ def torch_load_weights(path: str | os.PathLike):
 
     A file that is not a torch checkpoint (e.g. an insightface `.bin`, a plain protocol-4 pickle) makes
     torch warn before its restricted unpickler refuses it; the caller turns the refusal into one error line.
+    Garbage or truncated bytes (struct, index, overflow errors deep in torch's unpickler) become a `ValueError`.
     """
+    import struct
     import warnings
 
     import torch
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except (struct.error, IndexError, OverflowError, RecursionError, TypeError, AttributeError,
+                MemoryError) as exc:  # what torch's unpickler raises on garbage or truncated bytes
+            raise ValueError(f"corrupt or truncated file ({type(exc).__name__}: {str(exc)[:100]})") from None
 
 
 def _pid_alive(pid: int) -> bool:

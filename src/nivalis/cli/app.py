@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
+import typing
 import warnings
 
 import click
@@ -57,13 +60,54 @@ def _register() -> None:
 
 _register()
 
+#: the largest magnitude an integer option takes: int64, the most torch, numpy and the OS accept
+_INT_LIMIT = 2**63 - 1
+
+
+def _finite_number(ctx, param, value):
+    """Reject NaN, ±inf and integers beyond int64 when the option is parsed, before any work starts."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise typer.BadParameter(f"{v} is not a finite number", ctx=ctx, param=param)
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > _INT_LIMIT:
+            raise typer.BadParameter(f"{v} is too large (at most {_INT_LIMIT:,} in magnitude)", ctx=ctx, param=param)
+    return value
+
+
+def _guard_numbers(command) -> None:
+    """Give every int/float option of `command` and its subcommands the finite-number check."""
+    for sub in getattr(command, "commands", {}).values():
+        _guard_numbers(sub)
+    for param in command.params:
+        annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        if typing.get_origin(annotation) in (list, tuple):
+            annotation = (typing.get_args(annotation) or (None,))[0]
+        if annotation not in (int, float):
+            continue
+        previous = param.callback
+
+        def check(ctx, p, value, previous=previous):
+            value = _finite_number(ctx, p, value)
+            return previous(ctx, p, value) if previous is not None else value
+
+        param.callback = check
+
+
+@functools.cache
+def command():
+    """The click command tree of `app`, built once, with the number checks."""
+    cmd = typer.main.get_command(app)
+    _guard_numbers(cmd)
+    return cmd
+
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user mistakes become one `error: ...` line on stderr and exit code 2."""
     for module in _QUIET_WARNINGS:  # third-party notices a user cannot act on; nivalis's own warnings stay visible
         warnings.filterwarnings("ignore", category=UserWarning, module=module)
     try:
-        code = app(args=argv, standalone_mode=False, prog_name="nivalis")
+        code = command()(args=argv, standalone_mode=False, prog_name="nivalis")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

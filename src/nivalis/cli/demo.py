@@ -33,7 +33,10 @@ def demo(
     import sys
 
     from nivalis.errors import UserError
+    from nivalis.files import prepare_output_dir
     from nivalis.report import Report
+
+    prepare_output_dir(out)  # a file, /proc or a read-only folder fails now, not after the runs
 
     builders = _section_builders()
     if only:

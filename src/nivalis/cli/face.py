@@ -70,6 +70,9 @@ def train(
         if not Path(data).exists():
             raise UserError(f"face data not found: {data} (digits, a train.rec or a folder per identity)")
         cfg = FaceConfig(**{k: v for k, v in overrides.items() if v is not None})
+    from nivalis.files import prepare_output_dir
+
+    prepare_output_dir(out or Path("runs") / f"face-{loss}")  # before the training, not at its first checkpoint
     run = train_face(data, cfg, out or Path("runs") / f"face-{loss}", bins=bins or None, desc=f"face {loss}")
     r = run.result
     v = r["verification"]
@@ -99,6 +102,10 @@ def verify(
 
     if roc is not None and roc.suffix.lower() != ".csv":
         raise UserError(f"--roc must end in .csv (got {roc.name})")
+    if roc is not None:
+        from nivalis.files import prepare_output_file
+
+        prepare_output_file(roc, option="--roc")
     result = verify_bin(bin_file, checkpoint, batch_size=batch_size)
     curve = result.pop("roc")
     result["bin"] = str(bin_file)
@@ -135,6 +142,9 @@ def embed(
 
     if out.suffix.lower() not in (".npy", ".csv"):
         raise UserError(f"--out must end in .npy or .csv (got {out.name})")
+    from nivalis.files import prepare_output_file
+
+    prepare_output_file(out)  # before the model is loaded and the images embedded
     backbone, meta = load_face_model(checkpoint)
     decoded = []
     for path in images:

@@ -84,6 +84,9 @@ def search(
                     width=width, stem=stem, proxy_per_class=proxy_per_class, proxy_val_per_class=proxy_val_per_class,
                     reward=reward, strategy=strategy, augment=augment, seed=seed, precision=precision, **preset)
     out = out or Path("runs") / f"refine-{backbone}-{data}"
+    from nivalis.files import prepare_output_dir
+
+    prepare_output_dir(out)  # before the search, not when its first file is written
     result = run_search(cfg, data, data_dir=str(data_dir) if data_dir else None, out_dir=out, resume=resume).result
     result.pop("derived_from", None)
     result.pop("config", None)
@@ -113,6 +116,9 @@ def retrain(
     spec = load_arch(arch_file)
     cfg = retrain_config(epochs=epochs, seed=seed, lr=lr, precision=precision)
     out = out or arch_file.parent / f"retrain-s{seed}"
+    from nivalis.files import prepare_output_dir
+
+    prepare_output_dir(out)
     result = run_retrain(spec, data, data_dir=str(data_dir) if data_dir else None, config=cfg, out_dir=out,
                          resume=resume)
     human = (f"{result['backbone']} arch {result['arch']} on {result['data']}: test accuracy {result['accuracy']:.4f}, "

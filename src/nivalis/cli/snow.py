@@ -105,7 +105,10 @@ def simulate(
 ) -> None:
     """Simulate a Snow Radar campaign over Greenland, written as processed .mat files or in the seed's layout."""
     setup(quiet)
+    from nivalis.files import prepare_output_dir
     from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
+
+    prepare_output_dir(out)
 
     extra = {} if quality_db is None else {"quality_mean_db": quality_db}
     result = simulate_campaign(out, SimulatorConfig(radargrams=radargrams, seed=seed, echograms=echograms, fmt=fmt,
@@ -227,6 +230,9 @@ def paper(
                   direction=direction, extra_features=extra_features, learnable_adjacency=learnable_adjacency,
                   columns=columns)
     cfg.survey_year, year_source = _survey_year(survey_year, data)
+    from nivalis.files import prepare_output_dir
+
+    prepare_output_dir(out)  # before the trainings, not when Table II is written
     result = run_paper(data, cfg, out, workers=workers, threads=threads)
     _notes((result.summary or {}).get("notes", {}))
     _note_default_year(year_source)
@@ -276,7 +282,11 @@ def train(
                   extra_features=extra_features, learnable_adjacency=learnable_adjacency, models=model,
                   columns=columns)
     cfg.survey_year, year_source = _survey_year(survey_year, data)
-    result = train_snow(data, model, cfg, out or Path("runs") / f"snow-{model}", resume=resume, split=split, force=force)
+    from nivalis.files import prepare_output_dir
+
+    out = out or Path("runs") / f"snow-{model}"
+    prepare_output_dir(out)  # before the training, not at its first checkpoint
+    result = train_snow(data, model, cfg, out, resume=resume, split=split, force=force)
     result["survey_year"] = {"year": cfg.survey_year, "from": year_source}
     _notes(result["data"].get("notes", {}))
     _note_default_year(year_source)
@@ -319,6 +329,8 @@ def predict(
     firn = FirnModel(pixel_m, density, surface_density, temperature_c, accumulation).validate()
     if csv_out is not None and csv_out.is_dir():  # before the work, not after it
         raise UserError(f"--csv {csv_out} is a folder; give a file name, e.g. {csv_out / 'prediction.csv'}")
+    if csv_out is not None:
+        prepare_output_file(csv_out, option="--csv")
     if epsg3413 and gpkg_out is None:
         raise UserError("--epsg3413 adds columns to the --gpkg layer; give --gpkg OUT.gpkg too")
     if gpkg_out is not None:

@@ -140,6 +140,9 @@ def export(
         raise UserError("give either --checkpoint or --pretrained, not both")
     if int8 != (calibrate is not None):
         raise UserError("--int8 needs --calibrate DATA (and --calibrate is only for --int8)")
+    from nivalis.files import prepare_output_file
+
+    prepare_output_file(onnx, option="--onnx")  # a folder, /proc or a read-only place fails before the export
     ckpt = load_checkpoint(checkpoint) if checkpoint is not None else None
     meta = ckpt.get("meta", {}) if ckpt else {}
     if name is None:
@@ -241,13 +244,15 @@ def compare(
 
     from nivalis.data import load_with_download
     from nivalis.experiments.effnet_compare import CompareConfig, compare_models, markdown_table, parse_models
+    from nivalis.files import prepare_output_dir
 
     specs, preset_data = parse_models(models, preset)
     data_name = data or preset_data or "digits"
+    out = out or Path("runs") / f"compare-{data_name}"
+    prepare_output_dir(out)  # before the data is read and the networks trained
     dataset = load_with_download(data_name, str(data_dir) if data_dir else None, download)
     cfg = CompareConfig(runs=runs, epochs=epochs, batch_size=batch_size, seed=seed, threads=threads or None,
                         precision=precision, int8=int8)
-    out = out or Path("runs") / f"compare-{data_name}"
     show = (lambda msg: print(msg, file=sys.stderr, flush=True)) if not (quiet or as_json) else None
     result = compare_models(specs, dataset, cfg, out_dir=out, log=show)
     payload = {"data": result.data, "preset": preset, "rows": result.rows, "note": result.note,

@@ -38,7 +38,11 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 def safe_load(file: IO[bytes], allowed: Iterable[tuple[str, str]] = (), *, encoding: str = "bytes") -> Any:
     """Unpickle `file` allowing only the `allowed` globals (plus the opcodes for plain containers and scalars)."""
-    return RestrictedUnpickler(file, allowed, encoding=encoding).load()
+    try:
+        return RestrictedUnpickler(file, allowed, encoding=encoding).load()
+    except (OverflowError, RecursionError, MemoryError, IndexError, KeyError) as exc:
+        # garbage bytes: a huge FRAME or buffer length, deep nesting, a pop from the empty stack, an unknown memo key
+        raise pickle.UnpicklingError(f"corrupt pickle ({type(exc).__name__})") from None
 
 
 __all__ = ["BYTES", "NUMPY_ARRAYS", "RestrictedUnpickler", "safe_load"]
