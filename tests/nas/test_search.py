@@ -1,6 +1,7 @@
 """NAR search end to end on a tiny ResNet-18: outputs, exact resume, proxy task, rewards, retraining via fit."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -11,7 +12,8 @@ from nivalis.errors import UserError
 from nivalis.nas.search import NARConfig, load_arch, make_proxy, retrain, retrain_config, reward, search
 
 TINY = dict(width=0.0625, proxy_per_class=12, proxy_val_per_class=4, pretrain_epochs=1, sgdr_t0=1,
-            controller_steps=3, reward_batch_size=16, derive_samples=2, batch_size=32)
+            controller_steps=3, samples_per_update=4, reward_batch_size=16, derive_samples=2, batch_size=32,
+            derive_finetune_steps=2)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,17 @@ def test_search_writes_outputs_and_resume_repeats_it(digits, tmp_path):
     assert json.loads((tmp_path / "a" / "arch.json").read_text())["arch"] == r["arch"]
     history = json.loads((tmp_path / "a" / "search_history.json").read_text())
     assert [h["phase"] for h in history["epochs"]] == ["pretrain", "search", "search"]
-    assert len(history["steps"]) == 6 and all("baseline" in s for s in history["steps"])
+    # 2 search epochs × 3 updates × 4 children, the children of one update share its baseline
+    assert len(history["steps"]) == 24 and all("baseline" in s for s in history["steps"])
+    assert len({s["update"] for s in history["steps"]}) == 6
+    for update in range(1, 7):
+        assert len({s["baseline"] for s in history["steps"] if s["update"] == update}) == 1
+    assert len(r["entropy"]) == 3 and r["entropy_max"] == pytest.approx(
+        sum(math.log(len(c)) for c in full.space.choices), abs=1e-4)
+    assert all(0 < h <= r["entropy_max"] + 1e-6 for h in r["entropy"])
+    for h in history["epochs"]:  # per decision: π and sampling frequencies are distributions over the codes
+        assert len(h["probabilities"]) == len(h["frequencies"]) == 8
+        assert all(sum(row) == pytest.approx(1, abs=1e-3) for row in h["probabilities"] + h["frequencies"])
 
     search(NARConfig(epochs=1, **TINY), digits, out_dir=tmp_path / "b")  # "interrupted" after epoch 2 of 3
     resumed = search(NARConfig(epochs=2, **TINY), digits, out_dir=tmp_path / "b", resume=True)

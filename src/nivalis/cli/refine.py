@@ -26,6 +26,8 @@ def _human_search(r: dict) -> str:
         "FLOPs = 2 x MACs)",
         f"  params:         {r['params']:,} vs {r['baseline_params']:,} original",
         f"  proxy accuracy: {r['accuracy']:.4f} (original path {r['baseline_accuracy']:.4f}, shared weights)",
+        f"  policy entropy: {r['entropy'][0]:.2f} -> {r['entropy'][-1]:.2f} nats over {len(r['entropy'])} epochs "
+        f"({-100 * r['entropy_drop']:+.1f}%; uniform {r['entropy_max']:.2f})",
         f"  search time:    {r['seconds']:.0f} s   arch file: {r.get('arch_file', '-')}",
     ])
 
@@ -46,11 +48,25 @@ def search(
     pretrain_epochs: Annotated[int | None, typer.Option(min=0, help="Epochs of uniformly random paths before the "
                                                                     "controller samples (-PreTrain) [full 10, quick 1]."
                                                         )] = None,
-    controller_steps: Annotated[int | None, typer.Option(min=0, help="Controller updates per epoch [10].")] = None,
+    controller_steps: Annotated[int | None, typer.Option(min=0, help="Controller updates per epoch [5].")] = None,
+    samples_per_update: Annotated[int, typer.Option(min=1, help="Sampled architectures per controller update "
+                                                                "(ENAS: 20).")] = 20,
+    controller_lr: Annotated[float, typer.Option(min=0.0, help="Controller Adam learning rate (ENAS: 0.001).")]
+    = 5e-3,
+    sample_floor: Annotated[float, typer.Option(min=0.0, max=0.5, help="Least sampling probability of every "
+                                                "operator in the shared-weight phase (0 = sample the policy).")]
+    = 0.05,
+    derive_finetune_steps: Annotated[int, typer.Option(min=0, help="SGD steps on each derived candidate's path "
+                                                       "alone before candidates are compared (0 = none).")] = 20,
     strategy: Annotated[str, typer.Option(help="controller (ENAS REINFORCE) or random (random search, same "
                                                "budget).")] = "controller",
     reward: Annotated[str, typer.Option(help="acc (the seed), acc-flops or acc-latency (accuracy x cost "
                                              "ratio^-0.07).")] = "acc",
+    cost_target: Annotated[float, typer.Option(min=0.0, help="Target cost as a ratio of the original's (MnasNet's "
+                                               "T) for acc-flops/acc-latency.")] = 1.0,
+    cost_exponent_below: Annotated[float | None, typer.Option(help="Exponent at or below the target (MnasNet's "
+                                                              "alpha; > 0 penalises cheaper architectures too) "
+                                                              "[default: -0.07, as above].")] = None,
     candidates: Annotated[str, typer.Option(help="Operator codes: 0 conv3x3, 1 sep3x3, 2 max3x3, 3 avg3x3, "
                                                  "4 conv5x5, 5 sep5x5.")] = "0,1,2,3",
     param_rule: Annotated[bool, typer.Option("--param-rule/--no-param-rule", help="Only candidates with no more "
@@ -82,7 +98,10 @@ def search(
             preset[key] = value
     cfg = NARConfig(backbone=backbone, granularity=granularity, candidates=candidates, param_rule=param_rule,
                     width=width, stem=stem, proxy_per_class=proxy_per_class, proxy_val_per_class=proxy_val_per_class,
-                    reward=reward, strategy=strategy, augment=augment, seed=seed, precision=precision, **preset)
+                    reward=reward, strategy=strategy, augment=augment, seed=seed, precision=precision,
+                    samples_per_update=samples_per_update, controller_lr=controller_lr, sample_floor=sample_floor,
+                    derive_finetune_steps=derive_finetune_steps, cost_target=cost_target,
+                    cost_exponent_below=cost_exponent_below, **preset)
     out = out or Path("runs") / f"refine-{backbone}-{data}"
     from nivalis.files import prepare_output_dir
 

@@ -19,12 +19,13 @@ from nivalis.nas.search import NARConfig, SearchResult, budget, retrain, retrain
 
 ARCH_ROLES = ("original", "controller", "random")
 
-#: demo search budgets: the quick demo runs one SGDR cycle (T_0 = 10) with fewer controller steps; the full demo
-#: runs `nivalis refine search`'s own full budget (10 + 60 epochs, three SGDR cycles) at the demo's scale
+#: demo search budgets: the quick demo runs `refine search --quick`'s budget (one SGDR cycle, T_0 = 10) with fewer
+#: derived candidates; the full demo two SGDR cycles (2 + 28 epochs, 2 updates of 20 children per epoch), which
+#: fits the demo's ten minutes where the CLI's full budget (10 + 60 epochs, 5 updates per epoch) would not
 DEMO_BUDGET = {
-    True: {"pretrain_epochs": 1, "epochs": 9, "sgdr_t0": 10, "controller_steps": 5, "derive_samples": 4,
-           "baseline_decay": 0.9},
-    False: budget(False),
+    True: {**budget(True), "derive_samples": 4},
+    False: {"pretrain_epochs": 2, "epochs": 28, "sgdr_t0": 10, "controller_steps": 2, "derive_samples": 10,
+            "baseline_decay": 0.95},
 }
 DEMO_WIDTH = 0.25
 DEMO_IMAGE_SIZE = 16

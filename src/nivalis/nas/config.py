@@ -46,16 +46,24 @@ class NARConfig:
     augment: str = "none"
     # controller (ENAS macro search, Pham et al. 2018)
     controller_hidden: int = 64
-    controller_lr: float = 1e-3
+    # ours: 5e-3 (ENAS macro: 1e-3, which left the policy uniform over this CLI's ~50-300 updates; see
+    # benchmarks/nar_mitigations.py)
+    controller_lr: float = 5e-3
     tanh_constant: float = 1.5
     entropy_weight: float = 1e-4
     baseline_decay: float = 0.99
-    controller_steps: int = 50            # per epoch (ENAS controller_train_steps)
+    controller_steps: int = 50            # updates per epoch (ENAS controller_train_steps)
+    samples_per_update: int = 20          # children per update (ENAS controller_num_aggregate, NNI's 20)
     reward_batch_size: int = 64           # proxy-valid images per reward
     derive_samples: int = 10
+    # beyond the seed: against the collapse onto parameter-free operators (ours)
+    sample_floor: float = 0.05            # ε: shared-weight paths from (1 − Kε)π + ε, every operator keeps training
+    derive_finetune_steps: int = 20       # SGD steps on each derived candidate alone before it is compared
     # beyond the seed
     reward: str = "acc"                   # acc | acc-flops | acc-latency
-    cost_exponent: float = -0.07          # w of the cost term (MnasNet)
+    cost_exponent: float = -0.07          # β: w of the cost term above the target (MnasNet)
+    cost_exponent_below: float | None = None  # α: w at or below the target (None: β, MnasNet's soft form)
+    cost_target: float = 1.0              # T as a ratio of the original's cost
     strategy: str = "controller"          # controller | random (same budget)
     seed: int = 0
     precision: str = "fp32"
@@ -78,8 +86,14 @@ class NARConfig:
                      "derive_samples", "sgdr_t0", "sgdr_t_mult"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.pretrain_epochs < 0 or self.controller_steps < 0:
-            raise UserError("pretrain-epochs and controller-steps must not be negative")
+        if self.pretrain_epochs < 0 or self.controller_steps < 0 or self.derive_finetune_steps < 0:
+            raise UserError("pretrain-epochs, controller-steps and derive-finetune-steps must not be negative")
+        if self.samples_per_update < 1:
+            raise UserError(f"samples-per-update must be at least 1, got {self.samples_per_update}")
+        if not 0.0 <= self.sample_floor <= 0.5:
+            raise UserError(f"sample-floor must be in [0, 0.5] (a probability per operator), got {self.sample_floor}")
+        if self.cost_target <= 0:
+            raise UserError(f"cost-target must be a positive ratio of the original's cost, got {self.cost_target}")
         if self.proxy_val_per_class >= self.proxy_per_class:
             raise UserError("proxy-val-per-class must be smaller than proxy-per-class")
         if self.width <= 0:
@@ -97,15 +111,15 @@ def budget(quick: bool) -> dict[str, Any]:
     """The CLI's search budget on this 2-core CPU (the seed's 150 epochs on 160k faces took 10 GPU hours).
 
     Full: 10 uniform pre-training + 60 search epochs, so SGDR (T_0 = 10, T_mult = 2) ends exactly at
-    the end of its third cycle (10 + 20 + 40 = 70), ENAS's baseline decay 0.99 over 600 controller
-    steps. Quick: 1 + 9 epochs, i.e. the seed's first SGDR cycle (T_0 = 10) only, and a baseline decay of
-    0.9 so the baseline follows the rising reward within its 90 controller steps. Both take 10
-    controller steps per epoch instead of ENAS's 50.
+    the end of its third cycle (10 + 20 + 40 = 70), ENAS's baseline decay 0.99 over 300 controller
+    updates. Quick: 1 + 9 epochs, i.e. the seed's first SGDR cycle (T_0 = 10) only, and a baseline decay
+    of 0.9 so the baseline follows the rising reward within its 45 updates. Both take 5 updates per
+    epoch of `samples_per_update` (20) children each, instead of ENAS's 50.
     """
     if quick:
-        return {"pretrain_epochs": 1, "epochs": 9, "sgdr_t0": 10, "controller_steps": 10, "derive_samples": 6,
+        return {"pretrain_epochs": 1, "epochs": 9, "sgdr_t0": 10, "controller_steps": 5, "derive_samples": 6,
                 "baseline_decay": 0.9}
-    return {"pretrain_epochs": 10, "epochs": 60, "sgdr_t0": 10, "controller_steps": 10, "derive_samples": 10}
+    return {"pretrain_epochs": 10, "epochs": 60, "sgdr_t0": 10, "controller_steps": 5, "derive_samples": 10}
 
 
 def model_kwargs_for(config: NARConfig, input_shape: tuple[int, ...]) -> dict[str, Any]:

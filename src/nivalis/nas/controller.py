@@ -8,20 +8,30 @@ and masked to the candidates allowed at d:
 .. math::
     \\ell_d = C \\tanh(W h_d / T), \\qquad \\pi(a_d \\mid a_{<d}) = \\mathrm{softmax}(\\ell_d)_{a_d}
 
-REINFORCE with a moving-average baseline and an entropy bonus (ENAS adds the entropy to the reward):
+REINFORCE with a moving-average baseline and an entropy bonus (ENAS adds the entropy to the reward),
+averaged over the M architectures sampled for one update (ENAS and NNI aggregate about 20):
 
 .. math::
-    R' = R + \\lambda_H H(\\pi), \\qquad b \\leftarrow \\beta b + (1 - \\beta) R', \\qquad
-    \\mathcal{L} = -(R' - b) \\sum_d \\log \\pi(a_d \\mid a_{<d})
+    R'_m = R_m + \\lambda_H H_m, \\qquad b \\leftarrow \\beta b + (1 - \\beta) \\tfrac1M \\textstyle\\sum_m R'_m, \\qquad
+    \\mathcal{L} = -\\frac1M \\sum_{m=1}^{M} (R'_m - b) \\sum_d \\log \\pi(a^m_d \\mid a^m_{<d})
+
+The policy's entropy H(π) = E_a[Σ_d H(π_d | a_<d)] (chain rule) is estimated by `policy_entropy` from
+samples drawn with a fixed generator, so successive estimates differ by the policy, not by the draw.
+
+For the shared-weight phase the search may sample from π floored at ε per candidate,
+q_d = (1 − K_d ε) π_d + ε over the K_d candidates of decision d (`floor=ε`): every operator keeps
+receiving gradient steps however peaked π becomes (against the collapse onto parameter-free pooling
+seen in long searches); the REINFORCE update always uses samples of π itself.
 
 `R` is the proxy-validation accuracy of the sampled child with the shared weights (optionally with
-a cost penalty, `nivalis.nas.search.reward`). Defaults (hidden 64, C = 1.5, no temperature, Adam lr
-1e-3 with β1 = 0, λ_H = 1e-4, β = 0.99) are ENAS's macro-search settings, quoted in
-`nivalis.nas.search.NARConfig`.
+a cost penalty, `nivalis.nas.search.reward`). Defaults here (hidden 64, C = 1.5, no temperature, Adam lr
+1e-3 with β1 = 0, λ_H = 1e-4, β = 0.99) are ENAS's macro-search settings; a search takes its own from
+`nivalis.nas.config.NARConfig` (a larger learning rate for its much shorter budget).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -65,10 +75,12 @@ class OperatorController(nn.Module):
         return logits + self.mask[d]
 
     def forward(self, arch: Sequence[int] | None = None, *, generator: torch.Generator | None = None,
-                greedy: bool = False) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+                greedy: bool = False, floor: float = 0.0) -> tuple[list[int], torch.Tensor, torch.Tensor]:
         """Sample (or score a given `arch`, or take the argmax with `greedy`).
 
-        Returns (arch, Σ log π(a_d), Σ H(π_d)); the last two carry gradients.
+        `floor` = ε samples from (1 − K ε) π + ε over each decision's K candidates (ε ≤ 1/K); the
+        returned log-probability is always π's. Returns (arch, Σ log π(a_d), Σ H(π_d)); the last two
+        carry gradients.
         """
         h = torch.zeros(1, self.hidden)
         c = torch.zeros(1, self.hidden)
@@ -86,13 +98,29 @@ class OperatorController(nn.Module):
             elif greedy:
                 code = int(torch.argmax(logits))
             else:
-                code = int(torch.multinomial(p.detach(), 1, generator=generator))
+                q = p.detach()
+                if floor > 0:
+                    allowed = torch.isfinite(logits)
+                    eps = min(float(floor), 1.0 / int(allowed.sum()))
+                    q = torch.where(allowed, (1 - eps * int(allowed.sum())) * q + eps, torch.zeros_like(q))
+                code = int(torch.multinomial(q, 1, generator=generator))
             log_prob = log_prob + log_p[code]
             finite = torch.isfinite(log_p)
             entropy = entropy - (p[finite] * log_p[finite]).sum()
             out.append(code)
             token = torch.tensor([code])
         return out, log_prob, entropy
+
+    @torch.no_grad()
+    def policy_entropy(self, samples: int = 64, seed: int = 0) -> float:
+        """Monte-Carlo estimate of H(π) in nats: the mean of Σ_d H(π_d | a_<d) over `samples` paths drawn
+        with a generator seeded by `seed` (the same draws every call, so two estimates compare policies)."""
+        gen = torch.Generator().manual_seed(seed)
+        return sum(float(self(generator=gen)[2]) for _ in range(samples)) / samples
+
+    def max_entropy(self) -> float:
+        """H of the uniform policy over every decision's candidates: Σ_d log K_d."""
+        return float(sum(math.log(len(c)) for c in self.choices))
 
     @torch.no_grad()
     def probabilities(self) -> list[list[float]]:
@@ -128,17 +156,28 @@ class Reinforce:
         self.baseline: float | None = None
 
     def step(self, log_prob: torch.Tensor, entropy: torch.Tensor, reward: float) -> dict[str, float]:
-        """One policy-gradient step for a sampled architecture's `reward`."""
-        reward = float(reward) + self.entropy_weight * float(entropy.detach())
+        """One policy-gradient step for a single sampled architecture's `reward` (M = 1)."""
+        return self.update([(log_prob, entropy, reward)])
+
+    def update(self, samples: Sequence[tuple[torch.Tensor, torch.Tensor, float]]) -> dict[str, float]:
+        """One policy-gradient step on M sampled architectures: (Σ log π, Σ H, reward) each.
+
+        The baseline moves once per update, by the batch's mean reward, before the advantages are taken.
+        """
+        if not samples:
+            raise ValueError("an update needs at least one sampled architecture")
+        rewards = [float(r) + self.entropy_weight * float(h.detach()) for _, h, r in samples]
+        mean = sum(rewards) / len(rewards)
         if self.baseline is None:
-            self.baseline = reward
-        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
-        advantage = reward - self.baseline
-        loss = -advantage * log_prob
+            self.baseline = mean
+        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * mean
+        advantages = [r - self.baseline for r in rewards]
+        loss = -sum(a * lp for a, (lp, _, _) in zip(advantages, samples, strict=True)) / len(samples)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return {"advantage": advantage, "baseline": self.baseline, "entropy": float(entropy.detach())}
+        return {"advantage": sum(advantages) / len(advantages), "baseline": self.baseline,
+                "entropy": sum(float(h.detach()) for _, h, _ in samples) / len(samples)}
 
     def state_dict(self) -> dict:
         return {"controller": self.controller.state_dict(), "optimizer": self.optimizer.state_dict(),

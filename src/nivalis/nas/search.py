@@ -4,10 +4,12 @@ The skips of a proven backbone stay; an ENAS controller chooses one operator per
 slot (`nivalis.nas.space`). One search epoch alternates two phases (§3.2, after ENAS):
 
 1. shared weights ω: one pass over the proxy training images, each SGD step on a path a ~ π_θ
-   (or a uniform path during the first `pretrain_epochs`, the seed's "-PreTrain" against the
-   controller's early sampling bias; or always uniform for `strategy="random"`);
-2. controller θ: `controller_steps` REINFORCE updates, each on the reward of a sampled child
-   evaluated with the shared weights on a proxy-validation minibatch.
+   floored at `sample_floor` per operator (or a uniform path during the first `pretrain_epochs`,
+   the seed's "-PreTrain" against the controller's early sampling bias; or always uniform for
+   `strategy="random"`);
+2. controller θ: `controller_steps` REINFORCE updates, each on the rewards of `samples_per_update`
+   sampled children (ENAS aggregates 20) evaluated with the shared weights on one proxy-validation
+   minibatch.
 
 .. math::
     \\min_\\omega \\mathbb{E}_{a\\sim\\pi_\\theta}\\big[\\mathcal{L}_{train}(a, \\omega)\\big], \\qquad
@@ -15,10 +17,15 @@ slot (`nivalis.nas.space`). One search epoch alternates two phases (§3.2, after
     R(a) = \\mathrm{ACC}_{val}(a) \\cdot \\big[\\mathrm{cost}(a) / \\mathrm{cost}(0)\\big]^{w}
 
 with w = 0 for the seed's accuracy-only reward and w = −0.07 (MnasNet's soft constraint, Tan et al.
-2019) for `reward="acc-flops"` / `"acc-latency"`. The derived architecture is the best, by reward on
-the whole proxy-validation split, of the controller's greedy choice and `derive_samples` samples
-(ENAS's derivation); the random-search baseline spends the same budget (same shared-weight steps, same
-number of evaluated children) with uniform paths and derives from its best-rewarded children.
+2019) for `reward="acc-flops"` / `"acc-latency"`; MnasNet's general form divides the cost ratio by a
+target T (`cost_target`) and takes w = α (`cost_exponent_below`) at or below it, so α > 0 also
+penalises architectures cheaper than T. The derived architecture is the best, by reward on the whole
+proxy-validation split after the same `derive_finetune_steps` SGD steps on each candidate's path alone
+(rarely sampled operators have under-trained shared weights), of the controller's greedy choice and
+`derive_samples` samples (ENAS's derivation); the original architecture is scored the same way. The
+random-search baseline spends the same budget (same shared-weight steps, same number of evaluated
+children) with uniform paths and derives from its best-rewarded children. Every epoch records the
+policy's entropy, its per-decision probabilities and how often each operator trained its weights.
 
 The proxy task (§4.1.1) is a class-balanced subset of the training split, `proxy_per_class` images
 per class of which `proxy_val_per_class` form its own validation split; the test split is never seen.
@@ -41,7 +48,7 @@ import numpy as np
 import torch
 
 from nivalis.data import ClassificationData, load_classification
-from nivalis.engine import get_context, resume_training, save_checkpoint, seed_everything, wrap_ddp
+from nivalis.engine import autocast_for, get_context, resume_training, save_checkpoint, seed_everything, wrap_ddp
 from nivalis.engine.seed import epoch_seed
 from nivalis.errors import UserError
 from nivalis.files import atomic_write_text
@@ -94,11 +101,19 @@ def make_proxy(data: ClassificationData, per_class: int, val_per_class: int, see
 
 
 # --- reward ----------------------------------------------------------------------------------------
-def reward(accuracy: float, cost_ratio: float, kind: str = "acc", exponent: float = -0.07) -> float:
-    """R = ACC for "acc"; R = ACC · (cost / cost_0)^w otherwise (w = `exponent`, MnasNet's −0.07)."""
+def reward(accuracy: float, cost_ratio: float, kind: str = "acc", exponent: float = -0.07, *, target: float = 1.0,
+           exponent_below: float | None = None) -> float:
+    """R = ACC for "acc"; otherwise MnasNet's R = ACC · (r / T)^w with r = cost / cost_0, the target ratio
+    T = `target`, w = `exponent` (β) when r > T and `exponent_below` (α, default β) when r ≤ T.
+
+    α = β = −0.07 is MnasNet's soft constraint; α > 0 with T = 1 (or the ratio to keep) penalises
+    architectures cheaper than the target too: a cost-preserving reward against a collapse onto
+    parameter-free operators."""
     if kind == "acc":
         return float(accuracy)
-    return float(accuracy) * float(cost_ratio) ** exponent
+    ratio = float(cost_ratio) / float(target)
+    w = exponent if ratio > 1.0 or exponent_below is None else exponent_below
+    return float(accuracy) * ratio ** w
 
 
 def _cost_metric(kind: str) -> str:
@@ -123,29 +138,100 @@ def _write_json(path: Path, payload: dict[str, Any]) -> Path:
 def _controller_phase(config: NARConfig, space: SearchSpace, supernet: Supernet, controller: OperatorController,
                       trainer: Reinforce, proxy: ProxyTask, steps: list[dict[str, Any]], cost_ratio, epoch: int,
                       gen: torch.Generator, desc: str) -> float:
-    """`controller_steps` children evaluated on proxy-validation minibatches (REINFORCE updates for the
-    controller, uniform draws for random search); appends to `steps`, returns the mean reward."""
+    """`controller_steps` updates of `samples_per_update` children each, all children of one update scored
+    on the same proxy-validation minibatch (REINFORCE for the controller, uniform draws for random
+    search: the same number of evaluated children); appends one row per child to `steps`, returns the
+    mean reward."""
     rewards = []
     progress = bar(config.controller_steps, desc=desc)
     for _ in range(config.controller_steps):
         idx = torch.randperm(len(proxy.val_labels), generator=gen)[:config.reward_batch_size]
-        if config.strategy == "controller":
-            arch, log_prob, entropy = controller(generator=gen)
-        else:
-            arch = space.random_arch(gen)
-        acc = evaluate_arch(supernet, arch, proxy.val_images[idx], proxy.val_labels[idx], precision=config.precision)
-        ratio = cost_ratio(arch)
-        r = reward(acc, ratio, config.reward, config.cost_exponent)
-        step = {"step": len(steps) + 1, "epoch": epoch + 1, "arch": arch, "accuracy": acc, "cost_ratio": ratio,
-                "reward": r}
-        if config.strategy == "controller":
-            step.update(trainer.step(log_prob, entropy, r))
-        steps.append(step)
-        rewards.append(r)
+        images, labels = proxy.val_images[idx], proxy.val_labels[idx]
+        update = len({s["update"] for s in steps}) + 1 if steps else 1
+        samples, rows = [], []
+        for _ in range(config.samples_per_update):
+            if config.strategy == "controller":
+                arch, log_prob, entropy = controller(generator=gen)
+            else:
+                arch = space.random_arch(gen)
+            acc = evaluate_arch(supernet, arch, images, labels, precision=config.precision)
+            ratio = cost_ratio(arch)
+            r = reward(acc, ratio, config.reward, config.cost_exponent, target=config.cost_target,
+                       exponent_below=config.cost_exponent_below)
+            rows.append({"step": len(steps) + len(rows) + 1, "update": update, "epoch": epoch + 1, "arch": arch,
+                         "accuracy": acc, "cost_ratio": ratio, "reward": r})
+            if config.strategy == "controller":
+                samples.append((log_prob, entropy, r))
+            rewards.append(r)
+        if samples:
+            stats = trainer.update(samples)
+            for row in rows:
+                row.update(stats)
+        steps.extend(rows)
         progress.update(1)
         progress.set_postfix(reward=f"{np.mean(rewards):.3f}")
     progress.close()
     return float(np.mean(rewards))
+
+
+def _finetuned_accuracy(supernet: Supernet, arch: list[int], proxy: ProxyTask, config: NARConfig) -> float:
+    """Proxy-validation accuracy of `arch` after `derive_finetune_steps` SGD steps on that path alone.
+
+    Every candidate starts from the same shared weights and sees the same batches (a generator seeded
+    by `config.seed`), at the search's final learning rate `lr_min`; the weights are restored afterwards.
+    Shared weights of an operator the controller rarely sampled are under-trained, so comparing paths
+    as they are favours the often-sampled ones; a short fine-tune on equal terms removes most of that.
+    """
+    if config.derive_finetune_steps <= 0:
+        return evaluate_arch(supernet, arch, proxy.val_images, proxy.val_labels, precision=config.precision)
+    saved = {k: v.clone() for k, v in supernet.state_dict().items()}
+    supernet.set_arch(arch)
+    supernet.train()
+    optimizer = torch.optim.SGD(supernet.parameters(), lr=config.lr_min, momentum=config.momentum, nesterov=True,
+                                weight_decay=config.weight_decay)
+    gen = torch.Generator().manual_seed(config.seed)
+    n = len(proxy.train_labels)
+    try:
+        for _ in range(config.derive_finetune_steps):
+            idx = torch.randperm(n, generator=gen)[:config.batch_size]
+            with autocast_for(config.precision):
+                loss = torch.nn.functional.cross_entropy(supernet(proxy.train_images[idx]), proxy.train_labels[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return evaluate_arch(supernet, arch, proxy.val_images, proxy.val_labels, precision=config.precision)
+    finally:
+        supernet.load_state_dict(saved)
+
+
+def _policy_stats(config: NARConfig, space: SearchSpace, controller: OperatorController,
+                  counts: np.ndarray) -> dict[str, Any]:
+    """What the policy is at the end of an epoch: H(π) (Monte-Carlo, fixed draws; random search: the
+    uniform policy's), π(code | greedy prefix) per decision, and how often each code trained its shared
+    weights this epoch (`frequencies`, per decision over all codes)."""
+    if config.strategy == "controller":
+        entropy, probs = controller.policy_entropy(seed=config.seed), controller.probabilities()
+    else:
+        entropy = controller.max_entropy()
+        probs = [[1.0 / len(c) if code in c else 0.0 for code in range(len(OPERATOR_NAMES))] for c in space.choices]
+    freq = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    return {"entropy": entropy, "probabilities": [[round(v, 5) for v in row] for row in probs],
+            "frequencies": [[round(float(v), 5) for v in row] for row in freq]}
+
+
+def _entropy_summary(history: list[dict[str, Any]], controller: OperatorController) -> dict[str, Any]:
+    """`entropy` per epoch, the uniform policy's `entropy_max` and the relative `entropy_drop` first → last."""
+    entropy = [round(float(h["entropy"]), 5) for h in history]
+    return {"entropy": entropy, "entropy_max": round(controller.max_entropy(), 5),
+            "entropy_drop": 1.0 - entropy[-1] / entropy[0] if entropy and entropy[0] > 0 else 0.0}
+
+
+def _search_frequencies(history: list[dict[str, Any]]) -> list[list[float]]:
+    """Per decision, how often each code trained the shared weights over the search epochs (the
+    pre-training epochs sample uniformly and are left out; all epochs if there are none)."""
+    rows = [h for h in history if h["phase"] == "search"] or history
+    freq = np.mean([h["frequencies"] for h in rows], axis=0)
+    return [[round(float(v), 5) for v in row] for row in freq]
 
 
 def _derive(config: NARConfig, space: SearchSpace, supernet: Supernet, controller: OperatorController,
@@ -153,7 +239,8 @@ def _derive(config: NARConfig, space: SearchSpace, supernet: Supernet, controlle
             desc: str) -> tuple[list[tuple[float, float, list[int]]], float]:
     """ENAS's derivation: the controller's greedy choice and `derive_samples` samples (random search: its
     best-rewarded children), each scored on the whole proxy-validation split. Returns (reward, accuracy,
-    arch) per candidate and the original architecture's accuracy with the same shared weights."""
+    arch) per candidate and the original architecture's accuracy with the same shared weights, each after
+    the same short fine-tune (`_finetuned_accuracy`)."""
     if config.strategy == "controller":
         gen = torch.Generator().manual_seed(epoch_seed(config.seed, total + 1))
         with torch.no_grad():
@@ -169,11 +256,11 @@ def _derive(config: NARConfig, space: SearchSpace, supernet: Supernet, controlle
     progress = bar(len(unique) + 1, desc=desc)
     scored = []
     for arch in unique:
-        acc = evaluate_arch(supernet, arch, proxy.val_images, proxy.val_labels, precision=config.precision)
-        scored.append((reward(acc, cost_ratio(arch), config.reward, config.cost_exponent), acc, arch))
+        acc = _finetuned_accuracy(supernet, arch, proxy, config)
+        scored.append((reward(acc, cost_ratio(arch), config.reward, config.cost_exponent, target=config.cost_target,
+                              exponent_below=config.cost_exponent_below), acc, arch))
         progress.update(1)
-    baseline_acc = evaluate_arch(supernet, space.baseline(), proxy.val_images, proxy.val_labels,
-                                 precision=config.precision)
+    baseline_acc = _finetuned_accuracy(supernet, space.baseline(), proxy, config)
     progress.update(1)
     progress.close()
     return scored, baseline_acc
@@ -218,7 +305,7 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
         def same_search(state: dict[str, Any]) -> None:
             saved = NARConfig.from_dict(state.get("config", {}))
             mismatch = [f.name for f in fields(NARConfig)
-                        if f.name not in ("epochs", "controller_steps", "derive_samples")
+                        if f.name not in ("epochs", "controller_steps", "derive_samples", "derive_finetune_steps")
                         and getattr(saved, f.name) != getattr(config, f.name)]
             if mismatch or state.get("meta", {}).get("data") != data.name:
                 what = ", ".join(mismatch) or "data"
@@ -247,11 +334,16 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
         pretrain = epoch < config.pretrain_epochs
         uniform = pretrain or config.strategy == "random"
 
-        def sample_arch(uniform: bool = uniform, gen: torch.Generator = gen) -> list[int]:
+        counts = np.zeros((space.num_decisions, len(OPERATOR_NAMES)), dtype=np.int64)
+
+        def sample_arch(uniform: bool = uniform, gen: torch.Generator = gen, counts: np.ndarray = counts) -> list[int]:
             if uniform:
-                return space.random_arch(gen)
-            with torch.no_grad():
-                return controller(generator=gen)[0]
+                arch = space.random_arch(gen)
+            else:
+                with torch.no_grad():
+                    arch = controller(generator=gen, floor=config.sample_floor)[0]
+            counts[np.arange(len(arch)), arch] += 1
+            return arch
 
         phase = "pretrain" if pretrain else "search"
         scheduler.step(epoch)
@@ -264,6 +356,7 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
             row["mean_reward"] = _controller_phase(config, space, supernet, controller, trainer, proxy, steps,
                                                    cost_ratio, epoch, gen,
                                                    desc=f"{desc} controller {epoch + 1}/{total}")
+        row.update(_policy_stats(config, space, controller, counts))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if ckpt is not None and ctx.is_main:
@@ -291,17 +384,15 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
         "input_shape": list(data.input_shape), "num_classes": data.num_classes, "model_kwargs": kwargs,
         "proxy": proxy.summary(), "search_space_size": space.size(), "choices": space.choices,
         "derived_from": [{"arch": a, "accuracy": acc, "reward": r} for r, acc, a in scored],
+        **_entropy_summary(history, controller),
+        "frequencies": _search_frequencies(history),
         "config": config.to_dict(), "seconds": round(seconds, 2),
     }
     if out_dir is not None and ctx.is_main:
         out = Path(out_dir)
         result["arch_file"] = str(_write_json(out / "arch.json", result))
         _write_json(out / "search_history.json", {"epochs": history, "steps": steps})
-    if config.strategy == "controller":
-        policy = controller.probabilities()
-    else:
-        policy = [[1.0 / len(c) if code in c else 0.0 for code in range(len(OPERATOR_NAMES))] for c in space.choices]
-    return SearchResult(result, history, steps, space, supernet, policy)
+    return SearchResult(result, history, steps, space, supernet, history[-1]["probabilities"])
 
 
 __all__ = ["ARCH_KEYS", "NARConfig", "ProxyTask", "SearchResult", "budget", "load_arch", "make_proxy",

@@ -16,16 +16,13 @@ from nivalis.nas.search import budget
 from nivalis.report.build import Section
 
 
-def _running_mean(values: list[float], window: int) -> np.ndarray:
-    v = np.asarray(values, dtype=float)
-    if len(v) == 0:
-        return v
-    c = np.cumsum(np.insert(v, 0, 0.0))
-    out = np.empty_like(v)
-    for i in range(len(v)):
-        lo = max(0, i + 1 - window)
-        out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
-    return out
+def _per_update(steps: list[dict]) -> list[dict[str, float]]:
+    """Mean reward (and the controller's baseline, where recorded) of the children of every update."""
+    groups: dict[int, list[dict]] = {}
+    for step in steps:
+        groups.setdefault(step["update"], []).append(step)
+    return [{"reward": float(np.mean([s["reward"] for s in g])), "baseline": g[0].get("baseline", float("nan"))}
+            for _, g in sorted(groups.items())]
 
 
 def build(out_dir: Path, quick: bool) -> Section:
@@ -47,8 +44,11 @@ def build(out_dir: Path, quick: bool) -> Section:
         f"{DEMO_WIDTH} ({int(64 * DEMO_WIDTH)}–{int(512 * DEMO_WIDTH)} channels, CIFAR stem) on digits at "
         f"{DEMO_IMAGE_SIZE}×{DEMO_IMAGE_SIZE}. The search runs {cfg.pretrain_epochs} epoch(s) of uniformly "
         f"random paths (-PreTrain) + {cfg.epochs} search epochs (SGDR, T_0 = {cfg.sgdr_t0}, T_mult = "
-        f"{cfg.sgdr_t_mult}), {cfg.controller_steps} controller steps per epoch"
-        f"{' (a short budget: the quick demo)' if quick else ' (the full budget of `nivalis refine search`)'}, "
+        f"{cfg.sgdr_t_mult}), {cfg.controller_steps} controller updates per epoch of {cfg.samples_per_update} "
+        f"sampled children each (Adam lr {cfg.controller_lr:g})"
+        f"{' (the budget of `nivalis refine search --quick`)' if quick else ' (two SGDR cycles)'}, "
+        f"shared-weight paths sampled with a floor of {cfg.sample_floor:g} per operator and candidates compared "
+        f"after {cfg.derive_finetune_steps} fine-tuning steps each, "
         f"on a class-balanced proxy task of {ctrl['proxy']['train']} training and "
         f"{ctrl['proxy']['val']} validation images from the training split. Random search gets the same budget "
         f"(same shared-weight steps, same number of evaluated children). Each architecture is then retrained from "
@@ -56,28 +56,45 @@ def build(out_dir: Path, quick: bool) -> Section:
         f"untouched test split. Search wall time: {ctrl['seconds']:.0f} s (controller), {rand['seconds']:.0f} s "
         f"(random).")
 
+    runs = {"controller": res["search_runs"]["controller"], "random search": res["search_runs"]["random"]}
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
-    for name, run, color in (("controller", res["search_runs"]["controller"], "C0"),
-                             ("random search", res["search_runs"]["random"], "C1")):
-        rewards = [s["reward"] for s in run.steps]
-        x = np.arange(1, len(rewards) + 1)
-        ax[0].scatter(x, rewards, s=6, color=color, alpha=0.35)
-        ax[0].plot(x, _running_mean(rewards, max(3, cfg.controller_steps)), color=color, label=f"{name} (running mean)")
-    baseline = [s["baseline"] for s in res["search_runs"]["controller"].steps]
+    for (name, run), color in zip(runs.items(), ("C0", "C1"), strict=True):
+        updates = _per_update(run.steps)
+        x = np.arange(1, len(updates) + 1)
+        ax[0].plot(x, [u["reward"] for u in updates], color=color, lw=1.2, label=f"{name}: mean reward per update")
+    baseline = [u["baseline"] for u in _per_update(runs["controller"].steps)]
     ax[0].plot(np.arange(1, len(baseline) + 1), baseline, color="C0", ls="--", lw=1, label="REINFORCE baseline b")
-    ax[0].set_xlabel("controller step"), ax[0].set_ylabel("reward (proxy-validation accuracy)")
+    ax[0].set_xlabel("controller update"), ax[0].set_ylabel("reward (proxy-validation accuracy)")
     ax[0].grid(alpha=.3), ax[0].legend(fontsize=8)
-    probs = np.array([row[:4] for row in res["search_runs"]["controller"].policy])
-    im = ax[1].imshow(probs.T, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    ax[1].set_yticks(range(4), [OPERATOR_NAMES[c] for c in range(4)])
-    ax[1].set_xticks(range(probs.shape[0]))
-    ax[1].set_xlabel("residual block"), ax[1].set_title("controller policy after search", fontsize=9)
-    for d, code in enumerate(ctrl["arch"]):
-        ax[1].text(d, code, "●", ha="center", va="center", color="C3", fontsize=9)
-    fig.colorbar(im, ax=ax[1], fraction=0.046)
+    epochs_x = np.arange(1, len(ctrl["entropy"]) + 1)
+    ax[1].plot(epochs_x, ctrl["entropy"], "o-", color="C0", label="controller policy")
+    ax[1].axhline(ctrl["entropy_max"], color="0.4", ls=":", label=f"uniform ({ctrl['entropy_max']:.2f} nats)")
+    if cfg.pretrain_epochs:
+        ax[1].axvspan(0.5, cfg.pretrain_epochs + 0.5, color="0.9", label="-PreTrain (uniform paths)")
+    ax[1].set_ylim(0, ctrl["entropy_max"] * 1.08)
+    ax[1].set_xlabel("search epoch (end of)"), ax[1].set_ylabel("policy entropy H(π) (nats)")
+    ax[1].grid(alpha=.3), ax[1].legend(fontsize=8)
     sec.figure(save_figure(fig, out_dir / "figures" / "nar_search_curve.png"),
-               "Search curve: reward of every sampled child (left); controller probabilities per block, the derived "
-               "architecture marked ● (right)")
+               f"Search curve: mean reward of the {cfg.samples_per_update} children of every controller update "
+               f"(left); the controller's policy entropy at the end of every epoch, {ctrl['entropy'][0]:.2f} → "
+               f"{ctrl['entropy'][-1]:.2f} nats ({-100 * ctrl['entropy_drop']:+.0f}%) (right)")
+
+    fig, ax = plt.subplots(1, 2, figsize=(12, 3.2), layout="constrained")
+    codes = sorted({c for choice in ctrl["choices"] for c in choice})
+    panels = (("controller policy π after search", np.array(runs["controller"].policy)),
+              ("sampling frequency while training the shared weights", np.array(ctrl["frequencies"])))
+    for axis, (title, table) in zip(ax, panels, strict=True):
+        im = axis.imshow(table[:, codes].T, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        axis.set_yticks(range(len(codes)), [OPERATOR_NAMES[c] for c in codes])
+        axis.set_xticks(range(table.shape[0]), [str(d + 1) for d in range(table.shape[0])])
+        axis.set_xlabel("residual block"), axis.set_title(title, fontsize=9)
+        for d, code in enumerate(ctrl["arch"]):
+            axis.text(d, codes.index(code), "●", ha="center", va="center", color="C3", fontsize=9)
+        fig.colorbar(im, ax=axis, fraction=0.046, label="probability")
+    sec.figure(save_figure(fig, out_dir / "figures" / "nar_operators.png"),
+               "Operators per block: the controller's π(operator | greedy choice of the blocks before) after the "
+               "search (left) and how often each operator's shared weights were trained over the search epochs "
+               "(right); the derived architecture marked ●")
 
     def arch_text(arch):
         return "[" + ",".join(map(str, arch)) + "] " + " ".join(OPERATOR_NAMES[c] for c in arch)
@@ -110,11 +127,11 @@ def build(out_dir: Path, quick: bool) -> Section:
              f"to {noise:.2f} pt. With the seed's accuracy-only reward every candidate is cheaper than conv 3×3, so "
              f"FLOPs fall wherever the search leaves the original operator. `benchmarks/nar_search.py` runs the "
              f"CLI's full budget.")
-    if quick:
-        full = budget(False)
-        sec.text(f"This is the quick demo's search ({cfg.pretrain_epochs} + {cfg.epochs} epochs), a short one; "
-                 f"the full demo and `nivalis refine search` run {full['pretrain_epochs']} + "
-                 f"{full['epochs']} epochs.")
+    full = budget(False)
+    sec.text(f"This is a short search ({cfg.pretrain_epochs} + {cfg.epochs} epochs); `nivalis refine search` "
+             f"runs {full['pretrain_epochs']} + {full['epochs']} epochs with {full['controller_steps']} updates per "
+             f"epoch. `benchmarks/nar_mitigations.py` shows what the sampling floor, the fine-tuned comparison, "
+             f"-PreTrain and a cost-preserving reward each change.")
     pools = sum(code in (2, 3) for code in c["arch"])
     if pools > len(c["arch"]) // 2:
         sec.text(f"The controller's network pools in {pools} of {len(c['arch'])} blocks: in a search this short "
