@@ -99,7 +99,8 @@ def _retrain_part(cmp: dict) -> dict:
 
 
 def _config(backbone, granularity, candidates, param_rule, width, stem, proxy_per_class, proxy_val_per_class,
-            reward, strategy, augment, seed, precision, data, quick, epochs, pretrain_epochs, controller_steps):
+            reward, strategy, augment, seed, precision, data, quick, epochs, pretrain_epochs, controller_steps,
+            **extra):
     from nivalis.experiments.nar_data import data_kind, face_proxy_split
     from nivalis.nas.search import NARConfig, budget
 
@@ -115,7 +116,7 @@ def _config(backbone, granularity, candidates, param_rule, width, stem, proxy_pe
             preset[key] = value
     return NARConfig(backbone=backbone, granularity=granularity, candidates=candidates, param_rule=param_rule,
                      width=width, stem=stem, reward=reward, strategy=strategy, augment=augment, seed=seed,
-                     precision=precision, **proxy, **preset)
+                     precision=precision, **proxy, **preset, **extra)
 
 
 @app.command()
