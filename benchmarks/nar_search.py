@@ -50,7 +50,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from nivalis.experiments.nar import refine_and_compare
+    from nivalis.experiments.nar import format_mean_std, format_paired, refine_and_compare
     from nivalis.nas.search import NARConfig, budget
     from nivalis.progress import set_quiet
 
@@ -74,7 +74,9 @@ def main() -> None:
         accs = ", ".join(f"{a:.4f}" for a in row["accuracies"])
         change = -100 * row["flops_reduction"] + 0.0
         lines.append(f"| {row['role']} | {row['params']:,} | {row['flops'] / 1e6:.1f} | {change:.1f}% "
-                     f"| {row['acc_mean']:.4f} ± {row['acc_std']:.4f} | {row['acc_delta_pt']:+.2f} | {accs} |")
+                     f"| {format_mean_std(row['acc_mean'], row['acc_std'])} | {row['acc_delta_pt']:+.2f} | {accs} |")
+    lines += ["", f"Paired per-seed differences ({res['paired_test']}):"]
+    lines += [f"- {name.replace('_', ' ')}: {format_paired(comp)}" for name, comp in res["paired"].items()]
     c = {r["role"]: r for r in res["rows"]}["controller"]
     ok = c["flops_reduction"] >= 0.10 and c["acc_delta_pt"] >= -0.5
     lines += ["", f"Target (≥ 10% fewer FLOPs at ≤ 0.5 pt lower accuracy): {'met' if ok else 'missed'} by the "

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nivalis.experiments.nar import DEMO_IMAGE_SIZE, DEMO_RETRAIN_EPOCHS, DEMO_WIDTH, demo_config, run_demo
+from nivalis.experiments.nar import (
+    DEMO_IMAGE_SIZE,
+    DEMO_RETRAIN_EPOCHS,
+    DEMO_WIDTH,
+    demo_config,
+    format_mean_std,
+    run_demo,
+)
 from nivalis.figures import save_figure
 from nivalis.nas.operators import OPERATOR_NAMES
 from nivalis.nas.search import budget
@@ -111,14 +118,14 @@ def build(out_dir: Path, quick: bool) -> Section:
                       "multiply-add = 2)")
     sec.table(["architecture", "test accuracy (mean ± std, 3 seeds)", "Δ vs original (pt)", "per seed",
                "FLOPs vs original"],
-              [[role, f"{rows[role]['acc_mean']:.4f} ± {rows[role]['acc_std']:.4f}",
+              [[role, format_mean_std(rows[role]["acc_mean"], rows[role]["acc_std"]),
                 f"{rows[role]['acc_delta_pt']:+.2f}", ", ".join(f"{a:.3f}" for a in rows[role]["accuracies"]),
                 change(role)] for role in roles],
               caption=f"Retrained from scratch ({epochs} epochs) on {res['train_images']} digits, tested on "
                       f"{res['test_images']} test digits")
     c, r = rows["controller"], rows["random"]
     verdict = "meets" if c["flops_reduction"] >= 0.10 and c["acc_delta_pt"] >= -0.5 else "misses"
-    noise = 100 * max(row["acc_std"] for row in rows.values()) / 3 ** 0.5
+    noise = 100 * max(row["acc_std"] or 0.0 for row in rows.values()) / 3 ** 0.5
     sec.text(f"Refined (controller) vs original: {-100 * c['flops_reduction']:+.1f}% FLOPs, "
              f"{c['acc_delta_pt']:+.2f} pt test accuracy (mean of 3 seeds); this run {verdict} the target of ≥ 10% "
              f"fewer FLOPs at ≤ 0.5 pt lower accuracy. Random search: {-100 * r['flops_reduction']:+.1f}% FLOPs, "
