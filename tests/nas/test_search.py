@@ -110,3 +110,14 @@ def test_cifar_format_search_and_latency_reward(tmp_path):
     out = retrain(tmp_path / "s" / "arch.json", "cifar10", data_dir=str(root),
                   config=retrain_config(epochs=1, batch_size=16))
     assert out["flops"] == r["flops"] and out["data"] == "cifar10"
+
+
+def test_quick_budget_controller_learns(tmp_path):
+    """At `refine search --quick`'s budget (1 + 9 epochs, 5 updates of 20 children) the policy entropy falls."""
+    from nivalis.nas.search import budget
+
+    data = load_classification("digits", image_size=16)
+    r = search(NARConfig(width=0.0625, batch_size=32, derive_finetune_steps=2, **budget(True)), data).result
+    assert len(r["entropy"]) == 10
+    assert r["entropy"][0] == pytest.approx(r["entropy_max"], rel=0.02)  # -PreTrain leaves the policy uniform
+    assert r["entropy_drop"] >= 0.10, r["entropy"]
