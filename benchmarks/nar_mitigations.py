@@ -1,0 +1,116 @@
+"""NAR on digits: what each mitigation of the controller's pooling collapse changes, at one equal budget.
+
+    python benchmarks/nar_mitigations.py                  # ResNet-18 width 0.25 on 16x16 digits, quick budget
+    python benchmarks/nar_mitigations.py --full           # the CLI's full budget (10 + 60 epochs; long)
+    python benchmarks/nar_mitigations.py --tiny --results /tmp/RESULTS.md   # smoke run (not a result)
+
+Every variant is one `nivalis.nas.search.search` on the same proxy task and budget; only the named settings
+differ from the first row (ENAS as it is: 20 children per update, no sampling floor, candidates compared
+with the shared weights as they are). For each: the policy entropy first → last epoch, the found
+architecture, how many blocks pool, the MACs change, how often conv 3×3 trained its shared weights in
+the last epoch (mean over blocks), the proxy accuracy of the found and the original path as the search
+compares them, and the found architecture retrained from scratch (`--seeds` seeds) on the full training
+split and tested on the test split, beside the original retrained the same way. Appended to
+benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from results import RESULTS, record
+
+#: (label, settings changed from the plain ENAS row)
+VARIANTS = [
+    ("ENAS (no floor, no fine-tune)", {}),
+    ("+ sampling floor 0.05", {"sample_floor": 0.05}),
+    ("+ fine-tuned comparison (20 steps)", {"derive_finetune_steps": 20}),
+    ("floor + fine-tune (the default)", {"sample_floor": 0.05, "derive_finetune_steps": 20}),
+    ("default without -PreTrain", {"sample_floor": 0.05, "derive_finetune_steps": 20, "pretrain_epochs": 0}),
+    ("default, acc-flops, T = 0.75, alpha = +0.3", {"sample_floor": 0.05, "derive_finetune_steps": 20,
+                                                    "reward": "acc-flops", "cost_target": 0.75,
+                                                    "cost_exponent_below": 0.3}),
+    ("random search (same budget)", {"strategy": "random", "derive_finetune_steps": 20}),
+]
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--image-size", type=int, default=16)
+    parser.add_argument("--full", action="store_true", help="the CLI's full budget instead of --quick's")
+    parser.add_argument("--seeds", type=int, default=2, help="retraining seeds per architecture")
+    parser.add_argument("--retrain-epochs", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--tiny", action="store_true", help="smoke run: width 1/16, 2 variants, tiny budget")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="Markdown file the table is appended to")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from nivalis.data import load_classification
+    from nivalis.nas.search import NARConfig, budget, retrain, retrain_config, search
+    from nivalis.progress import set_quiet
+
+    set_quiet(not sys.stderr.isatty())
+    data = load_classification("digits", image_size=args.image_size)
+    base = NARConfig(backbone="resnet18", granularity="block", width=args.width, batch_size=32, sample_floor=0.0,
+                     derive_finetune_steps=0, **budget(not args.full))
+    variants = VARIANTS
+    if args.tiny:
+        base = replace(base, width=0.0625, proxy_per_class=12, proxy_val_per_class=4, epochs=1, controller_steps=2,
+                       samples_per_update=4, derive_samples=2, reward_batch_size=16)
+        variants, args.seeds, args.retrain_epochs = VARIANTS[:1] + VARIANTS[3:4], 1, 1
+    print(f"NAR mitigations: ResNet-18 (block) width {base.width} on {args.image_size}x{args.image_size} digits, "
+          f"{'full' if args.full else 'quick'} budget ({base.pretrain_epochs} + {base.epochs} epochs, "
+          f"{base.controller_steps} x {base.samples_per_update} children per epoch), {torch.get_num_threads()} "
+          f"thread(s), load {os.getloadavg()[0]:.1f}", flush=True)
+
+    def retrained(spec: dict) -> list[float]:
+        return [retrain(spec, data, config=retrain_config(epochs=args.retrain_epochs, seed=s))["accuracy"]
+                for s in range(args.seeds)]
+
+    t0 = time.perf_counter()
+    lines = ["| variant | entropy first → last | arch | pooling blocks | MACs vs original | conv3x3 trained "
+             "(last epoch) | proxy acc found / original | retrained test acc | search s |",
+             "|---|---|---|---:|---:|---:|---|---|---:|"]
+    original = None
+    for label, change in variants:
+        t = time.perf_counter()
+        run = search(replace(base, **change), data, desc=label)
+        r = run.result
+        seconds = time.perf_counter() - t
+        if original is None:
+            original = retrained({**r, "arch": [0] * len(r["arch"])})
+        accs = retrained(r)
+        conv = statistics.fmean(row[0] for row in run.history[-1]["frequencies"])
+        pools = sum(code in (2, 3) for code in r["arch"])
+        lines.append(f"| {label} | {r['entropy'][0]:.2f} → {r['entropy'][-1]:.2f} | {r['arch']} | {pools} "
+                     f"| {-100 * r['flops_reduction'] + 0.0:+.1f}% | {conv:.2f} | {r['accuracy']:.3f} / "
+                     f"{r['baseline_accuracy']:.3f} | {_mean_std(accs)} | {seconds:.0f} |")
+        print(lines[-1], flush=True)
+    lines += ["", f"Original (all conv 3×3) retrained the same way: {_mean_std(original)} "
+                  f"({args.seeds} seed(s), {args.retrain_epochs} epochs); total {time.perf_counter() - t0:.0f} s."]
+    table = "\n".join(lines)
+    print()
+    print(table)
+    record(f"NAR mitigations of the pooling collapse: ResNet-18 width {base.width}, digits {args.image_size}px, "
+           f"{'full' if args.full else 'quick'} budget", table, results=args.results)
+
+
+if __name__ == "__main__":
+    main()
