@@ -64,10 +64,20 @@ def main() -> None:
     t0 = time.perf_counter()
     res = refine_and_compare(cfg, args.data, data_dir=args.data_dir, seeds=args.seeds,
                              retrain_epochs=args.retrain_epochs, out_dir=args.out)
-    lines = ["| search | wall time (s) | proxy acc | original path | arch |", "|---|---:|---:|---:|---|"]
+    lines = ["| search | wall time (s) | proxy acc | original path | policy entropy first → last | arch |",
+             "|---|---:|---:|---:|---|---|"]
     for strategy, r in res["searches"].items():
         lines.append(f"| {strategy} | {r['seconds']:.0f} | {r['accuracy']:.3f} | {r['baseline_accuracy']:.3f} "
-                     f"| {r['arch']} |")
+                     f"| {r['entropy'][0]:.2f} → {r['entropy'][-1]:.2f} | {r['arch']} |")
+    from nivalis.nas.operators import OPERATOR_NAMES
+
+    codes = sorted({c for choice in res["searches"]["controller"]["choices"] for c in choice})
+    lines += ["", "| operator trained (search epochs), per block | " + " | ".join(
+        f"{s}: {OPERATOR_NAMES[c]}" for s in res["searches"] for c in codes) + " |",
+              "|---|" + "---:|" * (len(codes) * len(res["searches"]))]
+    for block in range(len(res["searches"]["controller"]["arch"])):
+        cells = [f"{r['frequencies'][block][c]:.2f}" for r in res["searches"].values() for c in codes]
+        lines.append(f"| {block + 1} | " + " | ".join(cells) + " |")
     lines += ["", "| retrained | params | MFLOPs | FLOPs vs original | test acc (mean ± std) | Δ pt | per seed |",
               "|---|---:|---:|---:|---:|---:|---|"]
     for row in res["rows"]:
