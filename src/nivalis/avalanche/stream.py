@@ -45,7 +45,9 @@ from nivalis.engine import autocast_for
 from nivalis.progress import bar
 
 OVERLAY_SIDE = 1024
-GDAL_CACHE_MB = 64
+# rasterio hands an integer GDAL_CACHEMAX to GDALSetCacheMax64, which takes bytes (not GDAL's "< 100000 means MB"
+# rule for the config option): 64 alone is a 64-byte cache, and a decimated read then decodes each tile per row
+GDAL_CACHE_BYTES = 64 * 2**20
 
 
 def can_stream(classifier: WindowClassifier, image_path: str | Path, refine: str, config: AvalancheConfig) -> bool:
@@ -101,7 +103,7 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
     t_map = time.perf_counter()
     try:
         # GDAL's block cache (by default a share of the machine's RAM) would otherwise keep every written tile
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(image_path) as ds:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), rasterio.open(image_path) as ds:
             index, _ = dataset_bands(ds, image_path, bands)
             georef = dataset_georef(ds)
             height, width = ds.height, ds.width
@@ -135,20 +137,20 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
                         progress.update(1)
             progress.close()
         map_seconds = time.perf_counter() - t_map
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
             prob_path = to_cog(plain["probability"], out / f"{stem}_probability.tif", resampling="average")
             mask_path = to_cog(plain["mask"], out / f"{stem}_mask.tif", resampling="nearest")
     finally:
         for p in plain.values():
             p.unlink(missing_ok=True)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(mask_path) as mds:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), rasterio.open(mask_path) as mds:
         # GDAL polygonises the file's band through its block cache: no full-size array is held
         ones = sum(int(np.count_nonzero(mds.read(1, window=win) == 1)) for _, win in mds.block_windows(1))
         fraction = ones / float(mds.width * mds.height)
         polygons = mask_to_polygons(rasterio.band(mds, 1), georef, min_area_px=min_area_px,
                                     simplify_px=simplify_pixels(simplify_m, georef))
     # every later read too: a decimated read of an input without overviews walks all its blocks
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         with rasterio.open(prob_path) as pds:
             stats = _polygon_stats(pds, polygons)
         overlay = _decimated_overlay(image_path, index, prob_path, mask_path, overlay_image)
