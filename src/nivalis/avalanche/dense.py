@@ -22,7 +22,8 @@ it is converted so that output position :math:`(i, j)` is exactly :math:`f(X_{ij
 The conversion is done once per prediction from the eval-mode classifier. The map is computed in tiles: an
 output tile of :math:`T \\times T` pixels needs the padded input tile of :math:`(T + h - 1)^2` pixels
 (overlap :math:`h - 1`), so every tile is exact and memory is bounded by the tile, whatever the image
-size. Zoo backbones (padded, strided layers: not shift-equivariant) fall back to batched windows;
+size. Cut zoo backbones (`backbone.py`) have their own exact à trous form; whole zoo backbones (padded,
+strided layers ending in global pooling: not shift-equivariant) fall back to batched windows;
 a segmentation network (`unet`) is run on overlapping tiles whose margins are cropped.
 """
 
@@ -184,7 +185,11 @@ class DenseWindowNet(nn.Module):
 
 
 def dense_net(classifier: WindowClassifier) -> DenseWindowNet | None:
-    """The exact fully convolutional form of `classifier`, or None when it has none (zoo backbones)."""
+    """The exact fully convolutional form of `classifier`, or None when it has none (uncut zoo backbones)."""
+    from nivalis.avalanche.backbone import BackboneWindowNet, DenseBackboneNet
+
+    if isinstance(classifier.net, BackboneWindowNet):
+        return DenseBackboneNet(classifier.net, classifier.channels)
     try:
         return DenseWindowNet(classifier.net, classifier.window, classifier.channels)
     except NotDenseConvertible:
@@ -227,7 +232,7 @@ def predict_probability(classifier: WindowClassifier, image: np.ndarray, *, tile
     padded = pad_image(image, h)
     out = np.empty((height, width), np.float32)
     hidden_map = None
-    tile = max(16, int(tile))
+    tile = max(16, min(int(tile), getattr(net, "max_tile", int(tile))))
     n_tiles = math.ceil(height / tile) * math.ceil(width / tile)
     progress = bar(n_tiles, desc)
     for r0 in range(0, height, tile):

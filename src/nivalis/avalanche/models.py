@@ -20,7 +20,8 @@ Zoo backbones (`vgg16`, `resnet50`, `inception_resnet_v2`, ...): `create_model(n
 in_chans=d)` from `nivalis.models`, used on the window as is (they end in global pooling, so any window
 their down-sampling survives works; IRNv2 needs 76, §3.2; VGG pools to 1×1 before its head). Their
 padded, strided layers are not shift-equivariant, so they have no exact dense form and are evaluated
-window by window.
+window by window. With `backbone=` (``--pretrained`` / ``--freeze-backbone``) the same families are cut at
+stride 8 and classify by their centre feature instead (`backbone.py`): published weights, and an exact dense form.
 
 Beyond the seed, the zoo's `unet` (narrow widths, batch norm) is trained on h × h tiles against the
 mask tile (`TileSegmenter`): a per-pixel segmentation compared in the same tables.
@@ -138,11 +139,14 @@ class WindowClassifier(nn.Module):
         self.input_scale = input_scale(self.input_dtype)
         self.register_buffer("mean", torch.tensor(list(mean) if mean is not None else [0.5] * channels, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(list(std) if std is not None else [0.25] * channels, dtype=torch.float32))
+        self.backbone: dict | None = None  # {"pretrained": file name, "frozen": bool} for a cut backbone
 
     @property
     def exact_dense(self) -> bool:
-        """True when the network converts exactly to a fully convolutional one (own CNNs)."""
-        return isinstance(self.net, (WindowCNN, WindowCNN1d))
+        """True when the network converts exactly to a fully convolutional one (own CNNs, cut backbones)."""
+        from nivalis.avalanche.backbone import BackboneWindowNet
+
+        return isinstance(self.net, (WindowCNN, WindowCNN1d, BackboneWindowNet))
 
     def prepare(self, windows: np.ndarray | torch.Tensor) -> torch.Tensor:
         if isinstance(windows, np.ndarray):
@@ -201,9 +205,24 @@ def _zoo_names() -> list[str]:
     return list_models()
 
 
-def build_net(model: str, window: int, channels: int, config: AvalancheConfig | None = None) -> nn.Module:
-    """The network for `--model` (cnn, cnn1d, or a zoo name adapted to one logit and `channels` inputs)."""
+def build_net(model: str, window: int, channels: int, config: AvalancheConfig | None = None,
+              backbone: dict | None = None) -> nn.Module:
+    """The network for `--model` (cnn, cnn1d, or a zoo name adapted to one logit and `channels` inputs).
+
+    `backbone` ({"pretrained": PATH or None, "frozen": bool}): the zoo model cut at stride 8 (`backbone.py`),
+    with its weights read from PATH; its window is the smallest exact one of at least `window`.
+    """
     cfg = config or AvalancheConfig()
+    if backbone is not None:
+        if model in OWN_MODELS or is_segmenter(model):
+            raise UserError(f"--pretrained/--freeze-backbone take a zoo backbone (vgg16, resnet50, "
+                            f"inception_resnet_v2, ...), not {model!r}")
+        if model not in _zoo_names():
+            raise UserError(f"unknown model {model!r}")
+        from nivalis.avalanche.backbone import build_backbone_net
+
+        return build_backbone_net(model, window, channels, pretrained=backbone.get("pretrained"),
+                                  frozen=bool(backbone.get("frozen")), hidden=cfg.cnn_hidden, dropout=cfg.dropout)
     if model == "cnn":
         return WindowCNN(window, channels, 1, cfg.cnn_widths, cfg.cnn_hidden, cfg.dropout)
     if model == "cnn1d":
@@ -234,19 +253,28 @@ def build_net(model: str, window: int, channels: int, config: AvalancheConfig | 
 
 def build_classifier(model: str, window: int, channels: int, config: AvalancheConfig | None = None,
                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                     dtype: str = "uint8") -> WindowClassifier:
+                     dtype: str = "uint8", backbone: dict | None = None) -> WindowClassifier:
     if channels < 1:
         raise UserError(f"a model needs at least one band, got {channels}")
     if window < 3:
         raise UserError(f"--window must be at least 3 px, got {window}")
     cls = TileSegmenter if is_segmenter(model) else WindowClassifier
-    return cls(build_net(model, window, channels, config), model, window, channels, mean, std, dtype)
+    net = build_net(model, window, channels, config, backbone)
+    clf = cls(net, model, getattr(net, "window", window) if backbone else window, channels, mean, std, dtype)
+    if backbone is not None:
+        pretrained = backbone.get("pretrained")
+        clf.backbone = {"pretrained": Path(pretrained).name if pretrained else None,
+                        "frozen": bool(backbone.get("frozen")), "stride": net.stride}
+    return clf
 
 
 def classifier_meta(clf: WindowClassifier, config: AvalancheConfig) -> dict:
     """What a checkpoint needs to rebuild `clf` (plain values only)."""
-    return {"task": "avalanche-window", "model": clf.model_name, "window": clf.window, "channels": clf.channels,
+    meta = {"task": "avalanche-window", "model": clf.model_name, "window": clf.window, "channels": clf.channels,
             "dtype": clf.input_dtype, "config": config.to_dict()}
+    if clf.backbone is not None:
+        meta["backbone"] = dict(clf.backbone)
+    return meta
 
 
 def load_classifier(checkpoint: str | Path) -> WindowClassifier:
@@ -257,8 +285,13 @@ def load_classifier(checkpoint: str | Path) -> WindowClassifier:
         raise UserError(f"{checkpoint} is not an avalanche window-classifier checkpoint (task {meta.get('task')!r})")
     config = AvalancheConfig.from_dict(meta.get("config", {}))
     # checkpoints from before radiometry was stored saw uint8 images only
+    backbone = meta.get("backbone")
     clf = build_classifier(meta["model"], int(meta["window"]), int(meta["channels"]), config,
-                           dtype=meta.get("dtype", "uint8"))
+                           dtype=meta.get("dtype", "uint8"),
+                           backbone=None if backbone is None else {"pretrained": None,
+                                                                   "frozen": bool(backbone.get("frozen"))})
+    if backbone is not None:
+        clf.backbone = dict(backbone)  # the file the weights first came from, as recorded at training
     try:
         clf.load_state_dict(payload["model"])
     except (RuntimeError, KeyError) as exc:

@@ -110,7 +110,7 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
             base = {"driver": "GTiff", "height": height, "width": width, "count": 1, "tiled": True,
                     "blockxsize": 512, "blockysize": 512, "compress": "deflate", "crs": ds.crs,
                     "transform": ds.transform}
-            tile = max(16, int(config.tile))
+            tile = max(16, min(int(config.tile), getattr(net, "max_tile", int(config.tile))))
             n_tiles = math.ceil(height / tile) * math.ceil(width / tile)
             progress = bar(n_tiles, "windowed map")
             with rasterio.open(plain["probability"], "w", **base, dtype="float32", nodata=float("nan")) as prob_ds, \

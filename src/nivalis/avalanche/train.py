@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net
@@ -29,6 +34,7 @@ from nivalis.engine import (
 )
 from nivalis.engine.records import write_run_files
 from nivalis.errors import UserError
+from nivalis.progress import bar
 
 # ------------------------------------------------------------------------------------------------ data
 
@@ -156,12 +162,19 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
                             channels: int | None = None, config: AvalancheConfig | None = None,
                             out_dir: str | Path | None = None, xgb_head: bool = False, calibrate: bool = True,
                             desc: str | None = None, bands: str | list | None = None,
-                            labels: str | Path | None = None) -> TrainRun:
+                            labels: str | Path | None = None, pretrained: str | Path | None = None,
+                            freeze_backbone: bool = False) -> TrainRun:
     """Train `model` on windows of a seed-layout folder (or loaded scenes); test on held-out scenes.
 
     `bands`: which bands to read (indices or names, see `io.read_raster`); the per-band statistics of the
     training scenes' valid pixels, the band names and the dtype are stored in the checkpoint (`radiometry`).
     `labels`: avalanche polygons (GeoJSON/GeoPackage/Shapefile) rasterised onto every image instead of masks/.
+    `pretrained` (a local torchvision/timm/nivalis weights file) and/or `freeze_backbone`: the zoo `model` cut at
+    stride 8 and classifying by its centre feature (`backbone.py`), on the smallest exact window of at least
+    `window`; with published weights on uint8 RGB the input is normalised with the weights' own mean/std (the
+    registry's default config, e.g. ImageNet's), otherwise per band with the training scenes' statistics.
+    `freeze_backbone`: the backbone's centre features of one fixed draw of `windows_per_epoch` windows are
+    computed once and only the head is trained (`fit_frozen_head`).
 
     Result keys: accuracy, loss (and f1, iou, pod, ppv) on balanced windows of the test scenes, seconds
     (training), checkpoint, params, flops, threshold (calibrated on validation maps when the model is dense).
@@ -170,9 +183,15 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
 
     cfg = config or AvalancheConfig()
     segmenter = is_segmenter(model)
-    window = int(window or default_window(model, cfg))
     spec = parse_bands(bands) if isinstance(bands, str) else bands
     channels = int(channels or (len(spec) if spec else cfg.channels))
+    backbone = {"pretrained": str(pretrained) if pretrained else None, "frozen": bool(freeze_backbone)} \
+        if pretrained or freeze_backbone else None
+    if backbone is not None:
+        if xgb_head:
+            raise UserError("--xgb-head is fitted on the small CNN's features: train a backbone without it")
+        window = backbone_window(model, channels, window)
+    window = int(window or default_window(model, cfg))
     cfg = replace(cfg, window=window, channels=channels)
     scenes = load_scenes(data, threshold=cfg.mask_threshold, bands=spec, labels=labels) \
         if isinstance(data, (str, Path)) \
@@ -184,11 +203,16 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
     seed_everything(cfg.seed)
     levels = cfg.pyramid_levels
     radio = radiometry(split.train, channels)
+    if backbone is not None and backbone["pretrained"] and radio["dtype"] == "uint8":
+        from nivalis.models import default_cfg
+
+        ref = default_cfg(model)  # the weights were trained on this normalisation of [0, 1] RGB
+        radio |= {"mean": list(ref.mean), "std": list(ref.std), "normalisation": ref.weights}
     mean, std = radio["mean"], radio["std"]
     split = SceneSplit(*[[fill_scene(s, mean, radio["scale"]) for s in getattr(split, k)]
                          for k in ("train", "val", "test")])
     train_scenes = [pyramid_scene(s, levels) for s in split.train]
-    clf = build_classifier(model, window, channels, cfg, mean, std, dtype=radio["dtype"])
+    clf = build_classifier(model, window, channels, cfg, mean, std, dtype=radio["dtype"], backbone=backbone)
     train_set = WindowStream(train_scenes, window, channels, cfg.windows_per_epoch, prepare=clf.prepare,
                              positive_fraction=cfg.positive_fraction, seed=cfg.seed, segmentation=segmenter)
     val_scenes = split.val if any(s.avalanche_mask.any() for s in split.val) else split.train
@@ -199,8 +223,13 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
                             prepare=clf.prepare, seed=cfg.seed + 2, fixed=True, segmentation=segmenter)
     meta = classifier_meta(clf, cfg) | {"splits": split.names(), "threshold": cfg.threshold, "radiometry": radio}
     task = binary_task()
-    fitted = fit(clf, train_set, val_set, config=_train_config(cfg), task=task, out_dir=out_dir, meta=meta,
-                 desc=desc or f"{model} {window}x{window}x{channels}")
+    desc = desc or f"{model} {window}x{window}x{channels}"
+    if backbone is not None and backbone["frozen"]:
+        fitted = fit_frozen_head(clf, train_set, val_set, config=_train_config(cfg), task=task, out_dir=out_dir,
+                                 meta=meta, desc=desc)
+    else:
+        fitted = fit(clf, train_set, val_set, config=_train_config(cfg), task=task, out_dir=out_dir, meta=meta,
+                     desc=desc)
     clf.eval()
     # Table 2 on the same balanced test pixels for every model: a segmenter is scored at its tiles' centres
     test = evaluate(clf, test_set, centre_pixel_task(window) if segmenter else task, batch_size=256,
@@ -223,7 +252,7 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
         "val_accuracy": fitted.history[-1].get("val_accuracy") if fitted.history else None,
         "seconds": round(fitted.seconds, 3), "epochs": cfg.epochs, "params": counts["params"], "flops": counts["flops"],
         "threshold": threshold, "edges_threshold": edges_threshold, "dense": has_fast_map(clf),
-        "xgb_head": head is not None, "precision": cfg.precision,
+        "xgb_head": head is not None, "precision": cfg.precision, "backbone": clf.backbone,
         "scenes": {k: len(v) for k, v in split.names().items()},
         "checkpoint": str(fitted.checkpoint) if fitted.checkpoint else None,
     }
@@ -239,6 +268,68 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
     if head is not None:
         clf.meta["xgb_head"] = head.to_json()
     return TrainRun(clf, result, fitted.history, split, cfg, head, extras)
+
+
+def backbone_window(model: str, channels: int, window: int | None = None) -> int:
+    """The window of `model` cut at stride 8: the smallest exact one of at least `window` (`backbone.window_for`)."""
+    from nivalis.avalanche.backbone import cut_backbone, geometry, window_for
+    from nivalis.models import create_model
+
+    if model in ("cnn", "cnn1d") or is_segmenter(model):
+        raise UserError(f"--pretrained/--freeze-backbone take a zoo backbone (vgg16, resnet50, inception_resnet_v2, "
+                        f"...), not {model!r}")
+    return window_for(geometry(cut_backbone(create_model(model, num_classes=0, in_chans=channels)), channels), window)
+
+
+class _Head(nn.Module):
+    """The head of a cut backbone on its centre features: [N, C] → [N] logits."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.head(f)[:, 0]
+
+
+@torch.no_grad()
+def centre_features(clf: WindowClassifier, stream: WindowStream, *, batch_size: int = 128,
+                    desc: str = "backbone features") -> TensorDataset:
+    """(centre features [N, C], labels [N]) of one pass over `stream`, the backbone in eval mode."""
+    clf.net.eval()
+    stream.set_epoch(0)
+    feats, labels = [], []
+    progress = bar(math.ceil(len(stream) / batch_size), desc)
+    for x, y in DataLoader(stream, batch_size=batch_size):
+        feats.append(clf.net.centre_features(x).float())
+        labels.append(y)
+        progress.update(1)
+    progress.close()
+    return TensorDataset(torch.cat(feats), torch.cat(labels))
+
+
+def fit_frozen_head(clf: WindowClassifier, train_set: WindowStream, val_set: WindowStream, *, config: TrainConfig,
+                    task: Task, out_dir: str | Path | None, meta: dict, desc: str):
+    """Train only the head of a frozen cut backbone: its features of one draw of windows computed once.
+
+    The checkpoint holds the whole classifier (backbone and head), as `fit` would write it; `seconds` counts the
+    feature pass and the head's epochs.
+    """
+    t0 = time.perf_counter()
+    train_feats = centre_features(clf, train_set, desc=f"{desc}: training features")
+    val_feats = centre_features(clf, val_set, desc=f"{desc}: validation features")
+    feature_seconds = time.perf_counter() - t0
+    head = _Head(clf.net.head)
+    fitted = fit(head, train_feats, val_feats, config=config, task=task, out_dir=out_dir,
+                 meta=meta | {"frozen_features": len(train_feats)}, desc=f"{desc} (frozen backbone)")
+    fitted.seconds += feature_seconds  # training time = the one feature pass + the head's epochs
+    fitted.model = clf
+    if fitted.checkpoint is not None and get_context().is_main:
+        payload = load_checkpoint(fitted.checkpoint)
+        payload["model"] = clf.state_dict()
+        payload.pop("optimizer", None)
+        save_checkpoint(fitted.checkpoint, payload)
+    return fitted
 
 
 def centre_pixel_task(window: int) -> Task:

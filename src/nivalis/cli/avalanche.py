@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -80,6 +81,12 @@ def train(
                                                                  "§3.2); 0 = full resolution.")] = 0,
     xgb_head: Annotated[bool, typer.Option("--xgb-head", help="Also fit the XGBoost head (seed §3.3) on the "
                                                               "validation scenes.")] = False,
+    pretrained: Annotated[Path | None, typer.Option(help="Weights of the zoo backbone (torchvision .pth, timm "
+                                                         ".pth/.safetensors or a nivalis checkpoint, e.g. "
+                                                         "resnet50-0676ba61.pth): the model is cut at stride 8 and "
+                                                         "classifies by its centre feature, densely.")] = None,
+    freeze_backbone: Annotated[bool, typer.Option("--freeze-backbone", help="Keep the backbone's weights: its "
+                                                  "features are computed once and only the head is trained.")] = False,
     out: Annotated[Path | None, typer.Option(help="Run folder [default: runs/avalanche-MODEL-WxWxC].")] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -103,10 +110,21 @@ def train(
         raise UserError(f"--optimizer must be adam or rmsprop (got {optimizer!r})")
     cfg = AvalancheConfig(epochs=epochs, windows_per_epoch=windows_per_epoch, optimizer=optimizer.lower(), lr=lr,
                           batch_size=batch_size, seed=seed, precision=precision, pyramid_levels=pyramid_levels)
+    if pretrained is not None or freeze_backbone:
+        from nivalis.avalanche.train import backbone_window
+
+        if pretrained is not None and not pretrained.is_file():
+            raise UserError(f"weights file not found: {pretrained} (nivalis downloads nothing)")
+        needed = backbone_window(model, channels, window)
+        if window is not None and needed != window:
+            warnings.warn(f"{model} cut at stride 8 needs an exact window of 2c+1 px, c a multiple of 8 covering its "
+                          f"reach: using {needed}, not {window}", stacklevel=2)
+        window = needed
     window = window or default_window(model, cfg)
     out = prepare_output_dir(out or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}")
     run = train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
-                                  xgb_head=xgb_head, bands=spec, labels=labels)
+                                  xgb_head=xgb_head, bands=spec, labels=labels, pretrained=pretrained,
+                                  freeze_backbone=freeze_backbone)
     emit(run.result, as_json)
 
 

@@ -26,11 +26,16 @@ class ModelSpec:
     epochs: int | None = None
     windows_per_epoch: int | None = None
     pyramid_levels: int = 0
+    pretrained: str | None = None      # weights file of a zoo backbone: cut at stride 8 (avalanche/backbone.py)
+    freeze_backbone: bool = False
 
     @property
     def label(self) -> str:
         scale = f" at 1/{2 ** self.pyramid_levels}" if self.pyramid_levels else ""
-        return f"{_LABELS.get(self.model, self.model)}({self.window},{self.window},{self.channels}){scale}"
+        cut = ""
+        if self.pretrained or self.freeze_backbone:
+            cut = (" pretrained" if self.pretrained else " random") + (" frozen" if self.freeze_backbone else " tuned")
+        return f"{_LABELS.get(self.model, self.model)}({self.window},{self.window},{self.channels}){scale}{cut}"
 
 
 def compare_models(scenes: list[Scene], specs: list[ModelSpec], config: AvalancheConfig | None = None,
@@ -42,10 +47,12 @@ def compare_models(scenes: list[Scene], specs: list[ModelSpec], config: Avalanch
     for spec in specs:
         spec_cfg = replace(cfg, epochs=spec.epochs or cfg.epochs, windows_per_epoch=spec.windows_per_epoch or cfg.windows_per_epoch,
                            pyramid_levels=spec.pyramid_levels)
-        slug = spec.label.replace("(", "-").replace(")", "").replace(",", "x").replace(" at 1/", "-level")
+        slug = spec.label.replace("(", "-").replace(")", "").replace(",", "x").replace(" at 1/", "-level") \
+            .replace(" ", "-")
         run_dir = Path(out_dir) / slug if out_dir else None
         run = train_window_classifier(scenes, spec.model, window=spec.window, channels=spec.channels, config=spec_cfg,
-                                      out_dir=run_dir, desc=spec.label)
+                                      out_dir=run_dir, desc=spec.label, pretrained=spec.pretrained,
+                                      freeze_backbone=spec.freeze_backbone)
         r = run.result
         row = {"label": spec.label, "model": spec.model, "window": spec.window, "channels": spec.channels,
                "params": r["params"], "flops": r["flops"], "seconds": r["seconds"], "epochs": spec_cfg.epochs,
