@@ -38,6 +38,35 @@ def test_rmse_per_year():
     assert per_year == [0.0, 2.0] and total == pytest.approx(np.sqrt(2.0))
 
 
+def test_rmse_in_water_equivalent_scales_each_node_and_skips_unknown_ones():
+    target = torch.zeros(1, 4, 2, dtype=torch.float64)
+    pred = torch.tensor([[[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [3.0, 2.0]]])
+    scale = np.array([[[0.01, 0.02], [0.03, 0.02], [0.01, np.nan], [np.nan, np.nan]]])
+    per_year, total = rmse_per_year(pred, target, scale)
+    assert per_year[0] == pytest.approx(np.sqrt((0.01 ** 2 + 0.03 ** 2 + 0.01 ** 2) / 3))  # node 4: no scale
+    assert per_year[1] == pytest.approx(0.04)
+    assert total == pytest.approx(np.sqrt((0.01 ** 2 + 0.03 ** 2 + 0.01 ** 2 + 2 * 0.04 ** 2) / 5))
+    assert np.isnan(rmse_per_year(pred, target, np.full((1, 4, 2), np.nan))[0]).all()
+
+
+def test_water_equivalent_per_pixel_is_what_inspect_reports(campaign):
+    from nivalis.snow.graphs import load_usable, radargram_arrays
+    from nivalis.snow.units import FirnModel
+
+    cfg = SnowConfig()
+    firn = FirnModel(pixel_m=0.0136)
+    arrays, _ = load_dataset(campaign, cfg, firn)
+    assert load_dataset(campaign, cfg)[0].mwe_per_px is None
+    radargram = load_usable(campaign, cfg)[0][0]
+    # `snow inspect`'s m w.e. of the five target layers (top-down 2011 → 2007; the arrays are oldest first)
+    inspected = np.asarray(radargram.summary(rows_needed=cfg.rows_needed, columns=256, firn=firn)["thickness_mwe"][:5])
+    assert radargram_arrays([radargram], cfg).targets.shape == arrays.targets[:1].shape
+    mwe = arrays.mwe_per_px[0] * arrays.targets[0]
+    np.testing.assert_allclose(mwe.mean(0)[::-1], inspected, rtol=2e-3)
+    assert "pixel size 0.0136 m" in arrays.mwe_source and "curr_dens" in arrays.mwe_source
+    assert arrays.subset([0]).mwe_per_px.shape == (1, *arrays.mwe_per_px.shape[1:])
+
+
 def test_gcn_lstm_learns_on_simulated_radargrams(campaign):
     cfg = SnowConfig(epochs=8, batch_size=4)
     arrays, summary = load_dataset(campaign, cfg)
@@ -59,17 +88,22 @@ def test_same_seed_same_table_with_one_or_two_workers(campaign, tmp_path):
     cfg = SnowConfig(epochs=1, splits=2, batch_size=16, seed=7)
     first = run_paper(campaign, cfg, tmp_path / "a", threads=1)
     second = run_paper(campaign, SnowConfig(epochs=1, splits=2, batch_size=16, seed=7), None, workers=2, threads=1)
-    assert first.table == second.table
+    assert first.table == second.table and first.table_mwe == second.table_mwe
+    assert set(first.table_mwe) == set(first.table) and first.mwe_source
+    for model, entry in first.table_mwe.items():  # the same predictions: m w.e. are px times ~1-2 cm w.e.
+        assert 0.001 < entry["total"][0] / first.table[model]["total"][0] < 0.05, (model, entry)
     assert [(r.model, r.split) for r in first.runs] == [(r.model, r.split) for r in second.runs]
     other = run_paper(campaign, SnowConfig(epochs=1, splits=1, batch_size=16, seed=8, models=("gcn",)), None)
     assert other.table["GCN"]["total"] != first.table["GCN"]["total"]
     assert set(first.table) == {"LSTM", "GCN", "GCN-LSTM", "Climatology", "Ridge (per trace)"}   # + baselines (#21)
     assert set(first.table["GCN"]) == {"2007", "2008", "2009", "2010", "2011", "total"}
-    for name in ("table_ii.md", "table_ii.csv", "results.json", "fig3_overlay.png", "fig4_true_vs_predicted.png"):
+    for name in ("table_ii.md", "table_ii.csv", "table_ii_mwe.md", "table_ii_mwe.csv", "results.json",
+                 "fig3_overlay.png", "fig4_true_vs_predicted.png"):
         assert (tmp_path / "a" / name).stat().st_size > 0
     assert "± " in (tmp_path / "a" / "table_ii.md").read_text()
     results = json.loads((tmp_path / "a" / "results.json").read_text())
     assert results["lstm_cell"] == ("compiled" if native_lstm.enabled() else "pytorch")  # the C cell is opt-in
+    assert results["table_mwe"] == first.table_mwe and "total_mwe" in results["runs"][0]
 
 
 def test_ordering_sentence_compares_with_the_seed():

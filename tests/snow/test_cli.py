@@ -11,6 +11,7 @@ import torch
 
 from nivalis.cli.app import main
 from nivalis.snow.io import load_radargram, write_radargram
+from nivalis.snow.simulate import SimulatorConfig
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -39,6 +40,7 @@ def test_simulate_and_inspect(capsys, tmp_path):
     sim = run_json(capsys, "snow", "simulate", "--out", str(tmp_path / "d"), "--radargrams", "6", "--seed", "1",
                    "--format", "v5")
     assert sim["files"] == 6 and 0 <= sim["usable"] <= 6
+    assert sim["pixel_m"] == SimulatorConfig().pixel_m   # what to give inspect/paper/predict as --pixel-m
     files = sorted((tmp_path / "d").glob("*.mat"))
     assert len(files) == 6
     info = run_json(capsys, "snow", "inspect", str(files[0]))
@@ -64,11 +66,16 @@ def test_simulate_echo_quality_sets_how_many_radargrams_are_usable(capsys, tmp_p
 
 def test_paper_train_predict(capsys, campaign, tmp_path):
     table = run_json(capsys, "snow", "paper", "--data", str(campaign), "--epochs", "1", "--splits", "2",
-                     "--batch-size", "16", "--out", str(tmp_path / "paper"))
+                     "--batch-size", "16", "--pixel-m", "0.0136", "--out", str(tmp_path / "paper"))
     assert list(table["table"]) == ["LSTM", "GCN", "GCN-LSTM", "Climatology", "Ridge (per trace)"]
     mean, std = table["table"]["GCN-LSTM"]["total"]
     assert mean > 0 and std >= 0 and table["seconds"] > 0
     assert (tmp_path / "paper" / "fig3_overlay.png").is_file()
+    assert list(table["table_mwe"]) == list(table["table"]) and "pixel size 0.0136 m" in table["mwe_source"]
+    # simulated files carry curr_dens: m w.e. = px × 0.0136 m × density, so the ratio is a firn density (g/cm³)
+    ratio = table["table_mwe"]["GCN-LSTM"]["total"][0] / mean / 0.0136
+    assert 0.3 < ratio < 0.7, ratio
+    assert "m w.e." in (tmp_path / "paper" / "table_ii_mwe.md").read_text()
 
     run_dir = tmp_path / "train"
     trained = run_json(capsys, "snow", "train", "--data", str(campaign), "--model", "gcn", "--epochs", "2",

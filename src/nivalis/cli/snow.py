@@ -114,7 +114,9 @@ def simulate(
     result = simulate_campaign(out, SimulatorConfig(radargrams=radargrams, seed=seed, echograms=echograms, fmt=fmt,
                                                     layout=layout, **extra))
     emit(result, as_json, human=f"wrote {result['files']} radargrams ({result['usable']} usable) to {out} "
-                                f"({result['layout']} layout) in {result['seconds']:.1f} s")
+                                f"({result['layout']} layout) in {result['seconds']:.1f} s; a row is "
+                                f"{result['pixel_m']:g} m of firn: give --pixel-m {result['pixel_m']:g} to inspect, "
+                                "paper and predict")
 
 
 @app.command()
@@ -216,14 +218,22 @@ def paper(
     workers: Annotated[int, typer.Option(min=1, help="Trainings run at once in separate processes (2 on a 2-core "
                                          "CPU: each with --threads, default 1).")] = 1,
     threads: ThreadsOpt = None,
-    out: Annotated[Path, typer.Option(help="Where Table II (md, csv), results.json and figures 3-4 go.")] = Path(
-        "runs/snow-paper"),
+    pixel_m: PixelOpt = _Firn.pixel_m,
+    density: DensityOpt = _Firn.density,
+    surface_density: SurfaceDensityOpt = _Firn.surface_density,
+    temperature_c: TemperatureOpt = _Firn.temperature_c,
+    accumulation: AccumulationOpt = _Firn.accumulation,
+    out: Annotated[Path, typer.Option(help="Where Table II (md, csv; in px and m w.e.), results.json and figures "
+                                           "3-4 go.")] = Path("runs/snow-paper"),
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Reproduce Table II and figures 3-4: LSTM, GCN and GCN-LSTM on random 4:1 splits, RMSE per year."""
+    """Reproduce Table II and figures 3-4: LSTM, GCN and GCN-LSTM on random 4:1 splits, RMSE per year (px, m w.e.)."""
     setup(quiet)
     from nivalis.experiments.snow_table2 import ordering_text, paired_differences, run_paper, table_markdown
+    from nivalis.snow.units import FirnModel
+
+    firn = FirnModel(pixel_m, density, surface_density, temperature_c, accumulation).validate()
 
     cfg = _config(epochs=epochs, splits=splits, seed=seed, models=models, precision=precision, device=device,
                   batch_size=batch_size, feature_layers=feature_layers, target_layers=target_layers,
@@ -233,13 +243,17 @@ def paper(
     from nivalis.files import prepare_output_dir
 
     prepare_output_dir(out)  # before the trainings, not when Table II is written
-    result = run_paper(data, cfg, out, workers=workers, threads=threads)
+    result = run_paper(data, cfg, out, workers=workers, threads=threads, firn=firn)
     _notes((result.summary or {}).get("notes", {}))
     _note_default_year(year_source)
-    payload = {"table": result.table, "seconds": round(result.seconds, 3), "years": result.years,
+    payload = {"table": result.table, "table_mwe": result.table_mwe, "mwe_source": result.mwe_source,
+               "seconds": round(result.seconds, 3), "years": result.years,
                "paired": paired_differences(result.runs), "data": result.summary, "files": result.files,
                "survey_year": {"year": cfg.survey_year, "from": year_source}}
-    emit(payload, as_json, human=table_markdown(result) + f"\n{ordering_text(result.table, result.runs)}\n"
+    mwe = (f"\nRMSE in m w.e. ({result.mwe_source}):\n{table_markdown(result, result.table_mwe, 4)}"
+           if result.table_mwe else "")
+    emit(payload, as_json, human="RMSE in pixels:\n" + table_markdown(result) + mwe
+         + f"\n{ordering_text(result.table, result.runs)}\n"
          f"{result.summary.get('usable')} usable radargrams "
          f"({result.summary.get('files')} files); {result.seconds:.0f} s; written to {out}")
 

@@ -5,6 +5,11 @@ into train/test; GCN-LSTM, GCN and LSTM are trained on every training set (Adam,
 epochs, MSE) and the RMSE (pixels) of every target year is taken over all nodes of the test set; Table II
 is the mean ± standard deviation over the splits. ``total`` is the RMSE over all years' targets pooled.
 
+Table II in m w.e. (not in the seed) scores the same predictions in water equivalent: every node's error in
+pixels times its tracked layer's m w.e. per pixel (`nivalis.snow.metrics`; depth from the file's travel time or
+``firn.pixel_m``, density from its ``curr_dens`` or the firn profile), so a model's ranking can differ from the
+pixel table's where the per-pixel water equivalent varies across radargrams.
+
 Training goes through `nivalis.snow.train` and the engine's `fit` (no validation pass and no checkpoint per
 epoch inside the protocol: only the test set is evaluated, once, after training). Normalisation statistics
 come from each split's training radargrams only.
@@ -43,6 +48,7 @@ from nivalis.snow.io import FolderSummary
 from nivalis.snow.metrics import rmse_per_year
 from nivalis.snow.predict import predict_thickness
 from nivalis.snow.train import _train_config, build_model, split_indices
+from nivalis.snow.units import FirnModel
 
 MODEL_LABELS = {"lstm": "LSTM", "gcn": "GCN", "gcn_lstm": "GCN-LSTM", "climatology": "Climatology",
                 "ridge": "Ridge (per trace)"}
@@ -56,6 +62,8 @@ class SplitResult:
     total: float
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    rmse_mwe: list[float] | None = None   # the same predictions in m w.e. (None without a firn model)
+    total_mwe: float | None = None
 
 
 @dataclass
@@ -67,6 +75,8 @@ class PaperResult:
     seconds: float
     examples: dict[str, Any]            # what the figures need (split 0 test predictions)
     files: dict[str, str] = field(default_factory=dict)
+    table_mwe: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # Table II in m w.e.
+    mwe_source: str = ""                                                          # depth and density used
 
 
 def _run_job(arrays: RadargramArrays, train_idx: np.ndarray, test_idx: np.ndarray, name: str, split: int,
@@ -80,8 +90,7 @@ def _run_job(arrays: RadargramArrays, train_idx: np.ndarray, test_idx: np.ndarra
     fitted = fit(model, train_set, None, config=_train_config(cfg, seed), task=regression_task(), out_dir=None,
                  desc=f"{name} split {split + 1}/{cfg.splits}")
     pred = predict_thickness(model, test_set, cfg.precision)
-    per_year, total = rmse_per_year(pred, test_set.targets)
-    job = {"model": name, "split": split, "rmse": per_year, "total": total, "seconds": fitted.seconds,
+    job = {"model": name, "split": split, **_scores(pred, test_set.targets, test_arrays), "seconds": fitted.seconds,
            "history": fitted.history}
     if keep_predictions:
         job["example"] = {"pred": pred.numpy(), "target": test_set.targets.numpy(), "names": list(test_arrays.names)}
@@ -95,9 +104,17 @@ def _baseline_job(arrays: RadargramArrays, train_idx: np.ndarray, test_idx: np.n
     train_arrays, test_arrays = arrays.subset(train_idx), arrays.subset(test_idx)
     stats = fit_graph_stats(train_arrays)
     train_set, test_set = SnowGraphs.build(train_arrays, stats), SnowGraphs.build(test_arrays, stats)
-    per_year, total = rmse_per_year(predict_baseline(name, train_set, test_set), test_set.targets)
-    return {"model": name, "split": split, "rmse": per_year, "total": total, "seconds": time.perf_counter() - t0,
-            "history": []}
+    scores = _scores(predict_baseline(name, train_set, test_set), test_set.targets, test_arrays)
+    return {"model": name, "split": split, **scores, "seconds": time.perf_counter() - t0, "history": []}
+
+
+def _scores(pred: torch.Tensor, target: torch.Tensor, test: RadargramArrays) -> dict[str, Any]:
+    """RMSE per year and pooled, in pixels and (when the arrays carry ``mwe_per_px``) in m w.e."""
+    per_year, total = rmse_per_year(pred, target)
+    out: dict[str, Any] = {"rmse": per_year, "total": total}
+    if test.mwe_per_px is not None:
+        out["rmse_mwe"], out["total_mwe"] = rmse_per_year(pred, target, test.mwe_per_px)
+    return out
 
 
 _WORKER_ARRAYS: RadargramArrays | None = None
@@ -121,8 +138,11 @@ _JOB_COST_RANK = {"gcn_lstm": 0, "lstm": 1, "gcn": 2}  # scheduling order of the
 
 def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None = None,
               arrays: RadargramArrays | None = None, summary: FolderSummary | None = None, *,
-              workers: int = 1, threads: int | None = None) -> PaperResult:
+              workers: int = 1, threads: int | None = None, firn: FirnModel | None = None) -> PaperResult:
     """Table II: every model on every split; writes table_ii.md/.csv, results.json and Fig. 3/4 to `out_dir`.
+
+    The radargrams are read from `data_dir` unless `arrays` are given; read here, they carry each layer's
+    m w.e. per pixel by `firn` (default `FirnModel()`), and Table II in m w.e. (table_ii_mwe.md/.csv) is added.
 
     ``workers > 1`` trains that many (model, split) jobs at once in separate processes of ``threads`` (default 1)
     intra-op threads each: on a 2-core CPU two single-thread trainings beat one two-thread training, whose
@@ -136,7 +156,7 @@ def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None 
     t0 = time.perf_counter()
     _lstm_cell(cfg)  # builds the compiled cell once here, before the workers load it
     if arrays is None:
-        arrays, summary = load_dataset(data_dir, cfg)
+        arrays, summary = load_dataset(data_dir, cfg, firn or FirnModel())
     splits = split_indices(len(arrays), cfg)
     years = cfg.target_years()
     jobs = [(train_idx, test_idx, name, s, cfg, s == 0) for s, (train_idx, test_idx) in enumerate(splits)
@@ -168,21 +188,32 @@ def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None 
         done = [finished[i] for i in range(len(jobs))]
     done += [_baseline_job(arrays, train_idx, test_idx, name, s) for s, (train_idx, test_idx) in enumerate(splits)
              for name in cfg.baselines]
-    runs = [SplitResult(j["model"], j["split"], j["rmse"], j["total"], j["seconds"], j["history"]) for j in done]
+    runs = [SplitResult(j["model"], j["split"], j["rmse"], j["total"], j["seconds"], j["history"],
+                        j.get("rmse_mwe"), j.get("total_mwe")) for j in done]
     examples: dict[str, Any] = {j["model"]: j["example"] for j in done if "example" in j}
-    table = {}
-    for name in (*cfg.models, *cfg.baselines):
-        rows = [r for r in runs if r.model == name]
-        per_year = np.array([r.rmse for r in rows])
-        totals = np.array([r.total for r in rows])
-        entry = {y: [float(per_year[:, j].mean()), float(per_year[:, j].std())] for j, y in enumerate(years)}
-        entry["total"] = [float(totals.mean()), float(totals.std())]
-        table[MODEL_LABELS.get(name, name)] = entry
+    names = (*cfg.models, *cfg.baselines)
+    table = _mean_std(runs, names, years, "rmse", "total")
+    table_mwe = _mean_std(runs, names, years, "rmse_mwe", "total_mwe") if arrays.mwe_per_px is not None else {}
     examples["test_files"] = examples.get(cfg.models[0], {}).get("names", [])
-    result = PaperResult(table, runs, years, summary.to_dict() if summary else {}, time.perf_counter() - t0, examples)
+    result = PaperResult(table, runs, years, summary.to_dict() if summary else {}, time.perf_counter() - t0, examples,
+                         table_mwe=table_mwe, mwe_source=arrays.mwe_source)
     if out_dir is not None and get_context().is_main:
         result.files = write_paper_outputs(Path(out_dir), result, cfg, data_dir)
     return result
+
+
+def _mean_std(runs: list[SplitResult], names, years: list[str], per_year_key: str, total_key: str
+              ) -> dict[str, dict[str, list[float]]]:
+    """{model label: {year: [mean, std], "total": [mean, std]}} over the splits of each model."""
+    table = {}
+    for name in names:
+        rows = [r for r in runs if r.model == name]
+        per_year = np.array([getattr(r, per_year_key) for r in rows], dtype=np.float64)
+        totals = np.array([getattr(r, total_key) for r in rows], dtype=np.float64)
+        entry = {y: [float(per_year[:, j].mean()), float(per_year[:, j].std())] for j, y in enumerate(years)}
+        entry["total"] = [float(totals.mean()), float(totals.std())]
+        table[MODEL_LABELS.get(name, name)] = entry
+    return table
 
 
 def _lstm_cell(cfg: SnowConfig) -> str:
@@ -191,13 +222,25 @@ def _lstm_cell(cfg: SnowConfig) -> str:
 
 
 
-def table_markdown(result: PaperResult) -> str:
+def table_markdown(result: PaperResult, table: dict[str, dict[str, list[float]]] | None = None,
+                   digits: int = 3) -> str:
+    """Table II (default: in pixels; `table` = ``result.table_mwe`` with ``digits=4`` for m w.e.) as Markdown."""
+    table = result.table if table is None else table
     head = "| model | " + " | ".join(result.years) + " | total |\n|---|" + "---|" * (len(result.years) + 1) + "\n"
     rows = ""
-    for model, entry in result.table.items():
-        cells = [f"{entry[y][0]:.3f} ± {entry[y][1]:.3f}" for y in [*result.years, "total"]]
+    for model, entry in table.items():
+        cells = [f"{entry[y][0]:.{digits}f} ± {entry[y][1]:.{digits}f}" for y in [*result.years, "total"]]
         rows += f"| {model} | " + " | ".join(cells) + " |\n"
     return head + rows
+
+
+def _table_csv(result: PaperResult, table: dict[str, dict[str, list[float]]]) -> str:
+    buf = _io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["model", *[f"{y}_{k}" for y in [*result.years, "total"] for k in ("mean", "std")]])
+    for model, entry in table.items():
+        writer.writerow([model, *[f"{v:.6f}" for y in [*result.years, "total"] for v in entry[y]]])
+    return buf.getvalue()
 
 
 def write_paper_outputs(out: Path, result: PaperResult, cfg: SnowConfig, data_dir) -> dict[str, str]:
@@ -208,15 +251,18 @@ def write_paper_outputs(out: Path, result: PaperResult, cfg: SnowConfig, data_di
     md = (f"# Table II — RMSE (pixels) per target year, mean ± std over {n_splits} splits\n\n"
           + table_markdown(result) + f"\n{ordering_text(result.table, result.runs)}\n")
     files = {"table_md": str(atomic_write_text(out / "table_ii.md", md))}
-    buf = _io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["model", *[f"{y}_{k}" for y in [*result.years, "total"] for k in ("mean", "std")]])
-    for model, entry in result.table.items():
-        writer.writerow([model, *[f"{v:.6f}" for y in [*result.years, "total"] for v in entry[y]]])
-    files["table_csv"] = str(atomic_write_text(out / "table_ii.csv", buf.getvalue()))
+    files["table_csv"] = str(atomic_write_text(out / "table_ii.csv", _table_csv(result, result.table)))
+    if result.table_mwe:
+        md = (f"# Table II in water equivalent — RMSE (m w.e.) per target year, mean ± std over {n_splits} splits\n\n"
+              f"The same predictions as table_ii.md; each node's pixel error times its tracked layer's m w.e. per "
+              f"pixel ({result.mwe_source}).\n\n" + table_markdown(result, result.table_mwe, 4))
+        files["table_mwe_md"] = str(atomic_write_text(out / "table_ii_mwe.md", md))
+        files["table_mwe_csv"] = str(atomic_write_text(out / "table_ii_mwe.csv", _table_csv(result, result.table_mwe)))
     runs = [{"model": r.model, "split": r.split, "rmse": dict(zip(result.years, r.rmse)), "total": r.total,
+             **({"rmse_mwe": dict(zip(result.years, r.rmse_mwe)), "total_mwe": r.total_mwe} if r.rmse_mwe else {}),
              "seconds": round(r.seconds, 3)} for r in result.runs]
-    payload = {"table": result.table, "seconds": round(result.seconds, 3), "lstm_cell": _lstm_cell(cfg), "runs": runs,
+    payload = {"table": result.table, "table_mwe": result.table_mwe, "mwe_source": result.mwe_source,
+               "seconds": round(result.seconds, 3), "lstm_cell": _lstm_cell(cfg), "runs": runs,
                "paired": paired_differences(result.runs), "data": result.summary, "config": cfg.to_dict()}
     files["results"] = str(atomic_write_text(out / "results.json", json.dumps(payload, indent=2)))
     model = "gcn_lstm" if "gcn_lstm" in result.examples else cfg.models[0]

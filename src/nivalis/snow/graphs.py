@@ -35,6 +35,7 @@ from nivalis.config import ConfigDict
 from nivalis.errors import UserError
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.io import FolderSummary, Radargram, load_radargram_folder
+from nivalis.snow.units import FirnModel
 
 EARTH_RADIUS_M = 6_371_000.0
 STATIC_FEATURES = ("latitude", "longitude")
@@ -88,6 +89,8 @@ class RadargramArrays:
     feature_names: list[str]
     n_static: int
     sources: list[str] | None = None  # per radargram: the file it was read from (its content hash tags roles)
+    mwe_per_px: np.ndarray | None = None  # [R, N, P] m w.e. per pixel of each tracked target layer (`load_dataset`)
+    mwe_source: str = ""                  # how those m w.e. were obtained (depth and density sources)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -95,20 +98,23 @@ class RadargramArrays:
     def to_payload(self) -> dict[str, Any]:
         """What another process needs to rebuild these arrays (edge weights are recomputed from positions)."""
         return {"names": self.names, "static": self.static, "dynamic": self.dynamic, "targets": self.targets,
-                "feature_names": self.feature_names, "n_static": self.n_static}
+                "feature_names": self.feature_names, "n_static": self.n_static, "mwe_per_px": self.mwe_per_px,
+                "mwe_source": self.mwe_source}
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> RadargramArrays:
         static = payload["static"]
         return cls(list(payload["names"]), static, payload["dynamic"], payload["targets"],
                    inverse_distance(static[..., 0], static[..., 1]), list(payload["feature_names"]),
-                   int(payload["n_static"]))
+                   int(payload["n_static"]), mwe_per_px=payload.get("mwe_per_px"),
+                   mwe_source=payload.get("mwe_source", ""))
 
     def subset(self, index: Sequence[int]) -> RadargramArrays:
         idx = np.asarray(index, dtype=np.int64)
         return RadargramArrays([self.names[i] for i in idx], self.static[idx], self.dynamic[idx], self.targets[idx],
                                self.weights[idx], self.feature_names, self.n_static,
-                               None if self.sources is None else [self.sources[i] for i in idx])
+                               None if self.sources is None else [self.sources[i] for i in idx],
+                               None if self.mwe_per_px is None else self.mwe_per_px[idx], self.mwe_source)
 
 
 def radargram_arrays(radargrams: Sequence[Radargram], cfg: SnowConfig, *, require_targets: bool = True
@@ -229,10 +235,28 @@ def load_usable(data_dir: str | Path, cfg: SnowConfig) -> tuple[list[Radargram],
     return radargrams, summary
 
 
-def load_dataset(data_dir: str | Path, cfg: SnowConfig) -> tuple[RadargramArrays, FolderSummary]:
-    """Usable radargrams of a folder as arrays, plus the summary of what was read and skipped."""
+def load_dataset(data_dir: str | Path, cfg: SnowConfig, firn: FirnModel | None = None
+                 ) -> tuple[RadargramArrays, FolderSummary]:
+    """Usable radargrams of a folder as arrays, plus the summary of what was read and skipped.
+
+    With `firn`, the arrays carry ``mwe_per_px``: each tracked target layer's water equivalent (m w.e., by
+    `nivalis.snow.predict.thickness_units`: the file's travel time or ``firn.pixel_m``, its ``curr_dens`` or
+    the firn density profile) divided by its thickness in pixels, so an error in pixels becomes one in m w.e.
+    """
     radargrams, summary = load_usable(data_dir, cfg)
-    return radargram_arrays(radargrams, cfg), summary
+    arrays = radargram_arrays(radargrams, cfg)
+    if firn is not None:
+        from nivalis.snow.predict import thickness_units
+
+        per_px, sources = [], {}
+        for r, target in zip(radargrams, arrays.targets):
+            _, mwe, depth_from, density_from = thickness_units(r, cfg, firn)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_px.append(np.where(target > 0, mwe.T / target, np.nan))  # [N, P], oldest year first
+            depth_from = f"pixel size {firn.pixel_m:g} m" if depth_from == "pixel size" else depth_from
+            sources[f"depth from {depth_from}, density {density_from}"] = None
+        arrays.mwe_per_px, arrays.mwe_source = np.stack(per_px), "; ".join(sources)
+    return arrays, summary
 
 
 __all__ = ["GraphStats", "RadargramArrays", "SnowGraphs", "fit_graph_stats", "haversine_m", "inverse_distance",

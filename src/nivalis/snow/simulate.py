@@ -506,7 +506,7 @@ def simulate_campaign(out_dir: str | Path, config: SimulatorConfig | None = None
         flight += 1
     progress.close()
     return {"out": str(out), "files": len(files), "usable": usable, "flights": flight, "seed": cfg.seed,
-            "format": cfg.fmt, "layout": cfg.layout, "echograms": cfg.echograms or seed_layout,
+            "format": cfg.fmt, "layout": cfg.layout, "echograms": cfg.echograms or seed_layout, "pixel_m": cfg.pixel_m,
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
