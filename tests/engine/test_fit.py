@@ -118,6 +118,31 @@ def test_train_one_epoch_hooks_see_every_step_in_order():
                         loss_fn=torch.nn.functional.cross_entropy, epoch=2)
 
 
+def test_channels_last_batches_reach_the_model_contiguous():
+    """An HWC array permuted to CHW would make every activation channels-last, where torch 2.13's CPU weight
+    gradient of a 1×1 stride-2 convolution (each ResNet stage's shortcut) corrupts the heap on one thread."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1, stride=2, bias=False), torch.nn.Flatten(),
+                                torch.nn.LazyLinear(2))
+    seen = []
+    model[0].register_forward_pre_hook(lambda _, args: seen.append(args[0].is_contiguous()))
+    batch = torch.randn(4, 8, 8, 3).permute(0, 3, 1, 2)
+    assert not batch.is_contiguous() and batch.is_contiguous(memory_format=torch.channels_last)
+    model(batch.contiguous())  # materialise the lazy layer
+    seen.clear()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_one_epoch(model, [(batch, torch.zeros(4, dtype=torch.long))], opt, loss_fn=torch.nn.functional.cross_entropy)
+    assert seen == [True]
+
+
+def test_face_inputs_are_contiguous_nchw():
+    import numpy as np
+
+    from nivalis.face.train import to_input
+
+    x = to_input(np.zeros((2, 16, 16, 3), dtype=np.uint8), 16, 3)
+    assert x.shape == (2, 3, 16, 16) and x.is_contiguous()
+
+
 def test_resume_with_other_data_is_refused_by_name(tmp_path):
     from nivalis.engine import TrainConfig, fit, regression_task
     from nivalis.errors import UserError

@@ -156,8 +156,15 @@ def autocast_for(precision: str, device_type: str = "cpu"):
 
 
 def _to(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The batch on `device`; on the CPU as contiguous (NCHW) tensors.
+
+    torch 2.13.0's CPU (oneDNN) weight gradient of a 1×1 stride-2 convolution, the shortcut of every ResNet
+    stage, corrupts the heap on one intra-op thread when its input is channels-last (`double free or
+    corruption`, the process aborts); a channels-last batch (an HWC array permuted to CHW) makes every
+    activation channels-last. A contiguous batch is a copy of a few MB and keeps every layer NCHW.
+    """
     if device.type == "cpu":
-        return tensors
+        return tuple(t.contiguous() for t in tensors)
     return tuple(t.to(device, non_blocking=True) for t in tensors)
 
 

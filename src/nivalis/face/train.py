@@ -136,7 +136,8 @@ def to_input(images: np.ndarray | list[np.ndarray], input_size: int, in_chans: i
         out.append(im if im.ndim == 3 else im[:, :, None])
     if not out:
         raise UserError("no images")
-    x = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float()
+    # contiguous NCHW, not a channels-last view: see `nivalis.engine.fit._to` for the torch bug it would hit
+    x = torch.from_numpy(np.ascontiguousarray(np.stack(out).transpose(0, 3, 1, 2))).float()
     return (x - 127.5) / 127.5
 
 

@@ -97,7 +97,8 @@ def make_proxy(data: ClassificationData, per_class: int, val_per_class: int, see
         val_idx.extend(pick[:n_val].tolist())
         train_idx.extend(pick[n_val:].tolist())
     tr, va = torch.tensor(sorted(train_idx)), torch.tensor(sorted(val_idx))
-    return ProxyTask(images[tr], labels[tr], images[va], labels[va], n)
+    # contiguous NCHW whatever the data's layout (`nivalis.engine.fit._to`: a torch bug with channels-last batches)
+    return ProxyTask(images[tr].contiguous(), labels[tr], images[va].contiguous(), labels[va], n)
 
 
 # --- reward ----------------------------------------------------------------------------------------
