@@ -43,4 +43,6 @@ def test_user_mistakes(tmp_path):
                       "no searchable")
     assert_user_error(invoke("refine", "search", "--candidates", "0,9", "--out", str(tmp_path / "x")), "code 9")
     assert_user_error(invoke("refine", "search", "--resume", "--out", str(tmp_path / "empty")), "nothing to resume")
+    assert_user_error(invoke("refine", "search", "--pretrained", str(tmp_path / "resnet18-f37072fd.pth"), "--out",
+                             str(tmp_path / "y")), "not found")
     assert invoke("refine", "search", "--help").code == 0

@@ -121,3 +121,23 @@ def test_quick_budget_controller_learns(tmp_path):
     assert len(r["entropy"]) == 10
     assert r["entropy"][0] == pytest.approx(r["entropy_max"], rel=0.02)  # -PreTrain leaves the policy uniform
     assert r["entropy_drop"] >= 0.10, r["entropy"]
+
+
+def test_search_starts_from_a_trained_backbone(digits, tmp_path):
+    """A nivalis checkpoint of the backbone (same width and stem): the search records it and runs from it."""
+    from nivalis.models import create_model
+    from nivalis.nas.search import model_kwargs_for
+    from nivalis.nas.space import SearchSpace
+
+    cfg = NARConfig(epochs=1, **TINY)
+    kwargs = model_kwargs_for(cfg, digits.input_shape)
+    plain = create_model("resnet18", num_classes=digits.num_classes, in_chans=digits.input_shape[0], **kwargs)
+    torch.save({"model": plain.state_dict(), "meta": {"model": "resnet18"}}, tmp_path / "resnet18.pt")
+    run = search(NARConfig(epochs=1, pretrained=str(tmp_path / "resnet18.pt"), **TINY), digits, out_dir=tmp_path / "s")
+    assert run.result["pretrained"]["source"] == "nivalis" and run.result["pretrained"]["reinitialised"] == []
+    assert json.loads((tmp_path / "s" / "arch.json").read_text())["config"]["pretrained"].endswith("resnet18.pt")
+    space = SearchSpace("resnet18", "block", input_shape=digits.input_shape, num_classes=digits.num_classes,
+                        model_kwargs=kwargs)
+    assert run.space.describe() == space.describe()
+    with pytest.raises(UserError, match="different search"):  # resuming with other weights is another search
+        search(NARConfig(epochs=1, **TINY), digits, out_dir=tmp_path / "s", resume=True)

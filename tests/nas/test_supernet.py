@@ -95,3 +95,51 @@ def test_random_shift_is_a_crop_of_the_padded_batch():
     assert out.shape == x.shape and not torch.equal(out, x)
     for i, (dy, dx) in enumerate(offsets.tolist()):
         assert torch.equal(out[i], padded[i, :, dy:dy + 8, dx:dx + 8])
+
+
+def _randomised(model: torch.nn.Module) -> torch.nn.Module:
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+                if name.endswith("running_var"):
+                    t.abs_().add_(0.5)
+    return model.eval()
+
+
+def test_pretrained_backbone_goes_to_the_original_candidates(tmp_path):
+    """A torchvision-layout file: shared weights and every slot's conv 3×3 candidate come from it, nothing else."""
+    import pytest
+
+    from nivalis.errors import UserError
+    from nivalis.models import create_model
+    from nivalis.models.weights import reference_names
+    from nivalis.nas.space import SearchSpace
+
+    kwargs = {"stem": "imagenet", "width_mult": 0.25}
+    space = SearchSpace("resnet18", "layer", input_shape=(3, 64, 64), num_classes=5, model_kwargs=kwargs)
+    plain = _randomised(create_model("resnet18", num_classes=1000, **kwargs))  # ImageNet's 1000 classes
+    names = reference_names(plain, "torchvision")
+    torch.save({names[k]: v for k, v in plain.state_dict().items()}, tmp_path / "resnet18-f37072fd.pth")
+    torch.manual_seed(0)
+    net = Supernet(space)
+    before = {k: v.clone() for k, v in net.net.state_dict().items()}
+    report = net.load_backbone(tmp_path / "resnet18-f37072fd.pth")
+    assert report["source"] == "torchvision" and sorted(report["reinitialised"]) == ["fc.bias", "fc.weight"]
+    after = net.net.state_dict()
+    for key, value in after.items():
+        original = ".candidates." not in key or ".candidates.0." in key
+        if original and not key.startswith("fc."):
+            plain_key = key.replace(".candidates.0.", ".")
+            assert torch.equal(value, plain.state_dict()[plain_key]), key
+        else:  # the other candidates and the 5-class layer keep their fresh initialisation
+            assert torch.equal(value, before[key]), key
+    # the original path is the file's network (its class layer aside): same features in eval mode
+    child = net.child(space.baseline()).eval()
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.allclose(child.forward_features(x), plain.forward_features(x), atol=1e-5)
+    wider = SearchSpace("resnet18", "layer", input_shape=(3, 64, 64), num_classes=5,
+                        model_kwargs={"stem": "imagenet", "width_mult": 0.5})
+    with pytest.raises(UserError, match="shape mismatch at"):
+        Supernet(wider).load_backbone(tmp_path / "resnet18-f37072fd.pth")

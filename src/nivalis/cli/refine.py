@@ -65,6 +65,10 @@ def _human_search(r: dict) -> str:
     ]
     if r.get("data_note"):
         lines.append(f"  data:           {r['data_note']}")
+    if r.get("pretrained"):
+        p = r["pretrained"]
+        lines.append(f"  started from:   {p['file']} ({p['source']} names, {p['tensors']} tensors"
+                     + (f"; {p['note']}" if p.get("note") else "") + ")")
     if "retrain" in r:
         lines += _human_retrain(r["retrain"])
     return "\n".join(lines)
@@ -124,6 +128,10 @@ def _config(backbone, granularity, candidates, param_rule, width, stem, proxy_pe
 @app.command()
 def search(
     backbone: BackboneOpt = "resnet18",
+    pretrained: Annotated[Path | None, typer.Option(
+        help="Start the supernet from trained backbone weights: torchvision .pth, timm .pth/.safetensors or a "
+             "nivalis checkpoint of BACKBONE (local file; each slot's conv 3x3 candidate gets the file's 3x3 "
+             "weights, the other candidates start fresh).")] = None,
     granularity: GranularityOpt = "block",
     data: DataOpt = "digits",
     data_dir: DataDirOpt = None,
@@ -186,6 +194,10 @@ def search(
                   samples_per_update=samples_per_update, controller_lr=controller_lr, sample_floor=sample_floor,
                   derive_finetune_steps=derive_finetune_steps, cost_target=cost_target,
                   cost_exponent_below=cost_exponent_below)
+    if pretrained is not None:
+        if not pretrained.is_file():
+            raise UserError(f"weights file not found: {pretrained} (nivalis downloads nothing)")
+        cfg = replace(cfg, pretrained=str(pretrained))
     if retrain_seeds and cfg.strategy != "controller":
         raise UserError("--retrain-seeds compares the controller's find with a random search at the same budget: "
                         "drop --strategy random")

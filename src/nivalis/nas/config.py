@@ -67,6 +67,7 @@ class NARConfig:
     strategy: str = "controller"          # controller | random (same budget)
     seed: int = 0
     precision: str = "fp32"
+    pretrained: str | None = None         # trained backbone weights the supernet starts from (`Supernet.load_backbone`)
 
     def __post_init__(self) -> None:
         self.candidates = parse_candidates(self.candidates)

@@ -287,6 +287,7 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
         space.measure_latency()
     base_cost = space.cost(space.baseline(), metric)
     supernet = Supernet(space)
+    pretrained = supernet.load_backbone(config.pretrained) if config.pretrained else None  # search.pt overrides
     optimizer = torch.optim.SGD(supernet.parameters(), lr=config.lr_max, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)
     # SGDR (Loshchilov & Hutter 2017): cosine cycles of T_0 · T_mult^k epochs from lr_max down to lr_min
@@ -389,6 +390,8 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
         "frequencies": _search_frequencies(history),
         "config": config.to_dict(), "seconds": round(seconds, 2),
     }
+    if pretrained is not None:
+        result["pretrained"] = pretrained
     if out_dir is not None and ctx.is_main:
         out = Path(out_dir)
         result["arch_file"] = str(_write_json(out / "arch.json", result))

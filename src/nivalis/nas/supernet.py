@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nivalis.engine import autocast_for, get_context, train_one_epoch
+from nivalis.errors import UserError
 from nivalis.layers.residual import output_norms
 from nivalis.nas.operators import make_operator
 from nivalis.nas.space import SearchSpace, create_with_slots
@@ -91,6 +92,44 @@ class Supernet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def load_backbone(self, path) -> dict:
+        """Start from trained backbone weights (`--pretrained`): a torchvision/timm file or a nivalis checkpoint.
+
+        The file is read into the plain backbone by `nivalis.models.weights.create_model` (name maps, shape
+        checks, a class layer of another size left fresh); its 3×3 slot weights go to each slot's original
+        candidate (conv 3×3, code 0), everything else (stem, shortcuts, 1×1 convolutions, classifier) to the
+        shared weights. The other candidates keep their fresh initialisation. Returns the loading report.
+        """
+        from nivalis.models.weights import create_model
+
+        kwargs = self.space.base_kwargs()
+        try:
+            plain = create_model(self.space.backbone, pretrained=path, **kwargs)
+        except UserError as exc:
+            built = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k not in ("num_classes", "in_chans"))
+            raise UserError(f"{exc}; this search builds {self.space.backbone} with {built or 'the defaults'} and "
+                            f"{kwargs['in_chans']} input channel(s): --stem and --width must match the file's "
+                            "network") from None
+        source = plain.state_dict()
+        fresh = set(plain.pretrained_report["reinitialised"])  # a class layer of another size: the supernet's own
+        prefixes = [f"{slot.name}." for slot in self.space.slots]
+        state = self.net.state_dict()
+        for key in state:
+            prefix = next((p for p in prefixes if key.startswith(p)), None)
+            if key in fresh:
+                continue
+            if prefix is None:
+                state[key] = source[key]
+            elif key.startswith(prefix + "candidates.0."):
+                state[key] = source[prefix + key[len(prefix + "candidates.0."):]]
+        self.net.load_state_dict(state, strict=True)
+        eps = {name: m.eps for name, m in plain.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+        for name, m in self.net.named_modules():  # the reference's BN eps where the file's network has that BN
+            plain_name = name.replace(".candidates.0", "", 1)
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and plain_name in eps:
+                m.eps = eps[plain_name]
+        return plain.pretrained_report
 
     def child(self, arch: Sequence[int]) -> nn.Module:
         """The standalone network of `arch` carrying the supernet's shared weights."""
