@@ -107,6 +107,8 @@ class Supernet(nn.Module):
         try:
             plain = create_model(self.space.backbone, pretrained=path, **kwargs)
         except UserError as exc:
+            if not any(t in str(exc) for t in ("shape mismatch", "has no tensor", "holds tensors")):
+                raise
             built = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k not in ("num_classes", "in_chans"))
             raise UserError(f"{exc}; this search builds {self.space.backbone} with {built or 'the defaults'} and "
                             f"{kwargs['in_chans']} input channel(s): --stem and --width must match the file's "
