@@ -12,7 +12,8 @@ def test_search_then_retrain(tmp_path):
     out = tmp_path / "s"
     # in-process (the DDP test runs the package in fresh processes); same entry point as the `nivalis` script
     found = invoke("refine", "search", "--backbone", "resnet18", "--granularity", "layer", "--data", "digits",
-                   *TINY, "--out", str(out), "--json").json()
+                   *TINY, "--samples-per-update", "4", "--derive-finetune-steps", "2", "--out", str(out),
+                   "--json").json()
     for key in ("backbone", "granularity", "arch", "macs", "baseline_macs", "flops", "baseline_flops", "params",
                 "accuracy"):
         assert key in found

@@ -13,6 +13,7 @@ from tests.cli_helpers import assert_user_error, invoke
 from tests.nas.test_cli import TINY
 
 SMALL = [*TINY, "--image-size", "16", "--quiet"]
+FAST = [*SMALL, "--samples-per-update", "4", "--derive-finetune-steps", "2"]  # `refine search` at a smaller budget
 
 
 def test_paired_comparison_matches_scipy():
@@ -30,7 +31,7 @@ def test_paired_comparison_matches_scipy():
 
 
 def test_retrain_seeds_json_and_paired_stats(tmp_path):
-    r = invoke("refine", "search", *SMALL, "--retrain-seeds", "2", "--retrain-epochs", "1", "--out",
+    r = invoke("refine", "search", *FAST, "--retrain-seeds", "2", "--retrain-epochs", "1", "--out",
                str(tmp_path / "s"), "--json").json()
     t = r["retrain"]
     assert t["seeds"] == 2 and t["epochs"] == 1 and t["test_images"] > 0
@@ -56,7 +57,7 @@ def test_retrain_seeds_json_and_paired_stats(tmp_path):
 
 
 def test_seeds_summary_and_one_retraining_prints_no_std(tmp_path):
-    r = invoke("refine", "search", *SMALL, "--seeds", "2", "--out", str(tmp_path / "m"), "--json").json()
+    r = invoke("refine", "search", *FAST, "--seeds", "2", "--out", str(tmp_path / "m"), "--json").json()
     runs, summary = r["runs"], r["summary"]
     assert [run["seed"] for run in runs] == [0, 1] == summary["seeds"]
     assert sum(a["count"] for a in summary["architectures"]) == 2
@@ -66,7 +67,7 @@ def test_seeds_summary_and_one_retraining_prints_no_std(tmp_path):
         assert all(counts[op] == found.count(op) for op in counts)
     assert summary["flops_reduction_mean"] == pytest.approx(statistics.fmean(x["flops_reduction"] for x in runs))
     assert all((tmp_path / "m" / f"seed-{s}" / "arch.json").is_file() for s in (0, 1))
-    human = invoke("refine", "search", *SMALL, "--retrain-seeds", "1", "--retrain-epochs", "1", "--out",
+    human = invoke("refine", "search", *FAST, "--retrain-seeds", "1", "--retrain-epochs", "1", "--out",
                    str(tmp_path / "one"))
     assert human.code == 0, human.err
     rows = [ln for ln in human.out.splitlines() if " MACs (" in ln and ln.split()[0] in ("found", "original", "random")]
@@ -76,7 +77,7 @@ def test_seeds_summary_and_one_retraining_prints_no_std(tmp_path):
 
 def test_ablate_four_rows_equal_budget(tmp_path):
     out = tmp_path / "ab"
-    res = invoke("refine", "ablate", *SMALL, "--retrain-seeds", "1", "--retrain-epochs", "1", "--out", str(out),
+    res = invoke("refine", "ablate", *FAST, "--retrain-seeds", "1", "--retrain-epochs", "1", "--out", str(out),
                  "--json").json()
     assert [r["variant"] for r in res["rows"]] == ["pretrain-controller", "pretrain-random",
                                                   "no-pretrain-controller", "no-pretrain-random"]

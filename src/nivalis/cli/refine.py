@@ -27,6 +27,9 @@ WindowsOpt = Annotated[int | None, typer.Option(min=16, help="avalanche:DIR: cla
                                                              "(val and test a quarter each) [2048].")]
 QuickOpt = Annotated[bool, typer.Option("--quick", help="Small budget: 1 + 9 epochs, one SGDR cycle.")]
 EpochsOpt = Annotated[int | None, typer.Option(min=1, help="Search epochs after pre-training [full 60, quick 9].")]
+SamplesOpt = Annotated[int, typer.Option(min=1, help="Sampled architectures per controller update (ENAS: 20).")]
+FinetuneOpt = Annotated[int, typer.Option(min=0, help="SGD steps on each derived candidate's path alone before "
+                                          "candidates are compared (0 = none).")]
 PretrainOpt = Annotated[int | None, typer.Option(min=0, help="Epochs of uniformly random paths before the "
                                                              "controller samples (-PreTrain) [full 10, quick 1].")]
 RewardOpt = Annotated[str, typer.Option(help="acc (the seed), acc-flops or acc-latency (accuracy x cost "
@@ -143,15 +146,13 @@ def search(
     epochs: EpochsOpt = None,
     pretrain_epochs: PretrainOpt = None,
     controller_steps: Annotated[int | None, typer.Option(min=0, help="Controller updates per epoch [5].")] = None,
-    samples_per_update: Annotated[int, typer.Option(min=1, help="Sampled architectures per controller update "
-                                                                "(ENAS: 20).")] = 20,
+    samples_per_update: SamplesOpt = 20,
     controller_lr: Annotated[float, typer.Option(min=0.0, help="Controller Adam learning rate (ENAS: 0.001).")]
     = 5e-3,
     sample_floor: Annotated[float, typer.Option(min=0.0, max=0.5, help="Least sampling probability of every "
                                                 "operator in the shared-weight phase (0 = sample the policy).")]
     = 0.05,
-    derive_finetune_steps: Annotated[int, typer.Option(min=0, help="SGD steps on each derived candidate's path "
-                                                       "alone before candidates are compared (0 = none).")] = 20,
+    derive_finetune_steps: FinetuneOpt = 20,
     strategy: Annotated[str, typer.Option(help="controller (ENAS REINFORCE) or random (random search, same "
                                                "budget).")] = "controller",
     reward: RewardOpt = "acc",
@@ -337,6 +338,8 @@ def ablate(
     proxy_val_per_class: ProxyValOpt = None,
     augment: AugmentOpt = "none",
     seed: Annotated[int, typer.Option(help="Seed of the four searches.")] = 0,
+    samples_per_update: SamplesOpt = 20,
+    derive_finetune_steps: FinetuneOpt = 20,
     retrain_seeds: Annotated[int, typer.Option(min=1, help="Retrainings (seeds 0..K-1) of each found architecture "
                                                            "and of the original.")] = 2,
     retrain_epochs: RetrainEpochsOpt = 15,
@@ -367,7 +370,8 @@ def ablate(
                             f"{p} + {e} epochs; choose --epochs and --controller-steps")
     cfg = _config(backbone, granularity, candidates, param_rule, width, stem, proxy_per_class, proxy_val_per_class,
                   reward, "controller", augment, seed, precision, data, quick, epochs, pretrain_epochs,
-                  controller_steps)
+                  controller_steps, samples_per_update=samples_per_update,
+                  derive_finetune_steps=derive_finetune_steps)
     from nivalis.experiments.nar import ablation_configs
 
     ablation_configs(cfg)  # the budget check, before any data is read
