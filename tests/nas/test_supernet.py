@@ -97,17 +97,6 @@ def test_random_shift_is_a_crop_of_the_padded_batch():
         assert torch.equal(out[i], padded[i, :, dy:dy + 8, dx:dx + 8])
 
 
-def _randomised(model: torch.nn.Module) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if t.is_floating_point():
-                t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
-                if name.endswith("running_var"):
-                    t.abs_().add_(0.5)
-    return model.eval()
-
-
 def test_pretrained_backbone_goes_to_the_original_candidates(tmp_path):
     """A torchvision-layout file: shared weights and every slot's conv 3×3 candidate come from it, nothing else."""
     import pytest
@@ -116,10 +105,11 @@ def test_pretrained_backbone_goes_to_the_original_candidates(tmp_path):
     from nivalis.models import create_model
     from nivalis.models.weights import reference_names
     from nivalis.nas.space import SearchSpace
+    from tests.models.test_weights import _randomise
 
     kwargs = {"stem": "imagenet", "width_mult": 0.25}
     space = SearchSpace("resnet18", "layer", input_shape=(3, 64, 64), num_classes=5, model_kwargs=kwargs)
-    plain = _randomised(create_model("resnet18", num_classes=1000, **kwargs))  # ImageNet's 1000 classes
+    plain = _randomise(create_model("resnet18", num_classes=1000, **kwargs))  # ImageNet's 1000 classes
     names = reference_names(plain, "torchvision")
     torch.save({names[k]: v for k, v in plain.state_dict().items()}, tmp_path / "resnet18-f37072fd.pth")
     torch.manual_seed(0)
