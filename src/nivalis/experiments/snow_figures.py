@@ -76,7 +76,7 @@ def figure_overlay(path: str | Path, example: dict[str, Any], cfg: SnowConfig, d
         ax.set_xlim(0, layers.shape[1] - 1)
         ax.set_title(f"{kind}: {name}  (RMSE {rmse[i]:.2f} px)", fontsize=10)
         ax.set_xlabel("trace (column)")
-        ax.set_ylabel(f"row (pixel ≈ 4 cm), {context}")
+        ax.set_ylabel(f"row (image pixel), {context}")
         ax.legend(loc="lower right", fontsize=8)
     fig.suptitle(f"{label}: target layers over the radargram (green = tracked, red = predicted)", fontsize=11)
     fig.tight_layout()
