@@ -55,6 +55,8 @@ def demo(
             print(f"[demo] {name} ...", file=sys.stderr, flush=True)
         report.add(build(out, quick))
         timings[name] = round(time.perf_counter() - t, 2)
+        if not quiet:
+            print(f"[demo] {name} done in {timings[name]:.0f} s", file=sys.stderr, flush=True)
     paths = report.write()
     result = {"report": str(paths["report.html"]), "markdown": str(paths["report.md"]),
               "sections": [s.title for s in report.sections], "seconds": timings,
