@@ -120,6 +120,16 @@ def test_ordering_sentence_compares_with_the_seed():
     assert "With one split" in ordering_text(one_split)
 
 
+def test_table_markdown_shows_a_spread_only_over_several_splits():
+    from nivalis.experiments.snow_table2 import PaperResult, SplitResult, table_markdown
+
+    table = {"GCN": {"2011": [1.5, 0.25], "total": [2.0, 0.125]}}
+    one = PaperResult(table, [SplitResult("gcn", 0, [1.5], 2.0, 0.0)], ["2011"], {}, 0.0, {})
+    assert table_markdown(one).splitlines()[2] == "| GCN | 1.500 | 2.000 |"
+    two = PaperResult(table, [SplitResult("gcn", k, [1.5], 2.0, 0.0) for k in (0, 1)], ["2011"], {}, 0.0, {})
+    assert table_markdown(two, digits=2).splitlines()[2] == "| GCN | 1.50 ± 0.25 | 2.00 ± 0.12 |"
+
+
 def test_paired_differences_count_the_splits_each_pair_goes_the_seeds_way():
     from nivalis.experiments.snow_table2 import SplitResult, ordering_text, paired_differences
 

@@ -224,12 +224,15 @@ def _lstm_cell(cfg: SnowConfig) -> str:
 
 def table_markdown(result: PaperResult, table: dict[str, dict[str, list[float]]] | None = None,
                    digits: int = 3) -> str:
-    """Table II (default: in pixels; `table` = ``result.table_mwe`` with ``digits=4`` for m w.e.) as Markdown."""
+    """Table II (default: in pixels; `table` = ``result.table_mwe`` with ``digits=4`` for m w.e.) as Markdown:
+    mean ± std over the splits, the mean alone for one split (which has no spread to show)."""
     table = result.table if table is None else table
+    one_split = len({r.split for r in result.runs}) <= 1
     head = "| model | " + " | ".join(result.years) + " | total |\n|---|" + "---|" * (len(result.years) + 1) + "\n"
     rows = ""
     for model, entry in table.items():
-        cells = [f"{entry[y][0]:.{digits}f} ± {entry[y][1]:.{digits}f}" for y in [*result.years, "total"]]
+        cells = [f"{entry[y][0]:.{digits}f}" if one_split else f"{entry[y][0]:.{digits}f} ± {entry[y][1]:.{digits}f}"
+                 for y in [*result.years, "total"]]
         rows += f"| {model} | " + " | ".join(cells) + " |\n"
     return head + rows
 
