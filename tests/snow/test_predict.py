@@ -85,8 +85,12 @@ def test_predict_gpkg(capsys, campaign, trained, tmp_path):
     names = list(meta["fields"])
     with open(pred["csv"], newline="") as fh:
         header = next(csv.reader(fh))
-    assert names == [*header, "along_m", "x_3413", "y_3413"]
+    assert names == header and names[-3:] == ["along_m", "x_3413", "y_3413"]  # the CSV holds the same columns
     col = dict(zip(names, fields))
+    with open(pred["csv"], newline="") as fh:
+        table = list(csv.DictReader(fh))
+    for name in ("along_m", "x_3413", "y_3413", "latitude", "mwe2011"):
+        np.testing.assert_allclose([float(r[name]) for r in table], col[name], atol=1e-3)
     import shapely
 
     points = shapely.from_wkb(geometry)
@@ -143,7 +147,7 @@ def test_predict_gpkg_errors(capsys, campaign, trained, tmp_path):
     assert_user_error(*run(capsys, "snow", "predict", usable, "--checkpoint", str(trained), "--gpkg",
                            str(tmp_path / "x.shp")), ".gpkg")
     assert_user_error(*run(capsys, "snow", "predict", usable, "--checkpoint", str(trained), "--epsg3413"),
-                      "--gpkg")
+                      "--csv or --gpkg")
     assert [p.name for p in tmp_path.iterdir()] == ["dir.gpkg"]
 
 

@@ -316,13 +316,15 @@ def predict(
     checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt from `nivalis snow train`.")],
     csv_out: Annotated[Path | None, typer.Option(
         "--csv", help="Also write one row per trace (file, its role in the checkpoint's split: train/test/new, "
-                      "latitude, longitude, predicted and tracked px per year); opens as a point layer in QGIS.")
+                      "latitude, longitude, predicted and tracked px, m and m w.e. per year, along_m: the distance "
+                      "along the radargram from its first trace); opens as a point layer in QGIS.")
     ] = None,
     gpkg_out: Annotated[Path | None, typer.Option(
         "--gpkg", help="Also write a GeoPackage point layer (WGS 84, EPSG:4326): one point per trace with the CSV's "
-                       "columns plus along_m, the distance along the radargram from its first trace.")] = None,
+                       "columns.")] = None,
     epsg3413: Annotated[bool, typer.Option(
-        "--epsg3413", help="With --gpkg: add x_3413/y_3413 columns (metres, NSIDC polar stereographic north).")
+        "--epsg3413", help="With --csv or --gpkg: add x_3413/y_3413 columns (metres, NSIDC polar stereographic "
+                           "north).")
     ] = False,
     survey_year: SurveyYearOpt = None,
     pixel_m: PixelOpt = _Firn.pixel_m,
@@ -345,8 +347,8 @@ def predict(
         raise UserError(f"--csv {csv_out} is a folder; give a file name, e.g. {csv_out / 'prediction.csv'}")
     if csv_out is not None:
         prepare_output_file(csv_out, option="--csv")
-    if epsg3413 and gpkg_out is None:
-        raise UserError("--epsg3413 adds columns to the --gpkg layer; give --gpkg OUT.gpkg too")
+    if epsg3413 and gpkg_out is None and csv_out is None:
+        raise UserError("--epsg3413 adds columns to the --csv table and the --gpkg layer; give --csv or --gpkg too")
     if gpkg_out is not None:
         if gpkg_out.suffix.lower() != ".gpkg":
             raise UserError(f"--gpkg {gpkg_out}: a GeoPackage file name ends in .gpkg")
@@ -362,7 +364,7 @@ def predict(
     if "role_note" in result:
         _notes({checkpoint.name: [result["role_note"]]})
     if csv_out is not None:
-        result["csv"] = str(prediction.write_csv(csv_out))
+        result["csv"] = str(prediction.write_csv(csv_out, epsg3413_columns=epsg3413))
     if gpkg_out is not None:
         result["gpkg"] = str(prediction.write_gpkg(gpkg_out, epsg3413_columns=epsg3413))
     if "folder" in result:

@@ -179,60 +179,62 @@ class Prediction:
     predicted_mwe: np.ndarray = field(default_factory=lambda: np.empty(0))    # [R, N, P] metres water equivalent
     tracked_mwe: np.ndarray = field(default_factory=lambda: np.empty(0))      # [R, N, P] the tracked layers'
 
-    def columns(self) -> tuple[list[str], list[list[Any]]]:
-        """(names, rows) of the per-trace table: one row per trace of every predicted radargram.
+    def columns(self, epsg3413_columns: bool = False) -> tuple[list[str], list[np.ndarray]]:
+        """(names, columns) of the per-trace table: one entry per trace of every predicted radargram.
 
         Names start with a letter and have at most 10 characters, so MATLAB's `readtable` keeps them and a
         shapefile (DBF) export does not truncate them: ``pred2007``/``trk2007`` (px), ``m2007`` (predicted m),
-        ``mwe2007``/``trkmwe2007`` (predicted and tracked m w.e.).
+        ``mwe2007``/``trkmwe2007`` (predicted and tracked m w.e.), ``along_m`` (haversine distance along the
+        radargram from its first trace) and, with `epsg3413_columns`, ``x_3413``/``y_3413`` (metres, NSIDC polar
+        stereographic north).
         """
         years = self.result["years"]
         names = ["file", "role", "trace", "latitude", "longitude",
                  *[f"{kind}{y}" for y in years for kind in ("pred", "trk")],
-                 *[f"{kind}{y}" for y in years for kind in ("m", "mwe", "trkmwe")]]
+                 *[f"{kind}{y}" for y in years for kind in ("m", "mwe", "trkmwe")], "along_m"]
+        n_traces = [len(static) for static in self.arrays.static]
+        files = np.repeat(np.asarray(self.arrays.names, dtype=object), n_traces)
+        roles = np.repeat(np.asarray(self.roles, dtype=object), n_traces)
+        trace = np.concatenate([np.arange(n, dtype=np.int32) for n in n_traces]) if n_traces else np.empty(0, np.int32)
+        static = np.concatenate([np.asarray(s, dtype=np.float64)[:, :2] for s in self.arrays.static]) \
+            if n_traces else np.empty((0, 2))
         px = torch.stack([self.predicted, self.tracked.to(self.predicted.dtype)], -1).flatten(2).numpy()
         phys = np.stack([self.predicted_m, self.predicted_mwe, self.tracked_mwe], -1).reshape(*px.shape[:2], -1)
-        rows = []
-        for name, role, static, values, units in zip(self.arrays.names, self.roles, self.arrays.static, px, phys):
-            for trace, ((lat, lon), row, unit_row) in enumerate(zip(static[:, :2], values, units)):
-                rows.append([name, role, trace, float(lat), float(lon), *map(float, row), *map(float, unit_row)])
-        return names, rows
+        values = np.concatenate([px.reshape(-1, px.shape[-1]), phys.reshape(-1, phys.shape[-1])], 1).astype(np.float64)
+        along = np.concatenate([along_track_m(s[:, 0], s[:, 1]) for s in self.arrays.static]) if n_traces \
+            else np.empty(0)
+        data = [files, roles, trace, static[:, 0], static[:, 1], *values.T, along]
+        if epsg3413_columns:
+            x, y = epsg3413(static[:, 0], static[:, 1])
+            names, data = [*names, "x_3413", "y_3413"], [*data, x, y]
+        return names, data
 
-    def write_csv(self, path: str | Path) -> Path:
-        """One row per trace: file, role, trace, position, then predicted and tracked px of every target year.
+    def write_csv(self, path: str | Path, *, epsg3413_columns: bool = False) -> Path:
+        """One row per trace: file, role, trace, position, predicted and tracked px of every target year, m and
+        m w.e., ``along_m`` and (`epsg3413_columns`) ``x_3413``/``y_3413``: the GeoPackage layer's columns.
 
-        Opens as a point layer in QGIS/ArcGIS (delimited text, x = longitude, y = latitude, WGS 84). Column names
-        start with a letter and have at most 10 characters (``pred2007``, ``trk2007``), so MATLAB's `readtable`
-        keeps them and a shapefile (DBF) export does not truncate them.
+        Opens as a point layer in QGIS/ArcGIS (delimited text, x = longitude, y = latitude, WGS 84).
         """
+        names, data = self.columns(epsg3413_columns)
+        n_years = len(self.result["years"])
+        metres = len(names) - 5 - 5 * n_years   # along_m and x_3413/y_3413: millimetres
+        formats = ["{}", "{}", "{}", "{:.7f}", "{:.7f}", *["{:.4f}"] * (2 * n_years), *["{:.6f}"] * (3 * n_years),
+                   *["{:.3f}"] * metres]
         buf = _io.StringIO()
         writer = csv.writer(buf)
-        names, rows = self.columns()
         writer.writerow(names)
-        n_px = 2 * len(self.result["years"])
-        for row in rows:
-            head, px, units = row[:3], row[5:5 + n_px], row[5 + n_px:]
-            writer.writerow([*head, f"{row[3]:.7f}", f"{row[4]:.7f}", *[f"{v:.4f}" for v in px],
-                             *[f"{v:.6f}" for v in units]])
+        for row in zip(*data):
+            writer.writerow([f.format(v) for f, v in zip(formats, row, strict=True)])
         return atomic_write_text(Path(path), buf.getvalue())
 
     def write_gpkg(self, path: str | Path, *, epsg3413_columns: bool = False) -> Path:
-        """A GeoPackage point layer ``prediction`` in WGS 84 (EPSG:4326): one point per trace, the CSV's columns
-        plus ``along_m`` (haversine distance along the radargram from its first trace) and, with
-        `epsg3413_columns`, ``x_3413``/``y_3413`` (metres, NSIDC polar stereographic north)."""
+        """A GeoPackage point layer ``prediction`` in WGS 84 (EPSG:4326): one point per trace with the CSV's columns
+        (`columns`), ``x_3413``/``y_3413`` with `epsg3413_columns`."""
         import pyogrio.raw
         import shapely
 
-        names, rows = self.columns()
-        table = list(zip(*rows)) if rows else [[] for _ in names]
-        data = [np.asarray(col, dtype=object if k < 2 else np.int32 if k == 2 else np.float64)
-                for k, col in enumerate(table)]
+        names, data = self.columns(epsg3413_columns)
         lat, lon = data[3], data[4]
-        along = np.concatenate([along_track_m(static[:, 0], static[:, 1]) for static in self.arrays.static])
-        names, data = [*names, "along_m"], [*data, along]
-        if epsg3413_columns:
-            x, y = epsg3413(lat, lon)
-            names, data = [*names, "x_3413", "y_3413"], [*data, x, y]
         geometry = shapely.to_wkb(shapely.points(lon, lat))
         with atomic_path(path) as tmp:
             pyogrio.raw.write(str(tmp), geometry, data, names, layer="prediction", driver="GPKG",
