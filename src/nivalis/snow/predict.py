@@ -180,7 +180,8 @@ class Prediction:
     tracked_mwe: np.ndarray = field(default_factory=lambda: np.empty(0))      # [R, N, P] the tracked layers'
 
     def columns(self, epsg3413_columns: bool = False) -> tuple[list[str], list[np.ndarray]]:
-        """(names, columns) of the per-trace table: one entry per trace of every predicted radargram.
+        """(names, columns) of the per-trace table: one entry per trace of every predicted radargram (a
+        `Prediction` holds at least one: `predict_path` refuses a path with none usable).
 
         Names start with a letter and have at most 10 characters, so MATLAB's `readtable` keeps them and a
         shapefile (DBF) export does not truncate them: ``pred2007``/``trk2007`` (px), ``m2007`` (predicted m),
@@ -195,14 +196,12 @@ class Prediction:
         n_traces = [len(static) for static in self.arrays.static]
         files = np.repeat(np.asarray(self.arrays.names, dtype=object), n_traces)
         roles = np.repeat(np.asarray(self.roles, dtype=object), n_traces)
-        trace = np.concatenate([np.arange(n, dtype=np.int32) for n in n_traces]) if n_traces else np.empty(0, np.int32)
-        static = np.concatenate([np.asarray(s, dtype=np.float64)[:, :2] for s in self.arrays.static]) \
-            if n_traces else np.empty((0, 2))
+        trace = np.concatenate([np.arange(n, dtype=np.int32) for n in n_traces])
+        static = np.concatenate([np.asarray(s, dtype=np.float64)[:, :2] for s in self.arrays.static])
         px = torch.stack([self.predicted, self.tracked.to(self.predicted.dtype)], -1).flatten(2).numpy()
         phys = np.stack([self.predicted_m, self.predicted_mwe, self.tracked_mwe], -1).reshape(*px.shape[:2], -1)
         values = np.concatenate([px.reshape(-1, px.shape[-1]), phys.reshape(-1, phys.shape[-1])], 1).astype(np.float64)
-        along = np.concatenate([along_track_m(s[:, 0], s[:, 1]) for s in self.arrays.static]) if n_traces \
-            else np.empty(0)
+        along = np.concatenate([along_track_m(s[:, 0], s[:, 1]) for s in self.arrays.static])
         data = [files, roles, trace, static[:, 0], static[:, 1], *values.T, along]
         if epsg3413_columns:
             x, y = epsg3413(static[:, 0], static[:, 1])
