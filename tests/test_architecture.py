@@ -99,3 +99,108 @@ def test_no_cycle_among_packages():
 def test_graph_sees_a_known_edge():
     # guards the parser itself: the CLI certainly imports the engine
     assert "engine" in {t for t, _ in _graph()["cli"]} or "core" in {t for t, _ in _graph()["cli"]}
+
+
+# --- the module import graph (issue #33): every module, function-level imports included ---------------------------
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module → the nivalis modules it imports anywhere in its body.
+
+    `from pkg import name` is an edge to `pkg.name` where that is a module, else to `pkg`; a package's parents, which
+    Python imports first, are not edges (they are not a cycle a reader could break).
+    """
+    modules = {_module_name(p): p for p in SRC.rglob("*.py")}
+
+    def known(name: str) -> str:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        out = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                out |= {known(a.name) for a in node.names if a.name.startswith("nivalis")}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                if base == "nivalis" or base.startswith("nivalis."):
+                    out |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else known(base) for a in node.names}
+        graph[name] = out - {name, ""}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_cycle_among_modules():
+    assert _cycles(_module_graph()) == []
+
+
+def test_module_graph_finds_a_planted_cycle():
+    # guards the scan: function-level imports count, and a cycle through them is found
+    graph = _module_graph()
+    assert "nivalis.cli.app" in graph and "nivalis.errors" in graph["nivalis.cli.app"]
+    planted = {**graph, "nivalis.errors": graph["nivalis.errors"] | {"nivalis.lazy"},
+               "nivalis.lazy": graph["nivalis.lazy"] | {"nivalis.errors"}}
+    assert ["nivalis.errors", "nivalis.lazy"] in _cycles(planted)
+
+
+def _first_paragraph(path: Path) -> str:
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    return doc.split("\n\n")[0]
+
+
+def test_cli_modules_stay_thin():
+    """A command parses options and calls one library function: no CLI module grows past 250 lines."""
+    long = {p.name: n for p in (SRC / "cli").glob("*.py") if (n := len(p.read_text().splitlines())) > 250}
+    assert not long, long
+
+
+def test_long_modules_say_why_at_the_top():
+    """A module over 450 lines says in its docstring's first paragraph why it is one module."""
+    bad = []
+    for path in SRC.rglob("*.py"):
+        if len(path.read_text(encoding="utf-8").splitlines()) > 450:
+            head = _first_paragraph(path).lower()
+            if not any(word in head for word in ("one module", "long because", "kept together", "in one file")):
+                bad.append(str(path.relative_to(SRC)))
+    assert not bad, bad

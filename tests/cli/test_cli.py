@@ -64,18 +64,55 @@ def test_resume_a_finished_run_keeps_its_result(tmp_path):
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 2
 
 
-def test_a_missing_extra_names_it_in_one_line(tmp_path):
+def _without_extras(tmp_path, *args: str, hide: tuple[str, ...] | None = None):
+    """Run the CLI in a fresh process in which the optional stacks cannot be imported (a core install)."""
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['rasterio'] = None\n"
+    from nivalis.extras import EXTRAS
+
+    hidden = sorted({m for mods in EXTRAS.values() for m in mods}) if hide is None else list(hide)
+    code = (f"import sys\nfor m in {hidden!r}: sys.modules[m] = None\n"
             "from nivalis.cli.app import main\n"
-            f"main(['avalanche', 'simulate', '--out', {str(tmp_path / 'scenes')!r}, '--scenes', '1'])")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+            f"main({list(args)!r})")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+
+def test_a_missing_extra_names_it_in_one_line(tmp_path):
+    proc = _without_extras(tmp_path, "avalanche", "simulate", "--out", str(tmp_path / "scenes"), "--scenes", "1",
+                           hide=("rasterio",))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: this command needs rasterio, part of the 'geo' extra: pip install 'nivalis[geo]'"]
+        "error: nivalis avalanche needs the geo extra (rasterio is not installed): pip install 'nivalis[geo]'"]
     assert not (tmp_path / "scenes").exists()
+
+
+def test_a_core_install_starts_and_names_each_missing_extra(tmp_path):
+    """No optional stack importable: help, zoo list/profile and digits training work; every domain command says which
+    extra it needs in one line, exit 2, before it writes anything."""
+    import json
+
+    assert _without_extras(tmp_path, "--help").returncode == 0
+    for group in ("avalanche", "snow", "face", "refine", "zoo"):
+        assert group in _without_extras(tmp_path, "--help").stdout
+        assert _without_extras(tmp_path, group, "--help").returncode == 0
+    assert "resnet18" in json.loads(_without_extras(tmp_path, "zoo", "list", "--json").stdout)["models"]
+    profile = _without_extras(tmp_path, "zoo", "profile", "resnet18", "--json")
+    assert json.loads(profile.stdout)["params"] == 11689512, profile.stderr
+    cases = [(("avalanche", "simulate", "--out", "a"), "nivalis avalanche needs the geo extra"),
+             (("snow", "simulate", "--out", "s"), "nivalis snow needs the snow extra"),
+             (("face", "verify", "--bin", "x.bin", "--checkpoint", "c.pt"), "nivalis face needs the face extra"),
+             (("zoo", "export", "lenet5", "--onnx", "m.onnx"), "nivalis zoo export needs the onnx extra"),
+             (("demo", "--out", "d"), "the demo's classification section needs the plot extra")]
+    for args, start in cases:
+        proc = _without_extras(tmp_path, *args)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, (args, proc.stderr)
+        assert lines[0].startswith("error: " + start) and "pip install 'nivalis[" in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    trained = _without_extras(tmp_path, "train", "--model", "lenet5", "--data", "digits", "--epochs", "1", "--json",
+                              "--out", "run")
+    assert json.loads(trained.stdout)["test_accuracy"] > 0.5, trained.stderr
 
 
 def test_unwritable_outputs_and_bad_numbers_fail_before_any_work(tmp_path):

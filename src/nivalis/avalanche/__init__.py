@@ -8,17 +8,26 @@ Python API (mirrors `nivalis avalanche ...`)::
     predict_image("scene.tif", clf, "out/")                        # GeoTIFFs, overlay PNG, GeoJSON polygons
 """
 
-from nivalis.avalanche.config import AvalancheConfig
-from nivalis.avalanche.dense import predict_probability, predict_windows
-from nivalis.avalanche.io import GeoRef, Scene, load_scene, load_scenes
-from nivalis.avalanche.models import WindowClassifier, build_classifier, load_classifier
-from nivalis.avalanche.predict import evaluate_checkpoint, evaluate_scenes, map_scene, predict_image
-from nivalis.avalanche.simulate import simulate_dataset
-from nivalis.avalanche.train import train_window_classifier
-from nivalis.avalanche.vectorize import mask_to_polygons
+from nivalis.lazy import lazy_exports
 
-__all__ = [
-    "AvalancheConfig", "GeoRef", "Scene", "WindowClassifier", "build_classifier", "evaluate_checkpoint",
-    "evaluate_scenes", "load_classifier", "load_scene", "load_scenes", "map_scene", "mask_to_polygons",
-    "predict_image", "predict_probability", "predict_windows", "simulate_dataset", "train_window_classifier",
-]
+_EXPORTS = {
+    "AvalancheConfig": ".config",
+    "predict_probability": ".dense",
+    "predict_windows": ".dense",
+    "GeoRef": ".io",
+    "Scene": ".io",
+    "load_scene": ".io",
+    "load_scenes": ".io",
+    "WindowClassifier": ".models",
+    "build_classifier": ".models",
+    "load_classifier": ".models",
+    "evaluate_checkpoint": ".predict",
+    "evaluate_scenes": ".predict",
+    "map_scene": ".predict",
+    "predict_image": ".predict",
+    "simulate_dataset": ".simulate",
+    "train_window_classifier": ".train",
+    "mask_to_polygons": ".vectorize",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,23 +8,20 @@ import sys
 import typing
 import warnings
 
-import click
 import typer
 
+from nivalis import extras
 from nivalis.errors import UserError
 
-try:  # typer >= 0.20 vendors click; its exceptions are not click's
-    from typer._click import exceptions as _typer_click
-    _USAGE = (click.exceptions.UsageError, _typer_click.UsageError)
-    _ABORT = (click.exceptions.Abort, typer.Abort)
-except ImportError:  # pragma: no cover
-    _USAGE = (click.exceptions.UsageError,)
-    _ABORT = (click.exceptions.Abort,)
+try:  # typer >= 0.20 vendors click (and no longer installs it); the exceptions it raises are its own copy's
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover  (older typer depends on click itself)
+    from click import exceptions as _click_exceptions
+_USAGE = (_click_exceptions.UsageError,)
+_ABORT = tuple({getattr(_click_exceptions, "Abort", typer.Abort), typer.Abort})
 
-#: optional module → the extra that installs it (pyproject.toml)
-_EXTRAS = {"torch_geometric": "snow", "h5py": "snow", "rasterio": "geo", "shapely": "geo", "pyogrio": "geo",
-           "cv2": "geo", "xgboost": "xgb", "onnx": "onnx", "onnxruntime": "onnx", "safetensors": "face",
-           "matplotlib": "plot"}
+#: command (group, or "group command") → the extras it cannot start without; checked before any work or output
+_NEEDS = {"avalanche": ("geo",), "snow": ("snow",), "face": ("face",), "zoo export": ("onnx",)}
 
 #: modules whose UserWarnings are implementation notices (PyG's optional extensions, the ONNX tracer, a JPEG
 #: without georeferencing, which the avalanche reader reports itself)
@@ -102,21 +99,47 @@ def command():
     return cmd
 
 
+def _command_words(argv: list[str] | None) -> list[str]:
+    """The group and command names a command line starts with (`avalanche predict`)."""
+    words = []
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg.startswith("-") or len(words) == 2:
+            break
+        words.append(arg)
+    return words
+
+
+def _what(words: list[str]) -> str:
+    return "nivalis " + " ".join(words) if words else "this command"
+
+
+def _check_extras(argv: list[str] | None) -> None:
+    """One `error:` line naming the extra a command needs, before it parses files or writes anything (not for --help)."""
+    args = sys.argv[1:] if argv is None else argv
+    if "--help" in args:
+        return
+    words = _command_words(argv)
+    for n in (1, 2):
+        for extra in _NEEDS.get(" ".join(words[:n]), ()):
+            extras.require(extra, _what(words[:n]))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user mistakes become one `error: ...` line on stderr and exit code 2."""
     for module in _QUIET_WARNINGS:  # third-party notices a user cannot act on; nivalis's own warnings stay visible
         warnings.filterwarnings("ignore", category=UserWarning, module=module)
     try:
+        _check_extras(argv)
         code = command()(args=argv, standalone_mode=False, prog_name="nivalis")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except ModuleNotFoundError as exc:
-        extra = _EXTRAS.get((exc.name or "").split(".")[0])
+    except ModuleNotFoundError as exc:  # an optional stack reached past the up-front check
+        group = _command_words(argv)[:1]
+        extra = extras.extra_of(exc.name or "", prefer=_NEEDS.get(group[0], ("",))[0] if group else None)
         if extra is None:
             raise
-        print(f"error: this command needs {exc.name}, part of the '{extra}' extra: pip install 'nivalis[{extra}]'",
-              file=sys.stderr)
+        print(f"error: {extras.message(_what(group), extra, [exc.name])}", file=sys.stderr)
         sys.exit(2)
     except _USAGE as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: show its help

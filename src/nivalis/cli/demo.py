@@ -10,15 +10,30 @@ import typer
 
 from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
 
+#: the demo's sections in the order they run, each → the extras it needs (every section draws figures)
+SECTION_EXTRAS = {"classification": ("plot",), "effnet": ("plot",), "zoo": ("plot",), "avalanche": ("geo", "xgb", "plot"),
+                  "refinement": ("plot",), "face": ("face", "plot"), "snow": ("snow", "plot")}
 
-def _section_builders():
-    """(name, builder) pairs; each builder(out_dir, quick) returns a report Section."""
-    from nivalis.report.sections import avalanche, classification, effnet, face, refinement, snow, zoo
 
-    return [("classification", classification.build),
-            ("effnet", effnet.build), ("zoo", zoo.build),
-            ("avalanche", avalanche.build), ("refinement", refinement.build),
-            ("face", face.build), ("snow", snow.build)]
+def _selected_sections(only: str | None) -> list[str]:
+    """The section names `--only` asks for (all when not given), checked, with their extras installed."""
+    from nivalis.errors import UserError
+    from nivalis.extras import require
+
+    known = list(SECTION_EXTRAS)
+    names = known
+    if only is not None:
+        wanted = [w.strip() for w in only.split(",") if w.strip()]
+        if not wanted:
+            raise UserError(f"--only names no section (one or more of: {', '.join(known)})")
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise UserError(f"unknown demo section {unknown[0]!r} (one of: {', '.join(known)})")
+        names = [name for name in known if name in wanted]
+    for name in names:  # a core install fails here, in one line, before any output and before the first section
+        for extra in SECTION_EXTRAS[name]:
+            require(extra, f"the demo's {name} section")
+    return names
 
 
 def demo(
@@ -30,30 +45,22 @@ def demo(
 ) -> None:
     """Run the demo: every pipeline on embedded data, one report."""
     setup(quiet)
+    import importlib
     import sys
 
-    from nivalis.errors import UserError
     from nivalis.files import prepare_output_dir
     from nivalis.report import Report
 
+    names = _selected_sections(only)
     prepare_output_dir(out)  # a file, /proc or a read-only folder fails now, not after the runs
-
-    builders = _section_builders()
-    if only:
-        wanted = [w.strip() for w in only.split(",") if w.strip()]
-        known = [name for name, _ in builders]
-        unknown = [w for w in wanted if w not in known]
-        if unknown:
-            raise UserError(f"unknown demo section {unknown[0]!r} (one of: {', '.join(known)})")
-        builders = [(name, b) for name, b in builders if name in wanted]
     t0 = time.perf_counter()
     report = Report("nivalis demo report" + (" (quick)" if quick else ""), out)
     timings = {}
-    for name, build in builders:
+    for name in names:
         t = time.perf_counter()
         if not quiet:
             print(f"[demo] {name} ...", file=sys.stderr, flush=True)
-        report.add(build(out, quick))
+        report.add(importlib.import_module(f"nivalis.report.sections.{name}").build(out, quick))
         timings[name] = round(time.perf_counter() - t, 2)
         if not quiet:
             print(f"[demo] {name} done in {timings[name]:.0f} s", file=sys.stderr, flush=True)

@@ -1,12 +1,27 @@
 """Face verification (seed 004 §4, insightface's protocol): margin losses, face data formats, 10-fold verification."""
 
-from nivalis.face.io import FaceFolder, RecordIO, VerificationPairs, load_bin, write_bin, write_recordio
-from nivalis.face.losses import ArcFaceHead, CosFaceHead, MarginHead, SoftmaxHead, build_head
-from nivalis.face.train import FaceConfig, load_face_model, standin_config, train_face, verify_bin
-from nivalis.face.verify import embed_with_flip, evaluate_pairs, verification_metrics
+from nivalis.lazy import lazy_exports
 
-__all__ = [
-    "ArcFaceHead", "CosFaceHead", "FaceConfig", "FaceFolder", "MarginHead", "RecordIO", "SoftmaxHead",
-    "VerificationPairs", "build_head", "embed_with_flip", "evaluate_pairs", "load_bin", "load_face_model",
-    "standin_config", "train_face", "verification_metrics", "verify_bin", "write_bin", "write_recordio",
-]
+_EXPORTS = {
+    "FaceFolder": ".io",
+    "RecordIO": ".io",
+    "VerificationPairs": ".io",
+    "load_bin": ".io",
+    "write_bin": ".io",
+    "write_recordio": ".io",
+    "ArcFaceHead": ".losses",
+    "CosFaceHead": ".losses",
+    "MarginHead": ".losses",
+    "SoftmaxHead": ".losses",
+    "build_head": ".losses",
+    "FaceConfig": ".train",
+    "load_face_model": ".train",
+    "standin_config": ".train",
+    "train_face": ".train",
+    "verify_bin": ".train",
+    "embed_with_flip": ".verify",
+    "evaluate_pairs": ".verify",
+    "verification_metrics": ".verify",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

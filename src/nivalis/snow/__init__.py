@@ -1,5 +1,13 @@
 """Snow-accumulation forecasting from Snow Radar layers (seed 000): readers, units, simulator, graphs, GCN-LSTM."""
 
-from nivalis.snow.io import Radargram, load_radargram, load_radargram_folder, load_radargrams, write_radargram
+from nivalis.lazy import lazy_exports
 
-__all__ = ["Radargram", "load_radargram", "load_radargram_folder", "load_radargrams", "write_radargram"]
+_EXPORTS = {
+    "Radargram": ".io",
+    "load_radargram": ".io",
+    "load_radargram_folder": ".io",
+    "load_radargrams": ".io",
+    "write_radargram": ".io",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
