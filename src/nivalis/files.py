@@ -127,13 +127,16 @@ def _check_free(folder: Path, need_bytes: int, option: str, shown: Path) -> None
                             f"{free / 2**20:.0f} MiB free in {folder}")
 
 
-def prepare_output_dir(path: str | os.PathLike, *, option: str = "--out", need_bytes: int = 0) -> Path:
-    """Check (before any work) that `path` is, or can become, a writable folder; clean our stale temps in it.
+def prepare_output_dir(path: str | os.PathLike, *, option: str = "--out", need_bytes: int = 0,
+                       lock: bool = True) -> Path:
+    """Check (before any work) that `path` is, or can become, a writable folder, lock it for this run (`acquire_lock`)
+    and clean our stale temps in it.
 
     Raises a one-line `UserError` naming the option when `path` is an existing file, sits under a file, or
     cannot be written (read-only file system, `/proc`, no permission), or when less than `need_bytes` is free.
-    Nothing is created here: the probe is written (and removed) in the nearest folder that exists, so a run
-    that fails later leaves no empty folder behind; the writers create the folder when they write.
+    Nothing but the lock beside `path` is created here: the probe is written (and removed) in the nearest folder
+    that exists, so a run that fails later leaves no empty folder behind (the lock, and any folder made for it, go
+    when the command ends); the writers create the folder when they write.
     """
     shown = Path(path)
     folder = shown.expanduser().resolve()
@@ -146,6 +149,8 @@ def prepare_output_dir(path: str | os.PathLike, *, option: str = "--out", need_b
         raise UserError(f"{option} {shown}: {ancestor} is a file, so no folder can be made under it")
     _probe_writable(ancestor, option, shown)
     _check_free(ancestor, need_bytes, option, shown)
+    if lock:
+        acquire_lock(folder, option=option)
     clean_stale_temps(folder)
     return folder
 
@@ -156,10 +161,83 @@ def prepare_output_file(path: str | os.PathLike, *, option: str = "--out", need_
     target = shown.expanduser().resolve()
     if target.is_dir():
         raise UserError(f"{option} {shown} is an existing folder; a file name is meant")
-    prepare_output_dir(target.parent, option=option, need_bytes=need_bytes)
+    prepare_output_dir(target.parent, option=option, need_bytes=need_bytes, lock=False)
+    acquire_lock(target, option=option)
     return target
 
 
-__all__ = ["TMP_SUFFIX", "atomic_path", "atomic_write_bytes", "atomic_write_text", "clean_stale_temps",
-           "torch_load_weights",
-           "prepare_output_dir", "prepare_output_file", "temp_path"]
+__all__ = ["TMP_SUFFIX", "acquire_lock", "atomic_path", "atomic_write_bytes", "atomic_write_text",
+           "clean_stale_temps", "lock_path", "prepare_output_dir", "prepare_output_file", "release_locks", "temp_path",
+           "torch_load_weights"]
+
+
+# --- run locks: two runs never write into one output ---------------------------------------------------------------
+
+#: lock files this process holds → [times taken, folders made for it] (released at the end of a command, or at exit)
+_HELD: dict[Path, list] = {}
+
+
+def lock_path(target: str | os.PathLike) -> Path:
+    """The lock of an output folder or file: `.NAME.nivalis-lock` beside it (so it exists before the output does)."""
+    target = Path(target).expanduser().resolve()
+    return target.with_name(f".{target.name}.nivalis-lock")
+
+
+def acquire_lock(target: str | os.PathLike, *, option: str = "--out") -> Path | None:
+    """Hold the lock of `target` for this process (re-entrant); refuse in one line while another live run holds it.
+
+    The lock file holds `pid host`; a lock whose process no longer runs on this host is stale and taken over. Under
+    torchrun only rank 0 locks (the ranks of one run share their outputs).
+    """
+    import atexit
+    import socket
+
+    if os.environ.get("RANK", "0") != "0":
+        return None
+    path = lock_path(target)
+    if path in _HELD:
+        _HELD[path][0] += 1
+        return path
+    host = socket.gethostname()
+    made = []
+    for folder in [path.parent, *path.parent.parents]:  # the folders made for the lock go when it is released
+        if folder.exists():
+            break
+        made.append(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid_text, _, holder = path.read_text(encoding="utf-8").strip().partition(" ")
+                pid = int(pid_text)
+            except (OSError, ValueError):  # being written this instant, or unreadable: look again
+                import time
+
+                time.sleep(0.05)
+                continue
+            if holder == host and (pid == os.getpid() or not _pid_alive(pid)):
+                path.unlink(missing_ok=True)  # stale (its run was killed) or ours from an earlier command
+                continue
+            raise UserError(f"{option} {target} is in use by another nivalis run (pid {pid} on {holder}; lock "
+                            f"{path}); wait for it or choose another {option}") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()} {host}\n")
+        if not _HELD:
+            atexit.register(release_locks)
+        _HELD[path] = [1, made]
+        return path
+    raise UserError(f"{option} {target}: could not take its lock {path}")
+
+
+def release_locks() -> None:
+    """Remove every lock this process holds (the end of a command)."""
+    for path, (_, made) in list(_HELD.items()):
+        path.unlink(missing_ok=True)
+        del _HELD[path]
+        for folder in made:  # innermost first; one the run wrote into is not empty and stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break

@@ -124,36 +124,52 @@ def _check_extras(argv: list[str] | None) -> None:
             extras.require(extra, _what(words[:n]))
 
 
+def _fail(text: str, as_json: bool, code: int = 2, prefix: str = "error: ") -> None:
+    """One `error: ...` line on stderr (and `{"error", "code"}` on stdout with --json), then exit `code`."""
+    import json
+
+    text = " ".join(str(text).split())  # a message with newlines (a C++ stack, a wrapped path) stays one line
+    if as_json:
+        sys.stdout.write(json.dumps({"error": text, "code": code}) + "\n")
+        sys.stdout.flush()
+    print(f"{prefix}{text}", file=sys.stderr)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user mistakes become one `error: ...` line on stderr and exit code 2."""
+    import os
+
+    from nivalis.cli.interrupt import Interrupted, handled_signals, message
+    from nivalis.files import release_locks
+
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # OpenCV's WARN lines would precede our one error line
+    as_json = "--json" in (sys.argv[1:] if argv is None else argv)
     for module in _QUIET_WARNINGS:  # third-party notices a user cannot act on; nivalis's own warnings stay visible
         warnings.filterwarnings("ignore", category=UserWarning, module=module)
     try:
-        _check_extras(argv)
-        code = command()(args=argv, standalone_mode=False, prog_name="nivalis")
+        with handled_signals():
+            _check_extras(argv)
+            code = command()(args=argv, standalone_mode=False, prog_name="nivalis")
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(exc), as_json)
     except ModuleNotFoundError as exc:  # an optional stack reached past the up-front check
         group = _command_words(argv)[:1]
         extra = extras.extra_of(exc.name or "", prefer=_NEEDS.get(group[0], ("",))[0] if group else None)
         if extra is None:
             raise
-        print(f"error: {extras.message(_what(group), extra, [exc.name])}", file=sys.stderr)
-        sys.exit(2)
+        _fail(extras.message(_what(group), extra, [exc.name]), as_json)
     except _USAGE as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: show its help
             print(exc.format_message())
             sys.exit(0)
-        print(f"error: {exc.format_message()}", file=sys.stderr)
-        sys.exit(2)
-    except _ABORT:
-        print("error: aborted", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _fail(exc.format_message(), as_json)
+    except Interrupted as exc:
+        _fail(message(exc), as_json, exc.code, prefix="")
+    except (*_ABORT, KeyboardInterrupt):
+        _fail("interrupted: no checkpoint was written yet", as_json, 130, prefix="")
     finally:
+        release_locks()
         if "nivalis.engine.distributed" in sys.modules:  # only when a command used torch
             sys.modules["nivalis.engine.distributed"].shutdown()
     sys.exit(code if isinstance(code, int) else 0)

@@ -15,12 +15,16 @@ import torch
 from nivalis.errors import UserError
 from nivalis.files import atomic_path, torch_load_weights
 
+#: the checkpoint this process wrote last and its epoch: what an interrupted run says it can resume from
+LAST_SAVED: dict[str, Any] = {}
+
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write `payload` (tensors, numbers, strings, lists, dicts only) so a killed run never leaves a torn file."""
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+    LAST_SAVED.update(path=path, epoch=payload.get("epoch"))
     return path
 
 
