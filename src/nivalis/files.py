@@ -127,6 +127,22 @@ def _check_free(folder: Path, need_bytes: int, option: str, shown: Path) -> None
                             f"{free / 2**20:.0f} MiB free in {folder}")
 
 
+def check_path_name(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Refuse an empty path, or one whose name the file system cannot hold (a component over 255 bytes, or over
+    4095 bytes in all), in one line before any work."""
+    text = os.fspath(path)
+    if not str(text).strip():
+        raise UserError(f"{option} is empty; give a path")
+    limit = os.pathconf("/", "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    for part in Path(text).parts:
+        if len(os.fsencode(part)) > limit:
+            raise UserError(f"{option}: the name {part[:40]}... is {len(os.fsencode(part))} bytes long; the file "
+                            f"system takes at most {limit}")
+    if len(os.fsencode(os.path.abspath(text))) > 4095:
+        raise UserError(f"{option}: the path is longer than the 4095 bytes the file system takes")
+    return Path(text)
+
+
 def prepare_output_dir(path: str | os.PathLike, *, option: str = "--out", need_bytes: int = 0,
                        lock: bool = True) -> Path:
     """Check (before any work) that `path` is, or can become, a writable folder, lock it for this run (`acquire_lock`)
@@ -138,7 +154,7 @@ def prepare_output_dir(path: str | os.PathLike, *, option: str = "--out", need_b
     that exists, so a run that fails later leaves no empty folder behind (the lock, and any folder made for it, go
     when the command ends); the writers create the folder when they write.
     """
-    shown = Path(path)
+    shown = check_path_name(path, option)
     folder = shown.expanduser().resolve()
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{option} {shown} is an existing file; a folder is meant")
@@ -157,7 +173,7 @@ def prepare_output_dir(path: str | os.PathLike, *, option: str = "--out", need_b
 
 def prepare_output_file(path: str | os.PathLike, *, option: str = "--out", need_bytes: int = 0) -> Path:
     """Check (before any work) that the file `path` can be written: not a folder, its folder writable."""
-    shown = Path(path)
+    shown = check_path_name(path, option)
     target = shown.expanduser().resolve()
     if target.is_dir():
         raise UserError(f"{option} {shown} is an existing folder; a file name is meant")
@@ -166,7 +182,7 @@ def prepare_output_file(path: str | os.PathLike, *, option: str = "--out", need_
     return target
 
 
-__all__ = ["TMP_SUFFIX", "acquire_lock", "atomic_path", "atomic_write_bytes", "atomic_write_text",
+__all__ = ["TMP_SUFFIX", "acquire_lock", "atomic_path", "atomic_write_bytes", "atomic_write_text", "check_path_name",
            "clean_stale_temps", "lock_path", "prepare_output_dir", "prepare_output_file", "release_locks", "temp_path",
            "torch_load_weights"]
 

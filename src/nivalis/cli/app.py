@@ -113,6 +113,15 @@ def _what(words: list[str]) -> str:
     return "nivalis " + " ".join(words) if words else "this command"
 
 
+def _check_empty(argv: list[str] | None) -> None:
+    """An empty argument (`--out ""`) is a mistake for every option here; click would read it as the current folder."""
+    args = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(args):
+        if arg.strip() == "" or (arg.startswith("--") and arg.endswith("=")):
+            name = arg.rstrip("=") if arg.strip() else (args[i - 1] if i and args[i - 1].startswith("-") else "argument")
+            raise UserError(f"{name} is empty; give a value")
+
+
 def _check_extras(argv: list[str] | None) -> None:
     """One `error:` line naming the extra a command needs, before it parses files or writes anything (not for --help)."""
     args = sys.argv[1:] if argv is None else argv
@@ -149,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         warnings.filterwarnings("ignore", category=UserWarning, module=module)
     try:
         with handled_signals():
+            _check_empty(argv)
             _check_extras(argv)
             code = command()(args=argv, standalone_mode=False, prog_name="nivalis")
     except UserError as exc:
