@@ -115,7 +115,7 @@ def test_empty_mask_gives_an_empty_collection():
 
 
 def test_simplify_in_metres_keeps_polygons_valid(tmp_path):
-    from nivalis.avalanche.predict import simplify_pixels
+    from nivalis.avalanche.outputs import simplify_pixels
 
     assert simplify_pixels(10.0, UTM) == 5.0 and simplify_pixels(3.0, None) == 3.0 and simplify_pixels(0, UTM) == 0
     yy, xx = np.mgrid[0:60, 0:60]

@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nivalis.avalanche.io import to_channels
+from nivalis.avalanche.io.raster import to_channels
 from nivalis.avalanche.models import WindowClassifier
 from nivalis.avalanche.windows import pad_image, window_view
 from nivalis.engine import autocast_for

@@ -44,6 +44,16 @@ from nivalis.layers import ConvBnAct
 OWN_MODELS = ("cnn", "cnn1d")
 
 
+def _stage_widths(window: int, widths: Sequence[int], model: str) -> list[int]:
+    """The conv widths two per stage (an odd list repeats its last), for a window the stages fit in."""
+    if window < 7:
+        raise UserError(f"window {window} is too small for the {model} (at least 7 px)")
+    widths = list(widths)
+    if len(widths) % 2:
+        widths.append(widths[-1])
+    return widths
+
+
 class WindowCNN(nn.Module):
     """Small 2D CNN on an h × h × d window: [valid 3×3 conv-BN-ReLU ×2, 2×2 max pool] × stages, FC head.
 
@@ -61,11 +71,7 @@ class WindowCNN(nn.Module):
     def __init__(self, window: int = 33, in_chans: int = 3, num_classes: int = 1, widths: Sequence[int] = (16, 16, 32, 32),
                  hidden: int = 32, dropout: float = 0.25):
         super().__init__()
-        if window < 7:
-            raise UserError(f"window {window} is too small for the cnn (at least 7 px)")
-        widths = list(widths)
-        if len(widths) % 2:
-            widths.append(widths[-1])
+        widths = _stage_widths(window, widths, "cnn")
         pairs = [tuple(widths[i:i + 2]) for i in range(0, len(widths), 2)]
         layers: list[nn.Module] = []
         size, chans, k = window, in_chans, 0
@@ -94,11 +100,7 @@ class WindowCNN1d(nn.Module):
     def __init__(self, window: int = 33, in_chans: int = 3, num_classes: int = 1, widths: Sequence[int] = (32, 32, 32, 32),
                  hidden: int = 32, dropout: float = 0.25):
         super().__init__()
-        if window < 7:
-            raise UserError(f"window {window} is too small for the cnn1d (at least 7 px)")
-        widths = list(widths)
-        if len(widths) % 2:
-            widths.append(widths[-1])
+        widths = _stage_widths(window, widths, "cnn1d")
         layers: list[nn.Module] = []
         size, chans, k = window, in_chans, 0
         while size - 4 >= 2 and (k < len(widths) // 2 or size > 6):

@@ -11,19 +11,15 @@ import numpy as np
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net, predict_probability
-from nivalis.avalanche.io import (
-    Scene,
-    display_uint8,
-    fill_scene,
-    load_scene,
-    load_scenes,
-    parse_bands,
-    write_geotiff,
-    write_image,
-)
+from nivalis.avalanche.inputs import check_scene, load_model_scene, load_model_scenes, model_input
+from nivalis.avalanche.io.layout import Scene
+from nivalis.avalanche.io.raster import BandSelection
+from nivalis.avalanche.io.writers import write_geotiff, write_image
 from nivalis.avalanche.metrics import object_counts, object_scores, pixel_counts, scores
 from nivalis.avalanche.models import WindowClassifier, load_classifier
+from nivalis.avalanche.outputs import mapped_result, output_tags, overlay_image, simplify_pixels
 from nivalis.avalanche.refine import XGBoostHead, gaussian_pyramid, refine_with_edges
+from nivalis.avalanche.stream import can_stream, predict_geotiff_windowed
 from nivalis.avalanche.vectorize import mask_to_polygons, write_polygons
 from nivalis.errors import UserError
 
@@ -36,6 +32,12 @@ def has_fast_map(classifier: WindowClassifier) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ prediction
+
+def mask_threshold(classifier: WindowClassifier, threshold: float | None, config: AvalancheConfig) -> float:
+    """The probability threshold of the mask: `threshold`, else the one calibrated at training, else the config's."""
+    return threshold if threshold is not None else float(getattr(classifier, "meta", {}).get("threshold",
+                                                                                          config.threshold))
+
 
 def _head_of(classifier: WindowClassifier) -> XGBoostHead:
     text = getattr(classifier, "meta", {}).get("xgb_head")
@@ -65,7 +67,7 @@ def map_scene(classifier: WindowClassifier, image: np.ndarray, *, refine: str = 
         size = (image.shape[1], image.shape[0])
         return (cv2.resize(p, size, interpolation=cv2.INTER_LINEAR),
                 cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool))
-    t = threshold if threshold is not None else float(getattr(classifier, "meta", {}).get("threshold", cfg.threshold))
+    t = mask_threshold(classifier, threshold, cfg)
     if refine == "edges":
         # the second stage has its own threshold, calibrated on its own maps (see `refine`); t1 only as a fallback
         # for checkpoints trained before it was stored
@@ -84,121 +86,9 @@ def map_scene(classifier: WindowClassifier, image: np.ndarray, *, refine: str = 
     return p, p >= t
 
 
-def overlay_image(image: np.ndarray, probability: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None,
-                  valid: np.ndarray | None = None) -> np.ndarray:
-    """RGB uint8: the image tinted red by probability, predicted outlines in yellow (true ones in cyan).
-
-    Any dtype and band count: the first three bands (or the one) are shown with a display stretch."""
-    import cv2
-
-    image = display_uint8(image[..., :3] if image.shape[2] >= 3 else image[..., :1], valid)
-    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
-    alpha = (np.float32(0.55) * np.nan_to_num(probability.astype(np.float32)))[..., None]
-    out = rgb * (1 - alpha)  # float32: a 4256 × 3694 scene stays a few hundred MB
-    out[..., 0] += 255 * alpha[..., 0]
-    out = np.ascontiguousarray(out.astype(np.uint8))  # C order for OpenCV, whatever the input layout
-    for m, color in ((truth, (0, 255, 255)), (mask, (255, 255, 0))):
-        if m is not None and m.any():
-            contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-            cv2.drawContours(out, contours, -1, color, max(1, round(min(image.shape[:2]) / 400)))
-    return out
-
-
-def model_bands(classifier: WindowClassifier) -> list[str] | None:
-    """The band names the model was trained on (None when its training images had undescribed bands)."""
-    bands = getattr(classifier, "meta", {}).get("radiometry", {}).get("bands")
-    # a 1-channel model trained on RGB (luminance) takes gray or RGB images: no band names to insist on
-    return list(bands) if bands and len(bands) == classifier.channels else None
-
-
-def simplify_pixels(metres: float, georef) -> float:
-    """A simplification tolerance in metres as pixels of this grid (metres are pixels without a CRS)."""
-    if not metres:
-        return 0.0
-    if georef is None or not georef.crs:
-        return float(metres)
-    from rasterio.crs import CRS
-
-    crs = CRS.from_user_input(georef.crs)
-    side = float(np.sqrt(georef.pixel_area))
-    if crs.is_projected:
-        return float(metres) / (side * crs.linear_units_factor[1])
-    return float(metres) / (side * 111_320.0)  # degrees: a metre-scale tolerance near the equator's degree
-
-
-def _expects(bands: list[str]) -> str:
-    return f"the model was trained on {len(bands)} channel(s), bands {','.join(bands)}"
-
-
-def check_scene(classifier: WindowClassifier, scene: Scene) -> None:
-    """A one-line UserError when the scene's bands or pixel type are not the ones the model was trained on."""
-    expected = model_bands(classifier)
-    dtype = getattr(classifier, "input_dtype", "uint8")
-    where = f"image {scene.image_path or scene.name}"
-    if expected and scene.band_names and all(scene.band_names) and list(scene.band_names) != expected:
-        raise UserError(f"{where} has bands {','.join(scene.band_names)} but the model was trained on "
-                        f"{','.join(expected)}: choose them with --bands")
-    if scene.image.dtype.name != dtype:
-        raise UserError(f"{where} has {scene.image.dtype} pixels but the model was trained on {dtype} images "
-                        "(its normalisation statistics are in those units)")
-
-
-def probe_scene(classifier: WindowClassifier, image_path: str | Path, bands: str | list | None = None) -> Scene:
-    """A GeoTIFF's header as a checked Scene stub (no pixels read): band names, dtype, path."""
-    import rasterio
-    from rasterio.errors import RasterioIOError
-
-    from nivalis.avalanche.io import dataset_bands
-
-    path = Path(image_path)
-    if not path.is_file():
-        raise UserError(f"image not found: {path}")
-    spec = parse_bands(bands) if isinstance(bands, str) else bands
-    expected = model_bands(classifier)
-    try:
-        with rasterio.open(path) as ds:
-            index, names = dataset_bands(ds, path, spec if spec is not None else expected)
-            dtype = np.dtype(ds.dtypes[index[0]])
-    except RasterioIOError as exc:
-        raise UserError(f"cannot read image {path}: {str(exc).splitlines()[0][:160]}") from None
-    except UserError as exc:
-        if spec is not None or not expected or "--bands" not in str(exc):
-            raise
-        raise UserError(f"{_expects(expected)}: {exc}") from None
-    scene = Scene(path.stem, np.empty((0, 0, len(index)), dtype), None, image_path=path,
-                  band_names=tuple(names[i] for i in index))
-    check_scene(classifier, scene)
-    return scene
-
-
-def load_model_scene(classifier: WindowClassifier, image_path: str | Path, mask_path: str | Path | None = None, *,
-                     bands: str | list | None = None, name: str | None = None, threshold: int = 127) -> Scene:
-    """Read the bands the model expects (`bands`, else the names stored in its checkpoint) and check them."""
-    spec = parse_bands(bands) if isinstance(bands, str) else bands
-    expected = model_bands(classifier)
-    try:
-        scene = load_scene(Path(image_path), None if mask_path is None else Path(mask_path), name=name,
-                           threshold=threshold, bands=spec if spec is not None else expected)
-    except UserError as exc:
-        if spec is not None or not expected or "--bands" not in str(exc):
-            raise
-        raise UserError(f"{_expects(expected)}: {exc}") from None
-    check_scene(classifier, scene)
-    return scene
-
-
-def model_input(classifier: WindowClassifier, scene: Scene) -> np.ndarray:
-    """The scene's image as the model takes it: its channels, nodata set to the stored band means."""
-    from nivalis.avalanche.io import to_channels
-
-    mean = classifier.mean.tolist()
-    image = to_channels(scene.image, classifier.channels, f"image {scene.image_path or scene.name}")
-    return fill_scene(replace(scene, image=image), mean, getattr(classifier, "input_scale", 1 / 255)).image
-
-
 def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassifier, out_dir: str | Path, *,
                   refine: str = "none", threshold: float | None = None, precision: str = "fp32", tile: int | None = None,
-                  min_area_px: int = 16, bands: str | list | None = None,
+                  min_area_px: int = 16, bands: BandSelection | str | list | None = None,
                   windowed: bool | None = None, simplify_m: float = 0.0) -> dict[str, Any]:
     """Map one image: writes `<stem>_probability.tif` (float32 COG, the input's CRS/transform, NaN = nodata),
     `<stem>_mask.tif` (uint8 COG: 1 avalanche, 0 none, 255 nodata), `<stem>_overlay.png` and the polygons
@@ -207,8 +97,6 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
 
     `windowed`: read, map and write a GeoTIFF tile by tile (`stream.py`: memory bounded by the tile, not the
     scene); None = whenever it can (a GeoTIFF, an exact dense model, no refinement, no pyramid level)."""
-    from nivalis.avalanche.stream import can_stream, predict_geotiff_windowed
-
     t0 = time.perf_counter()
     clf = checkpoint if isinstance(checkpoint, WindowClassifier) else load_classifier(checkpoint)
     cfg = AvalancheConfig.from_dict(getattr(clf, "meta", {}).get("config", {}))
@@ -216,17 +104,15 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
         cfg = replace(cfg, tile=int(tile))
     if refine not in REFINEMENTS:
         raise UserError(f"unknown refinement {refine!r} ({', '.join(REFINEMENTS)})")
+    selection = BandSelection.parse(bands)
+    t_used = mask_threshold(clf, threshold, cfg)
     streamable = can_stream(clf, image_path, refine, cfg)
     if windowed and not streamable:
         raise UserError("windowed prediction needs a GeoTIFF, a cnn/cnn1d model, --refine none and no pyramid level")
     if streamable and windowed is not False:
-        stub = probe_scene(clf, image_path, bands)
-        t = threshold if threshold is not None else float(getattr(clf, "meta", {}).get("threshold", cfg.threshold))
-        spec = parse_bands(bands) if isinstance(bands, str) else bands
-        return predict_geotiff_windowed(clf, image_path, out_dir, scene=stub, threshold=t, config=cfg,
-                                        precision=precision, min_area_px=min_area_px, simplify_m=simplify_m,
-                                        bands=spec if spec is not None else model_bands(clf))
-    scene = load_model_scene(clf, image_path, bands=bands)
+        return predict_geotiff_windowed(clf, image_path, out_dir, threshold=t_used, config=cfg, precision=precision,
+                                        min_area_px=min_area_px, simplify_m=simplify_m, bands=selection)
+    scene = load_model_scene(clf, image_path, bands=selection)
     image = model_input(clf, scene)
     t_map = time.perf_counter()
     probability, mask = map_scene(clf, image, refine=refine, threshold=threshold, config=cfg, precision=precision)
@@ -236,8 +122,7 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
         mask = mask & scene.valid
     out = Path(out_dir)
     stem = Path(image_path).stem
-    t_used = threshold if threshold is not None else float(getattr(clf, "meta", {}).get("threshold", cfg.threshold))
-    tags = {"model": clf.model_name, "threshold": t_used, "bands": ",".join(scene.band_names), "refine": refine}
+    tags = output_tags(clf, t_used, scene.band_names, refine)
     prob_path = write_geotiff(out / f"{stem}_probability.tif", probability.astype(np.float32), scene.georef,
                               nodata=float("nan"), tags=tags, cog="average")
     mask_raster = mask.astype(np.uint8)
@@ -250,12 +135,10 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
     polygons = mask_to_polygons(mask, scene.georef, min_area_px=min_area_px,
                                 simplify_px=simplify_pixels(simplify_m, scene.georef))
     vectors = write_polygons(out, stem, polygons, scene.georef, probability, mask)
-    return {"probability": str(prob_path), "mask": str(mask_path), **vectors, "overlay": str(overlay_path),
-            "seconds": round(time.perf_counter() - t0, 3),
-            "map_seconds": round(map_seconds, 3), "avalanches": len(polygons),
-            "avalanche_fraction": round(float(mask.mean()), 6), "height": int(mask.shape[0]), "width": int(mask.shape[1]),
-            "crs": scene.georef.crs if scene.georef else None, "model": clf.model_name, "refine": refine,
-            "windowed": False}
+    return mapped_result(clf, probability=str(prob_path), mask=str(mask_path), vectors=vectors,
+                         overlay=str(overlay_path), seconds=time.perf_counter() - t0, map_seconds=map_seconds,
+                         avalanches=len(polygons), avalanche_fraction=float(mask.mean()), height=int(mask.shape[0]),
+                         width=int(mask.shape[1]), georef=scene.georef, refine=refine, windowed=False)
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -288,18 +171,12 @@ def evaluate_scenes(classifier: WindowClassifier, scenes: list[Scene], *, refine
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str = "all", refine: str = "none",
                         threshold: float | None = None, precision: str = "fp32",
-                        bands: str | list | None = None, labels: str | Path | None = None) -> dict[str, Any]:
+                        bands: BandSelection | str | list | None = None,
+                        labels: str | Path | None = None) -> dict[str, Any]:
     """`nivalis avalanche evaluate`: score a checkpoint on a folder (all scenes, or the checkpoint's test split)."""
     clf = load_classifier(checkpoint)
     cfg = AvalancheConfig.from_dict(clf.meta.get("config", {}))
-    spec = parse_bands(bands) if isinstance(bands, str) else bands
-    try:
-        scenes = load_scenes(data, threshold=cfg.mask_threshold, bands=spec if spec is not None else model_bands(clf),
-                             labels=labels)
-    except UserError as exc:
-        if spec is not None or not model_bands(clf) or "--bands" not in str(exc):
-            raise
-        raise UserError(f"{_expects(model_bands(clf))}: {exc}") from None
+    scenes = load_model_scenes(clf, data, bands=bands, threshold=cfg.mask_threshold, labels=labels)
     if split != "all":
         if split not in ("train", "val", "test"):
             raise UserError(f"--split must be all, train, val or test (got {split!r})")

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -47,6 +46,8 @@ def binomial_kernel() -> np.ndarray:
 
 def pyramid_down(image: np.ndarray) -> np.ndarray:
     """One pyramid level: binomial blur (reflect-101 borders, as OpenCV) then every second row/column."""
+    import cv2
+
     blurred = cv2.filter2D(image.astype(np.float32), -1, binomial_kernel().astype(np.float32),
                            borderType=cv2.BORDER_REFLECT_101)
     if blurred.ndim == 2 and image.ndim == 3:
@@ -75,11 +76,15 @@ def gaussian_pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
 
 def canny_edges(probability: np.ndarray, low: int = 50, high: int = 150) -> np.ndarray:
     """Canny edges (bool) of a probability map scaled to 0..255."""
+    import cv2
+
     return cv2.Canny(np.clip(probability * 255.0, 0, 255).astype(np.uint8), low, high) > 0
 
 
 def edge_enhance(image: np.ndarray, edges: np.ndarray, gain: float = 1.5, band: int = 5) -> np.ndarray:
     """Unsharp-mask `image` within `band` px of `edges`: V' = V + gain (V − K*V), K the binomial kernel."""
+    import cv2
+
     if not edges.any():
         return image.copy()
     near = ndimage.binary_dilation(edges, iterations=max(1, band))
@@ -111,7 +116,7 @@ def refine_with_edges(classifier, image: np.ndarray, config: AvalancheConfig | N
                       first: np.ndarray | None = None, precision: str = "fp32") -> EdgeRefinement:
     """The seed's two-pass refinement (§4.2); `first` reuses an already computed first prediction."""
     from nivalis.avalanche.dense import predict_probability
-    from nivalis.avalanche.io import to_channels
+    from nivalis.avalanche.io.raster import to_channels
 
     cfg = config or AvalancheConfig()
     image = to_channels(image if image.ndim == 3 else image[..., None], classifier.channels)

@@ -54,7 +54,8 @@ from shapely import affinity
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 from shapely.ops import unary_union
 
-from nivalis.avalanche.io import GeoRef, write_geotiff, write_image, write_json
+from nivalis.avalanche.io.raster import GeoRef
+from nivalis.avalanche.io.writers import write_geotiff, write_image, write_json
 from nivalis.errors import UserError
 from nivalis.progress import progress
 
@@ -371,3 +372,23 @@ def simulate_dataset(out: str | Path, scenes: int = 60, seed: int = 0, size: tup
                                      "scenes": records})
     return {"images": len(records), "out": str(out), "files": paths,
             "geotiffs": sum(1 for r in records if r["crs"]), "with_avalanche": sum(1 for r in records if r["avalanches"])}
+
+
+#: one scene's arrays (image, reference, mask, fields) take about this many bytes a pixel while it is made
+SIMULATION_BYTES_PER_PIXEL = 80
+
+
+def simulate_folder(out: str | Path, *, scenes: int = 60, seed: int = 0, size: int = 256,
+                    image_format: str = "mixed") -> dict:
+    """`nivalis avalanche simulate`: check that a scene fits in memory and the folder can take the files, then
+    `simulate_dataset` square scenes. Returns its summary with the first image's path as `first`."""
+    from nivalis.files import prepare_output_dir
+
+    need = SIMULATION_BYTES_PER_PIXEL * size * size
+    if need > 4 * 2**30:
+        raise UserError(f"--size {size}: one scene would need about {need / 2**30:.0f} GiB while it is made "
+                        "(at most 4 GiB; 7000 px or less)")
+    out = prepare_output_dir(out, need_bytes=scenes * size * size * 8)
+    result = simulate_dataset(out, scenes=scenes, seed=seed, size=(size, size), image_format=image_format)
+    files = result.pop("files")
+    return result | {"first": files[0]}

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +27,19 @@ import torch
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net
-from nivalis.avalanche.io import (
+from nivalis.avalanche.inputs import model_header
+from nivalis.avalanche.io.raster import (
     RASTERIO_SUFFIXES,
-    Scene,
-    dataset_bands,
-    dataset_georef,
+    BandSelection,
     fill_nodata,
+    open_raster,
     read_window,
     to_channels,
-    to_cog,
-    write_image,
 )
+from nivalis.avalanche.io.writers import to_cog, write_image
 from nivalis.avalanche.models import WindowClassifier
+from nivalis.avalanche.outputs import mapped_result, output_tags, overlay_image, simplify_pixels
+from nivalis.avalanche.vectorize import mask_to_polygons, write_polygons
 from nivalis.avalanche.windows import pad_widths
 from nivalis.engine import autocast_for
 from nivalis.progress import bar
@@ -76,16 +76,13 @@ def _reflect_read(ds, index: list[int], r0: int, c0: int, th: int, tw: int, befo
 
 @torch.inference_mode()
 def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Path, out_dir: str | Path, *,
-                             scene: Scene, threshold: float, config: AvalancheConfig, precision: str = "fp32",
-                             min_area_px: int = 16, bands: list | None = None,
+                             threshold: float, config: AvalancheConfig, precision: str = "fp32",
+                             min_area_px: int = 16, bands: BandSelection | str | list | None = None,
                              simplify_m: float = 0.0) -> dict[str, Any]:
-    """`predict_image` for a GeoTIFF in tiles of `config.tile` output pixels; `scene` carries the checked band
-    names (its image is a stub). Returns the same keys as `predict_image`."""
+    """`predict_image` for a GeoTIFF in tiles of `config.tile` output pixels, its header read once and checked
+    against the model (`bands`, else the checkpoint's). Returns the same keys as `predict_image`."""
     import rasterio
     from rasterio.windows import Window
-
-    from nivalis.avalanche.predict import overlay_image, simplify_pixels
-    from nivalis.avalanche.vectorize import mask_to_polygons, write_polygons
 
     t0 = time.perf_counter()
     image_path, out = Path(image_path), Path(out_dir)
@@ -96,17 +93,15 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
     before, after = pad_widths(h)
     mean = classifier.mean.tolist()
     scale = getattr(classifier, "input_scale", 1 / 255)
-    tags = {"model": classifier.model_name, "threshold": threshold, "bands": ",".join(scene.band_names),
-            "refine": "none"}
     plain = {k: out / f".{stem}.{os.getpid()}.{k}.tif" for k in ("probability", "mask")}
-    out.mkdir(parents=True, exist_ok=True)
-    t_map = time.perf_counter()
-    try:
-        # GDAL's block cache (by default a share of the machine's RAM) would otherwise keep every written tile
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), rasterio.open(image_path) as ds:
-            index, _ = dataset_bands(ds, image_path, bands)
-            georef = dataset_georef(ds)
-            height, width = ds.height, ds.width
+    # GDAL's block cache (by default a share of the machine's RAM) would otherwise keep every written tile
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), open_raster(image_path) as ds:
+        header = model_header(classifier, ds, image_path, BandSelection.parse(bands))
+        index, georef, height, width = header.index, header.georef, header.height, header.width
+        tags = output_tags(classifier, threshold, header.band_names, "none")
+        out.mkdir(parents=True, exist_ok=True)
+        t_map = time.perf_counter()
+        try:
             base = {"driver": "GTiff", "height": height, "width": width, "count": 1, "tiled": True,
                     "blockxsize": 512, "blockysize": 512, "compress": "deflate", "crs": ds.crs,
                     "transform": ds.transform}
@@ -122,8 +117,7 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
                         th, tw = min(tile, height - r0), min(tile, width - c0)
                         image, valid = _reflect_read(ds, index, r0, c0, th, tw, before, after)
                         image = to_channels(image, classifier.channels, f"image {image_path}")
-                        mean_c = mean if len(mean) == image.shape[2] else [mean[0]] * image.shape[2]
-                        image = fill_nodata(image, valid, mean_c, scale)
+                        image = fill_nodata(image, valid, mean, scale)
                         x = classifier.prepare(np.ascontiguousarray(image[None]))
                         with autocast_for(precision):
                             logits = net(x)
@@ -136,31 +130,28 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
                         mask_ds.write(m, 1, window=window)
                         progress.update(1)
             progress.close()
-        map_seconds = time.perf_counter() - t_map
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+            map_seconds = time.perf_counter() - t_map
             prob_path = to_cog(plain["probability"], out / f"{stem}_probability.tif", resampling="average")
             mask_path = to_cog(plain["mask"], out / f"{stem}_mask.tif", resampling="nearest")
-    finally:
-        for p in plain.values():
-            p.unlink(missing_ok=True)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), rasterio.open(mask_path) as mds:
-        # GDAL polygonises the file's band through its block cache: no full-size array is held
-        ones = sum(int(np.count_nonzero(mds.read(1, window=win) == 1)) for _, win in mds.block_windows(1))
-        fraction = ones / float(mds.width * mds.height)
-        polygons = mask_to_polygons(rasterio.band(mds, 1), georef, min_area_px=min_area_px,
-                                    simplify_px=simplify_pixels(simplify_m, georef))
-    # every later read too: a decimated read of an input without overviews walks all its blocks
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        finally:
+            for p in plain.values():
+                p.unlink(missing_ok=True)
+        with rasterio.open(mask_path) as mds:
+            # GDAL polygonises the file's band through its block cache: no full-size array is held
+            ones = sum(int(np.count_nonzero(mds.read(1, window=win) == 1)) for _, win in mds.block_windows(1))
+            fraction = ones / float(mds.width * mds.height)
+            polygons = mask_to_polygons(rasterio.band(mds, 1), georef, min_area_px=min_area_px,
+                                        simplify_px=simplify_pixels(simplify_m, georef))
+        # every later read too: a decimated read of an input without overviews walks all its blocks
         with rasterio.open(prob_path) as pds:
             stats = _polygon_stats(pds, polygons)
-        overlay = _decimated_overlay(image_path, index, prob_path, mask_path, overlay_image)
+        overlay = _decimated_overlay(ds, index, prob_path, mask_path)
     vectors = write_polygons(out, stem, polygons, georef, stats=stats)
     overlay_path = write_image(out / f"{stem}_overlay.png", overlay)
-    return {"probability": str(prob_path), "mask": str(mask_path), **vectors, "overlay": str(overlay_path),
-            "seconds": round(time.perf_counter() - t0, 3), "map_seconds": round(map_seconds, 3),
-            "avalanches": len(polygons), "avalanche_fraction": round(fraction, 6), "height": height,
-            "width": width, "crs": georef.crs if georef else None, "model": classifier.model_name,
-            "refine": "none", "windowed": True}
+    return mapped_result(classifier, probability=str(prob_path), mask=str(mask_path), vectors=vectors,
+                         overlay=str(overlay_path), seconds=time.perf_counter() - t0, map_seconds=map_seconds,
+                         avalanches=len(polygons), avalanche_fraction=fraction, height=height, width=width,
+                         georef=georef, refine="none", windowed=True)
 
 
 def _polygon_stats(ds, polygons: list) -> list[tuple[float, float]]:
@@ -180,21 +171,20 @@ def _polygon_stats(ds, polygons: list) -> list[tuple[float, float]]:
     return stats
 
 
-def _decimated_overlay(image_path: Path, index: list[int], prob_path: Path, mask_path: Path, draw) -> np.ndarray:
+def _decimated_overlay(ds, index: tuple[int, ...], prob_path: Path, mask_path: Path) -> np.ndarray:
+    """The overlay of an open input drawn from reads decimated to at most `OVERLAY_SIDE` px a side."""
     import rasterio
     from rasterio.enums import Resampling
 
-    with warnings.catch_warnings(), rasterio.open(image_path) as ds:
-        f = max(1, math.ceil(max(ds.height, ds.width) / OVERLAY_SIDE))
-        shape = (max(1, ds.height // f), max(1, ds.width // f))
-        shown = index[:3] if len(index) >= 3 else index[:1]
-        image = np.moveaxis(ds.read([i + 1 for i in shown], out_shape=(len(shown), *shape),
-                                    resampling=Resampling.nearest), 0, -1)
-        valid = ds.dataset_mask(out_shape=shape) > 0
-        with rasterio.open(prob_path) as pds, rasterio.open(mask_path) as mds:
-            prob = pds.read(1, out_shape=shape, resampling=Resampling.nearest)
-            mask = mds.read(1, out_shape=shape, resampling=Resampling.nearest) == 1
+    f = max(1, math.ceil(max(ds.height, ds.width) / OVERLAY_SIDE))
+    shape = (max(1, ds.height // f), max(1, ds.width // f))
+    shown = index[:3] if len(index) >= 3 else index[:1]
+    image = np.moveaxis(ds.read([i + 1 for i in shown], out_shape=(len(shown), *shape),
+                                resampling=Resampling.nearest), 0, -1)
+    valid = ds.dataset_mask(out_shape=shape) > 0
+    with rasterio.open(prob_path) as pds, rasterio.open(mask_path) as mds:
+        prob = pds.read(1, out_shape=shape, resampling=Resampling.nearest)
+        mask = mds.read(1, out_shape=shape, resampling=Resampling.nearest) == 1
     if image.shape[2] == 2:
         image = image[..., :1]
-    return draw(image, prob, mask, valid=valid)
-
+    return overlay_image(image, prob, mask, valid=valid)

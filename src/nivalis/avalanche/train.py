@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net
-from nivalis.avalanche.io import Scene, fill_scene, load_scenes, parse_bands, to_channels
+from nivalis.avalanche.io.layout import Scene, fill_scene, load_scenes
+from nivalis.avalanche.io.raster import BandSelection, to_channels
 from nivalis.avalanche.metrics import best_threshold
 from nivalis.avalanche.models import WindowClassifier, build_classifier, classifier_meta, input_scale, is_segmenter
 from nivalis.avalanche.predict import has_fast_map, map_scene
@@ -161,7 +163,7 @@ def _train_config(cfg: AvalancheConfig) -> TrainConfig:
 def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", *, window: int | None = None,
                             channels: int | None = None, config: AvalancheConfig | None = None,
                             out_dir: str | Path | None = None, xgb_head: bool = False, calibrate: bool = True,
-                            desc: str | None = None, bands: str | list | None = None,
+                            desc: str | None = None, bands: BandSelection | str | list | None = None,
                             labels: str | Path | None = None, pretrained: str | Path | None = None,
                             freeze_backbone: bool = False) -> TrainRun:
     """Train `model` on windows of a seed-layout folder (or loaded scenes); test on held-out scenes.
@@ -183,7 +185,7 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
 
     cfg = config or AvalancheConfig()
     segmenter = is_segmenter(model)
-    spec = parse_bands(bands) if isinstance(bands, str) else bands
+    spec = BandSelection.parse(bands)
     channels = int(channels or (len(spec) if spec else cfg.channels))
     backbone = {"pretrained": str(pretrained) if pretrained else None, "frozen": bool(freeze_backbone)} \
         if pretrained or freeze_backbone else None
@@ -268,6 +270,43 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
     if head is not None:
         clf.meta["xgb_head"] = head.to_json()
     return TrainRun(clf, result, fitted.history, split, cfg, head, extras)
+
+
+def train_from_options(data: str | Path, model: str = "cnn", *, window: int | None = None,
+                       channels: int | None = None, bands: BandSelection | str | list | None = None,
+                       labels: str | Path | None = None, config: AvalancheConfig | None = None,
+                       out_dir: str | Path | None = None, xgb_head: bool = False, pretrained: str | Path | None = None,
+                       freeze_backbone: bool = False) -> TrainRun:
+    """`nivalis avalanche train`: check the options as the command gives them, choose the window (a cut backbone's
+    exact one), prepare the run folder (default `runs/avalanche-MODEL-WxWxC`) and `train_window_classifier`."""
+    from nivalis.files import prepare_output_dir
+
+    cfg = config or AvalancheConfig()
+    if window is not None and window % 2 == 0 and model != "unet":
+        raise UserError(f"--window must be odd, so a window has a centre pixel (seed: 17 or 33), got {window}")
+    selection = BandSelection.parse(bands)
+    channels = channels or (len(selection) if selection else cfg.channels)
+    if selection and channels not in (1, len(selection)):
+        raise UserError(f"--channels {channels} with {len(selection)} --bands: use --channels {len(selection)} "
+                        "(or 1 from RGB)")
+    if not selection and channels not in (1, 3):
+        raise UserError(f"--channels must be 1 or 3 (got {channels}); for other band counts give --bands")
+    if cfg.optimizer.lower() not in ("adam", "rmsprop"):
+        raise UserError(f"--optimizer must be adam or rmsprop (got {cfg.optimizer!r})")
+    cfg = replace(cfg, optimizer=cfg.optimizer.lower())
+    if pretrained is not None or freeze_backbone:
+        if pretrained is not None and not Path(pretrained).is_file():
+            raise UserError(f"weights file not found: {pretrained} (nivalis downloads nothing)")
+        needed = backbone_window(model, channels, window)
+        if window is not None and needed != window:
+            warnings.warn(f"{model} cut at stride 8 needs an exact window of 2c+1 px, c a multiple of 8 covering its "
+                          f"reach: using {needed}, not {window}", stacklevel=2)
+        window = needed
+    window = window or default_window(model, cfg)
+    out = prepare_output_dir(out_dir or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}")
+    return train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
+                                   xgb_head=xgb_head, bands=selection, labels=labels, pretrained=pretrained,
+                                   freeze_backbone=freeze_backbone)
 
 
 def backbone_window(model: str, channels: int, window: int | None = None) -> int:

@@ -26,7 +26,8 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.polygon import orient
 
-from nivalis.avalanche.io import GeoRef, write_json
+from nivalis.avalanche.io.raster import GeoRef
+from nivalis.avalanche.io.writers import write_json
 from nivalis.errors import UserError
 from nivalis.files import atomic_path
 

@@ -23,7 +23,8 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from torch.utils.data import IterableDataset
 
-from nivalis.avalanche.io import Scene, to_channels
+from nivalis.avalanche.io.layout import Scene
+from nivalis.avalanche.io.raster import to_channels
 from nivalis.engine import get_context
 from nivalis.engine.seed import epoch_seed
 from nivalis.errors import UserError

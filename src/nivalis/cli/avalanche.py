@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,6 @@ import typer
 
 from nivalis.avalanche.config import AvalancheConfig as _Cfg  # defaults come from the config (seed 002)
 from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
-from nivalis.errors import UserError
 from nivalis.files import prepare_output_dir
 
 app = typer.Typer(help="Avalanche mapping in satellite images (seed 002, CAIC): a window CNN evaluated densely "
@@ -44,17 +42,9 @@ def simulate(
 ) -> None:
     """Write simulated avalanche scenes in the seed's layout (every 4th one a UTM GeoTIFF)."""
     setup(quiet)
-    from nivalis.avalanche.simulate import simulate_dataset
+    from nivalis.avalanche.simulate import simulate_folder
 
-    # one scene's arrays (image, reference, mask, fields) take about 80 bytes a pixel while it is made
-    need = 80 * size * size
-    if need > 4 * 2**30:
-        raise UserError(f"--size {size}: one scene would need about {need / 2**30:.0f} GiB while it is made "
-                        "(at most 4 GiB; 7000 px or less)")
-    out = prepare_output_dir(out, need_bytes=scenes * size * size * 8)
-    result = simulate_dataset(out, scenes=scenes, seed=seed, size=(size, size), image_format=image_format)
-    files = result.pop("files")
-    emit(result | {"first": files[0]}, as_json)
+    emit(simulate_folder(out, scenes=scenes, seed=seed, size=size, image_format=image_format), as_json)
 
 
 @app.command()
@@ -93,38 +83,12 @@ def train(
 ) -> None:
     """Train a window classifier; accuracy/loss on class-balanced windows of held-out test scenes."""
     setup(quiet)
-    from nivalis.avalanche.config import AvalancheConfig
-    from nivalis.avalanche.train import default_window, train_window_classifier
+    from nivalis.avalanche.train import train_from_options
 
-    if window is not None and window % 2 == 0 and model != "unet":
-        raise UserError(f"--window must be odd, so a window has a centre pixel (seed: 17 or 33), got {window}")
-    from nivalis.avalanche.io import parse_bands
-
-    spec = parse_bands(bands)
-    channels = channels or (len(spec) if spec else _Cfg.channels)
-    if spec and channels not in (1, len(spec)):
-        raise UserError(f"--channels {channels} with {len(spec)} --bands: use --channels {len(spec)} (or 1 from RGB)")
-    if not spec and channels not in (1, 3):
-        raise UserError(f"--channels must be 1 or 3 (got {channels}); for other band counts give --bands")
-    if optimizer.lower() not in ("adam", "rmsprop"):
-        raise UserError(f"--optimizer must be adam or rmsprop (got {optimizer!r})")
-    cfg = AvalancheConfig(epochs=epochs, windows_per_epoch=windows_per_epoch, optimizer=optimizer.lower(), lr=lr,
-                          batch_size=batch_size, seed=seed, precision=precision, pyramid_levels=pyramid_levels)
-    if pretrained is not None or freeze_backbone:
-        from nivalis.avalanche.train import backbone_window
-
-        if pretrained is not None and not pretrained.is_file():
-            raise UserError(f"weights file not found: {pretrained} (nivalis downloads nothing)")
-        needed = backbone_window(model, channels, window)
-        if window is not None and needed != window:
-            warnings.warn(f"{model} cut at stride 8 needs an exact window of 2c+1 px, c a multiple of 8 covering its "
-                          f"reach: using {needed}, not {window}", stacklevel=2)
-        window = needed
-    window = window or default_window(model, cfg)
-    out = prepare_output_dir(out or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}")
-    run = train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
-                                  xgb_head=xgb_head, bands=spec, labels=labels, pretrained=pretrained,
-                                  freeze_backbone=freeze_backbone)
+    cfg = _Cfg(epochs=epochs, windows_per_epoch=windows_per_epoch, optimizer=optimizer, lr=lr, batch_size=batch_size,
+               seed=seed, precision=precision, pyramid_levels=pyramid_levels)
+    run = train_from_options(data, model, window=window, channels=channels, bands=bands, labels=labels, config=cfg,
+                             out_dir=out, xgb_head=xgb_head, pretrained=pretrained, freeze_backbone=freeze_backbone)
     emit(run.result, as_json)
 
 
@@ -197,20 +161,6 @@ def histogram(
 ) -> None:
     """RGB and HSV histograms of sunny vs shady scenes (seed §4.3, Figure 10)."""
     setup(quiet)
-    from nivalis.avalanche.io import load_scenes, write_json
-    from nivalis.experiments.avalanche_analysis import (
-        color_histograms,
-        histogram_figure,
-        histogram_summary,
-        illumination_classes,
-    )
+    from nivalis.experiments.avalanche_analysis import histogram_folder
 
-    out = prepare_output_dir(out)
-    scenes = load_scenes(data, require_masks=False)
-    classes = illumination_classes(scenes, data)
-    hists = [color_histograms(s, classes[s.name]) for s in scenes]
-    figure = histogram_figure(hists, Path(out) / "histograms.png", per_class=per_class)
-    summary = histogram_summary(hists)
-    write_json(Path(out) / "histograms.json", summary)
-    emit({"figure": str(figure), "summary": summary,
-          "classes": {c: sum(1 for v in classes.values() if v == c) for c in ("sunny", "shady")}}, as_json)
+    emit(histogram_folder(data, out, per_class=per_class), as_json)

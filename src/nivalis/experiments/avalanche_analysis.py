@@ -20,10 +20,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from nivalis.avalanche.io import Scene
+from nivalis.avalanche.io.layout import Scene
 from nivalis.errors import UserError
 
 SUNNY_MEDIAN_VALUE = 170
@@ -40,6 +39,8 @@ class ColorHistograms:
 
 
 def color_histograms(scene: Scene, illumination: str) -> ColorHistograms:
+    import cv2
+
     if scene.channels != 3:
         raise UserError(f"image {scene.name} is gray: RGB/HSV histograms need colour images")
     pixels = scene.image.reshape(-1, 3)
@@ -128,6 +129,29 @@ def histogram_figure(hists: list[ColorHistograms], path: str | Path, per_class: 
     return save_figure(fig, path)
 
 
+def sunny_shady(scenes: list[Scene], data_dir: str | Path | None, figure: str | Path, per_class: int = 4) -> dict:
+    """The §4.3 comparison of a set of scenes: `figure` (Figure 10) written, `summary` per class, `classes` counts."""
+    classes = illumination_classes(scenes, data_dir)
+    hists = [color_histograms(s, classes[s.name]) for s in scenes]
+    path = histogram_figure(hists, figure, per_class=per_class)
+    return {"figure": str(path), "summary": histogram_summary(hists),
+            "classes": {c: sum(1 for v in classes.values() if v == c) for c in ("sunny", "shady")}}
+
+
+def histogram_folder(data: str | Path, out_dir: str | Path, *, per_class: int = 4) -> dict:
+    """`nivalis avalanche histogram`: `sunny_shady` of a scene folder into `out_dir` (histograms.png, and the
+    summary as histograms.json)."""
+    from nivalis.avalanche.io.layout import load_scenes
+    from nivalis.avalanche.io.writers import write_json
+    from nivalis.files import prepare_output_dir
+
+    out = prepare_output_dir(out_dir)
+    scenes = load_scenes(data, require_masks=False)
+    result = sunny_shady(scenes, data, Path(out) / "histograms.png", per_class=per_class)
+    write_json(Path(out) / "histograms.json", result["summary"])
+    return result
+
+
 def pca_explained_variance(features: np.ndarray, variance: float = 0.99, seed: int = 0) -> dict:
     """Explained-variance ratios of the principal components of `features` [N, F] (standardised) and the
     number of components whose cumulative ratio reaches `variance`."""
@@ -143,3 +167,23 @@ def pca_explained_variance(features: np.ndarray, variance: float = 0.99, seed: i
     k = int(np.searchsorted(cumulative, variance - 1e-12) + 1)
     return {"components": int(min(k, len(ratio))), "features": int(features.shape[1]), "samples": int(features.shape[0]),
             "variance": variance, "ratio": ratio.tolist(), "cumulative": cumulative.tolist()}
+
+
+def window_feature_pca(classifier, scenes: list[Scene], config, *, window: int = 17, per_scene: int = 120,
+                       max_scenes: int = 12, seed: int = 0) -> tuple[dict, dict]:
+    """§6 on the same random pixels of up to `max_scenes` scenes: `pca_explained_variance` of their raw
+    `window`-side windows and of the classifier's hidden features there (its dense pass with `features=True`)."""
+    from nivalis.avalanche.dense import predict_probability
+    from nivalis.avalanche.windows import extract_windows, pad_image
+
+    rng = np.random.default_rng(seed)
+    picks = [(s, rng.integers(0, s.image.shape[0], per_scene), rng.integers(0, s.image.shape[1], per_scene))
+             for s in scenes[:max_scenes]]
+    raw = np.concatenate([extract_windows(pad_image(s.image, window), r, c, window).reshape(len(r), -1)
+                          for s, r, c in picks])
+    hidden = []
+    for s, r, c in picks:
+        _, hid = predict_probability(classifier, s.image, tile=config.tile, features=True)
+        hidden.append(hid[r, c])
+    return (pca_explained_variance(raw.astype(np.float32), config.pca_variance),
+            pca_explained_variance(np.concatenate(hidden), config.pca_variance))
