@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -12,7 +14,15 @@ from hypothesis import strategies as st
 from pyogrio.raw import read
 from shapely.geometry import box
 
-from nivalis.avalanche.io import GeoRef, Scene, read_raster, resolve_bands, write_geotiff, write_image
+from nivalis.avalanche.io import (
+    BandSelection,
+    GeoRef,
+    Scene,
+    read_raster,
+    resolve_bands,
+    write_geotiff,
+    write_image,
+)
 from nivalis.avalanche.models import build_classifier
 from nivalis.avalanche.predict import predict_image
 from nivalis.avalanche.simulate import simulate_dataset
@@ -47,6 +57,17 @@ def _classifier(window=9, seed=0):
 def _band1(path):
     with rasterio.open(path) as ds:
         return ds.read(1)
+
+
+def test_band_selection_is_parsed_once_and_passes_through():
+    sel = BandSelection.parse(" Red,green ,3")
+    assert sel.items == ("red", "green", 3) and len(sel) == 3 and str(sel) == "red,green,3"
+    assert BandSelection.parse(sel) is sel and BandSelection.parse(None) is None
+    assert BandSelection.parse(["nir", 1]).items == ("nir", 1)
+    assert resolve_bands(BandSelection.parse("nir,1"), BGRN, Path("x.tif")) == [3, 0]
+    for bad in ("", "red,,blue", []):
+        with pytest.raises(UserError, match="--bands must be"):
+            BandSelection.parse(bad)
 
 
 def test_bands_by_description_never_bgr_as_rgb(tmp_path):
@@ -207,6 +228,15 @@ def test_windowed_prediction_equals_the_in_memory_one_and_writes_cogs(tmp_path):
                                gb[3][gb[0]["fields"].tolist().index("mean_prob")], atol=1e-3)
     with rasterio.open(a["probability"]) as ds:
         assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and ds.tags()["model"] == "cnn"
+
+
+def test_windowed_prediction_opens_its_input_once(tmp_path, monkeypatch):
+    """The header (bands checked against the model), the tiles and the overlay come from one open dataset."""
+    write_geotiff(tmp_path / "s.tif", _bgrn_scene(40), UTM, nodata=0, descriptions=BGRN)
+    opened, real_open = [], rasterio.open
+    monkeypatch.setattr(rasterio, "open", lambda path, *a, **k: opened.append(Path(path).name) or real_open(path, *a, **k))
+    result = predict_image(tmp_path / "s.tif", _classifier(), tmp_path / "o", tile=16, bands="red,green,blue")
+    assert result["windowed"] and opened.count("s.tif") == 1
 
 
 def test_cog_outputs_have_overviews(tmp_path):
