@@ -11,11 +11,14 @@ import importlib
 from collections.abc import Callable
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
-    """`__getattr__` and `__dir__` for `package`, resolving each name in `exports` from its module on first use.
+def lazy_exports(package: str, names_by_module: dict[str, tuple[str, ...]]
+                 ) -> tuple[Callable[[str], object], Callable[[], list[str]], list[str]]:
+    """`__getattr__`, `__dir__` and `__all__` for `package`, resolving each name from its module on first use.
 
-    `exports` maps a public name to the module (relative to `package`, e.g. ".io") that defines it.
+    `names_by_module` maps a module (relative to `package`, e.g. ".io") to the public names it defines:
+    `__getattr__, __dir__, __all__ = lazy_exports(__name__, {".io": ("load_scene", "Scene")})`.
     """
+    exports = {name: module for module, names in names_by_module.items() for name in names}
 
     def __getattr__(name: str) -> object:
         module = exports.get(name)
@@ -26,4 +29,4 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
     def __dir__() -> list[str]:
         return sorted(exports)
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, sorted(exports)

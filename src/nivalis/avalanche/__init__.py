@@ -10,26 +10,15 @@ Python API (mirrors `nivalis avalanche ...`)::
 
 from nivalis.lazy import lazy_exports
 
-_EXPORTS = {
-    "AvalancheConfig": ".config",
-    "predict_probability": ".dense",
-    "predict_windows": ".dense",
-    "BandSelection": ".io.raster",
-    "GeoRef": ".io.raster",
-    "Scene": ".io.layout",
-    "load_scene": ".io.layout",
-    "load_scenes": ".io.layout",
-    "WindowClassifier": ".models",
-    "build_classifier": ".models",
-    "load_classifier": ".models",
-    "evaluate_checkpoint": ".predict",
-    "evaluate_scenes": ".predict",
-    "map_scene": ".predict",
-    "predict_image": ".predict",
-    "simulate_dataset": ".simulate",
-    "train_from_options": ".train",
-    "train_window_classifier": ".train",
-    "mask_to_polygons": ".vectorize",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".config": ("AvalancheConfig",),
+    ".dense": ("predict_probability", "predict_windows"),
+    ".io.raster": ("BandSelection", "GeoRef"),
+    ".io.layout": ("Scene", "load_scene", "load_scenes"),
+    ".models": ("WindowClassifier", "build_classifier", "load_classifier"),
+    ".predict": ("evaluate_checkpoint", "evaluate_scenes", "map_scene", "predict_image"),
+    ".simulate": ("simulate_dataset",),
+    ".train": ("train_from_options", "train_window_classifier"),
+    ".vectorize": ("mask_to_polygons",),
+})
+

@@ -19,6 +19,4 @@ _NAMES_BY_MODULE = {
     ".writers": ("to_cog", "write_geotiff", "write_image", "write_json"),
     ".layout": ("Scene", "fill_scene", "load_scene", "load_scenes", "scene_files"),
 }
-_EXPORTS = {name: module for module, names in _NAMES_BY_MODULE.items() for name in names}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _NAMES_BY_MODULE)
