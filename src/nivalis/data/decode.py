@@ -42,6 +42,8 @@ def decode_image(data: bytes, name: str, *, flags: int | None = None) -> np.ndar
     """Decode JPEG/PNG/BMP/... bytes with OpenCV (BGR order, as OpenCV returns it) after the completeness check."""
     import cv2
 
+    if not data:  # OpenCV asserts on an empty buffer
+        raise UserError(f"cannot read image {name}: the file is empty (0 bytes)")
     check_complete(data, name)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED if flags is None else flags)
     if image is None or image.size == 0:
