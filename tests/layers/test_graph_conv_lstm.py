@@ -8,8 +8,9 @@ import torch
 from torch_geometric.nn import ChebConv
 from torch_geometric.utils import dense_to_sparse, to_dense_adj
 
-from nivalis.layers import graph_conv_lstm
-from nivalis.layers.graph_conv_lstm import GConvLSTM, chebyshev_basis, lstm_recurrence, scaled_laplacian
+from nivalis.layers import fused_lstm
+from nivalis.layers.fused_lstm import lstm_recurrence
+from nivalis.layers.graph_conv_lstm import GConvLSTM, chebyshev_basis, scaled_laplacian
 
 
 def _graph(n: int, seed: int) -> torch.Tensor:
@@ -198,7 +199,7 @@ def test_fused_recurrence_buffers_are_reused_only_when_free():
 
 
 def test_workspace_hands_a_buffer_to_one_owner_until_given_back():
-    ws, cpu, shape = graph_conv_lstm._Workspace(), torch.device("cpu"), (7, 3)
+    ws, cpu, shape = fused_lstm._Workspace(), torch.device("cpu"), (7, 3)
     a = ws.take(shape, torch.float32, cpu)
     b = ws.take(shape, torch.float32, cpu)
     assert a is not b
@@ -213,7 +214,7 @@ def test_workspace_hands_a_buffer_to_one_owner_until_given_back():
 
 def test_saved_buffers_come_back_only_when_their_node_is_freed():
     """The buffers a recurrence saves for its backward are not handed out while its graph can still use them."""
-    ws = graph_conv_lstm._WORKSPACE
+    ws = fused_lstm._WORKSPACE
     torch.manual_seed(3)
     steps, batch, nodes, hidden = 3, 2, 5, 4
     args = [torch.randn(steps, batch * nodes, 2), torch.randn(2, 4 * hidden), torch.randn(4 * hidden),
@@ -240,7 +241,7 @@ def test_saved_buffers_come_back_only_when_their_node_is_freed():
 
 def test_workspace_keeps_inference_mode_buffers_apart():
     """Tensors made under inference_mode refuse in-place updates outside it: never hand one to a training step."""
-    ws, cpu, shape = graph_conv_lstm._Workspace(), torch.device("cpu"), (5, 11)
+    ws, cpu, shape = fused_lstm._Workspace(), torch.device("cpu"), (5, 11)
     with torch.inference_mode():
         ws.give_back(ws.take(shape, torch.float32, cpu))
     buf = ws.take(shape, torch.float32, cpu)

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from nivalis.errors import UserError
-from nivalis.layers import graph_conv_lstm, native_lstm
-from nivalis.layers.graph_conv_lstm import GConvLSTM, lstm_recurrence, scaled_laplacian
+from nivalis.layers import fused_lstm, native_lstm
+from nivalis.layers.fused_lstm import lstm_recurrence
+from nivalis.layers.graph_conv_lstm import GConvLSTM, scaled_laplacian
 
 needs_compiler = pytest.mark.skipif(native_lstm._compiler() is None, reason="no C compiler on this machine")
 
@@ -78,7 +79,7 @@ def test_one_step_equals_pytorch_cell(low, cell_on):
     got_tc, want_tc = torch.empty(rows, hidden), torch.empty(rows, hidden)
     got_h, want_h = torch.empty(rows, hidden + 3, dtype=low)[:, :hidden], torch.empty(rows, hidden, dtype=low)
     native_lstm.forward_step(z, got_cells[0], w_c, got_g.view(rows, -1), got_cells[1], got_tc, got_h)
-    graph_conv_lstm._cell_forward(z, want_g, want_cells, want_tc, 1, w_c, want_h)
+    fused_lstm._cell_forward(z, want_g, want_cells, want_tc, 1, w_c, want_h)
     for got, want in ((got_g, want_g), (got_cells, want_cells), (got_tc, want_tc)):
         torch.testing.assert_close(got, want, rtol=2e-6, atol=2e-6)
     # H in bf16 may round the other way where the float32 values differ in the last bit
@@ -91,7 +92,7 @@ def test_one_step_equals_pytorch_cell(low, cell_on):
     native_lstm.backward_step(dh, got_dc, want_g.view(rows, -1), want_cells[1], want_tc, want_cells[0], w_c,
                               got_dz, peep)
     da, tmp, peep_rows = torch.empty(rows, 4, hidden), torch.empty(rows, hidden), torch.zeros(rows, 3, hidden)
-    graph_conv_lstm._cell_backward(dh.float(), want_dc, want_g, want_cells, want_tc, 1, w_c, da, tmp, peep_rows)
+    fused_lstm._cell_backward(dh.float(), want_dc, want_g, want_cells, want_tc, 1, w_c, da, tmp, peep_rows)
     torch.testing.assert_close(got_dc, want_dc, rtol=2e-5, atol=2e-6)
     torch.testing.assert_close(got_dz.float(), da.view(rows, -1).to(low).float(),
                                rtol=1e-2 if low == torch.bfloat16 else 2e-5, atol=2e-6)

@@ -1,6 +1,6 @@
 """The LSTM cell's pointwise equations as one compiled C pass per step, for `lstm_recurrence` on the CPU (opt-in).
 
-`lstm_recurrence` (`nivalis.layers.graph_conv_lstm`) runs each step of a (graph) LSTM as one matmul followed
+`lstm_recurrence` (`nivalis.layers.fused_lstm`) runs each step of a (graph) LSTM as one matmul followed
 by the cell equations
 
 .. math::

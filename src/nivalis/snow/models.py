@@ -34,7 +34,8 @@ from torch_geometric.nn import DenseGCNConv
 
 from nivalis.errors import UserError
 from nivalis.layers.conv_bn_act import make_activation
-from nivalis.layers.graph_conv_lstm import GConvLSTM, lstm_recurrence, scaled_laplacian
+from nivalis.layers.fused_lstm import lstm_recurrence
+from nivalis.layers.graph_conv_lstm import GConvLSTM, scaled_laplacian
 from nivalis.snow.config import MODELS, SnowConfig
 
 
