@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nivalis.cli.app import main
-from nivalis.snow.io import load_radargram, write_radargram
+from nivalis.snow import load_radargram, write_radargram
 from nivalis.snow.simulate import SimulatorConfig
 
 
@@ -232,5 +232,6 @@ def test_native_cell_refuses_a_cache_folder_others_can_write(campaign, tmp_path)
     env = {**os.environ, "NIVALIS_NATIVE": "1", "NIVALIS_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     proc = _nivalis(["snow", "paper", "--data", str(campaign), "--epochs", "1", "--splits", "1", "--json",
                      "--quiet", "--out", str(tmp_path / "paper")], env)
-    assert_user_error(proc.returncode, proc.stdout, proc.stderr, "refusing the native cache folder")
+    assert_user_error(proc.returncode, "", proc.stderr, "refusing the native cache folder")
+    assert json.loads(proc.stdout) == {"error": proc.stderr.strip().removeprefix("error: "), "code": 2}  # --json
     assert "0777" in proc.stderr and not any(cache.rglob("*.so"))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from nivalis.snow import Radargram
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import (
     SnowGraphs,
@@ -18,7 +19,6 @@ from nivalis.snow.graphs import (
     normalised_tensors,
     radargram_arrays,
 )
-from nivalis.snow.io import Radargram
 
 
 def test_haversine_known_distances():

@@ -8,13 +8,9 @@ import pytest
 import scipy.io
 
 from nivalis.errors import UserError
-from nivalis.snow.io import (
-    MAT73_HEADER_BYTES,
-    layers_usability,
-    load_radargram,
-    load_radargram_folder,
-    write_radargram,
-)
+from nivalis.snow import load_radargram, load_radargram_folder, write_radargram
+from nivalis.snow.readers.matfile import MAT73_HEADER_BYTES
+from nivalis.snow.readers.radargram import layers_usability
 
 
 def _layers(rows: int = 18, width: int = 256, seed: int = 0) -> np.ndarray:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from nivalis.snow import load_radargram
 from nivalis.snow.graphs import haversine_m
-from nivalis.snow.io import load_radargram
 from nivalis.snow.predict import epsg3413
 from nivalis.snow.units import density_g_cm3
 from tests.snow.test_cli import assert_user_error, run, run_json
@@ -153,7 +153,7 @@ def test_predict_gpkg_errors(capsys, campaign, trained, tmp_path):
 
 def test_predict_metres_from_a_time_axis(capsys, campaign, trained, tmp_path):
     """With an echogram Time axis of step dt, a predicted row step is dt of travel time: px · pixel_size_m(dt, ρ)."""
-    from nivalis.snow.io import radargram_variables, write_radargram
+    from nivalis.snow.readers.layers_vector import radargram_variables, write_radargram
     from nivalis.snow.units import pixel_size_m
 
     usable = _usable(campaign)[0]

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from nivalis.snow.io import ReadOptions, load_radargram, load_radargram_folder, load_radargrams, write_radargram
-from nivalis.snow.seed_release import BRIDGE_COLUMNS, trace_label_image
+from nivalis.snow import load_radargram, load_radargram_folder, load_radargrams, write_radargram
+from nivalis.snow.readers.radargram import ReadOptions
+from nivalis.snow.readers.seed_release import BRIDGE_COLUMNS, trace_label_image
 from nivalis.snow.units import FirnModel
 from tests.cli_helpers import assert_user_error, invoke
 from tests.snow.matlab_files import write_v73

@@ -5,16 +5,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from nivalis.snow import load_radargram, load_radargram_folder
 from nivalis.snow.graphs import haversine_m
-from nivalis.snow.io import load_radargram, load_radargram_folder
-from nivalis.snow.simulate import (
-    SimulatorConfig,
-    _track_layers,
-    campaign_statistics,
-    herron_langway_density,
-    monotone_rows,
-    simulate_campaign,
-)
+from nivalis.snow.simulate import SimulatorConfig, campaign_statistics, simulate_campaign
+from nivalis.snow.simulator_physics import monotone_rows, track_layers
+from nivalis.snow.units import herron_langway_density
 
 
 def test_herron_langway_density_profile():
@@ -121,7 +116,7 @@ def test_tracked_layers_never_cross():
     # picking errors far larger than the layers: the tracker's rows stay in depth order in every trace
     cfg = SimulatorConfig(pick_sigma_px=6.0, gap_rate=0.0, pick_noise_depth_m=1e9)
     truth = 60.0 + np.cumsum(np.full((20, 256), 3.0), axis=0)
-    picked = _track_layers(np.random.default_rng(0), truth, (truth - 60.0) * cfg.pixel_m, 40.0, cfg)
+    picked = track_layers(np.random.default_rng(0), truth, (truth - 60.0) * cfg.pixel_m, 40.0, cfg)
     assert picked.shape[0] == 20 and (np.diff(picked, axis=0) >= 0).all()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect as _inspect
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -9,25 +12,17 @@ import typer
 
 from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
 from nivalis.snow.config import SnowConfig as _Cfg  # defaults come from the config (the seed's values)
-from nivalis.snow.units import FirnModel as _Firn  # physical defaults (not in the seed, except the pixel size)
+from nivalis.snow.units import FirnModel  # physical defaults (not in the seed, except the pixel size)
 
 app = typer.Typer(help="Snow accumulation from Snow Radar layers: GCN-LSTM on temporal graphs (seed 000).",
                   no_args_is_help=True)
 
 EpochsOpt = Annotated[int, typer.Option(min=1, help="Training epochs (seed: 150).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the splits, weights, shuffling and dropout.")]
-PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (autocast: about 2x faster on CPU; check the RMSE).")]
-DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto (a GPU when PyTorch sees one).")]
-BatchOpt = Annotated[int, typer.Option(min=1, help="Radargrams per optimiser step (dense batches).")]
 FeatureLayersOpt = Annotated[int, typer.Option(min=1, help="Feature layers per radargram (seed: 10).")]
 TargetLayersOpt = Annotated[int, typer.Option(min=1, help="Target layers per radargram (seed: 5).")]
-DirectionOpt = Annotated[str, typer.Option(help="deep_to_shallow (seed) or shallow_to_deep (predict deeper layers).")]
-ExtraOpt = Annotated[str, typer.Option(help="Comma-separated extra node features from the files, "
-                                       "e.g. Elevation,curr_smb.")]
 ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="Intra-op threads per training (1 is faster when "
                                                 "other jobs share the cores) [default: torch's].")]
-LearnAdjOpt = Annotated[bool, typer.Option("--learnable-adjacency", help="Train an edge-weight matrix on top of the "
-                                           "haversine weights (seed §VI-A.3).")]
 ColumnsOpt = Annotated[int, typer.Option(min=1, help="Traces per radargram; wider CReSIS frames are cut into "
                                          "consecutive radargrams of this many (seed: 256), the rest reported.")]
 SurveyYearOpt = Annotated[int | None, typer.Option(
@@ -35,55 +30,63 @@ SurveyYearOpt = Annotated[int | None, typer.Option(
                              f"the YYYYMMDD date in the file names or the GPS time, else {_Cfg.survey_year}].")]
 LatlonOpt = Annotated[str | None, typer.Option(help="Seed-release image .mat: the field holding the 256x2 "
                                                "latitude/longitude matrix, when several could.")]
-PixelOpt = Annotated[float, typer.Option(help="Metres of firn per pixel row when no echogram Time axis gives it "
-                                         "(seed 000 Table I: ~4 cm).")]
-DensityOpt = Annotated[float | None, typer.Option(help="Constant firn density (g/cm³) for depth and m w.e. "
-                                                  "[default: Herron-Langway, or the file's curr_dens].")]
-SurfaceDensityOpt = Annotated[float, typer.Option(help="Herron-Langway surface density (g/cm³).")]
-TemperatureOpt = Annotated[float, typer.Option(help="Herron-Langway mean annual temperature (°C).")]
-AccumulationOpt = Annotated[float, typer.Option(help="Herron-Langway accumulation (m w.e. per year).")]
-NOTE_LINES = 20  # notes printed on stderr; all of them are in the --json output
+#: `snow_config` options that paper and train share, in their order (defaults: `SnowConfig`'s, no extra features)
+TRAINING_OPTIONS = {
+    "precision": Annotated[str, typer.Option(help="fp32, or bf16 (autocast: about 2x faster on CPU; check the RMSE).")],
+    "device": Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto (a GPU when PyTorch sees one).")],
+    "batch_size": Annotated[int, typer.Option(min=1, help="Radargrams per optimiser step (dense batches).")],
+    "feature_layers": FeatureLayersOpt,
+    "target_layers": TargetLayersOpt,
+    "direction": Annotated[str, typer.Option(help="deep_to_shallow (seed) or shallow_to_deep (predict deeper layers).")],
+    "extra_features": Annotated[str, typer.Option(help="Comma-separated extra node features from the files, "
+                                                       "e.g. Elevation,curr_smb.")],
+    "learnable_adjacency": Annotated[bool, typer.Option("--learnable-adjacency", help="Train an edge-weight matrix on "
+                                                        "top of the haversine weights (seed §VI-A.3).")],
+    "columns": ColumnsOpt,
+}
+#: the firn model's options, one per `FirnModel` field (defaults: its physical values, not in the seed but pixel_m)
+FIRN_OPTIONS = {
+    "pixel_m": Annotated[float, typer.Option(help="Metres of firn per pixel row when no echogram Time axis gives it "
+                                                  "(seed 000 Table I: ~4 cm).")],
+    "density": Annotated[float | None, typer.Option(help="Constant firn density (g/cm³) for depth and m w.e. "
+                                                         "[default: Herron-Langway, or the file's curr_dens].")],
+    "surface_density": Annotated[float, typer.Option(help="Herron-Langway surface density (g/cm³).")],
+    "temperature_c": Annotated[float, typer.Option(help="Herron-Langway mean annual temperature (°C).")],
+    "accumulation": Annotated[float, typer.Option(help="Herron-Langway accumulation (m w.e. per year).")],
+}
 
 
-def _notes(notes: dict[str, list[str]]) -> None:
-    """Convention notes (normalised longitudes, interpolated positions, ignored empty fields) on stderr."""
-    import sys
+def option_group(name: str, options: dict, defaults: dict, build):
+    """A decorator: the command's parameter `name` becomes `options` (name → option) with `defaults` on the command
+    line, in its place, and the command is called with ``name=build(**their values)``."""
+    def decorate(command):
+        signature = _inspect.signature(command, eval_str=True)
+        group = [_inspect.Parameter(key, _inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=option,
+                                    default=defaults[key]) for key, option in options.items()]
+        parameters = [q for p in signature.parameters.values() for q in (group if p.name == name else [p])]
 
-    lines = [f"note: {name}: {line}" for name, items in notes.items() for line in items]
-    for line in lines[:NOTE_LINES]:
+        @functools.wraps(command)
+        def grouped(**values):
+            built = build(**{key: values.pop(key) for key in options})
+            return command(**values, **{name: built})
+
+        grouped.__signature__ = signature.replace(parameters=parameters)
+        grouped.__annotations__ = {p.name: p.annotation for p in parameters}
+        return grouped
+    return decorate
+
+
+with_firn_options = option_group("firn", FIRN_OPTIONS, {key: getattr(FirnModel, key) for key in FIRN_OPTIONS},
+                                 lambda **values: FirnModel(**values).validate())
+with_training_options = option_group("training", TRAINING_OPTIONS, {
+    **{key: getattr(_Cfg, key) for key in TRAINING_OPTIONS}, "extra_features": ""}, dict)
+
+
+def _print(output, as_json: bool) -> None:
+    """A library command's notes on stderr, then its result (one JSON object with --json, else its text)."""
+    for line in output.notes:
         print(line, file=sys.stderr)
-    if len(lines) > NOTE_LINES:
-        print(f"note: ... {len(lines) - NOTE_LINES} more notes (in the --json output)", file=sys.stderr)
-
-
-def _survey_year(survey_year: int | None, data: Path) -> tuple[int, str]:
-    """(year, source): --survey-year, else the year of the data's file name dates or GPS time, else the config's."""
-    from nivalis.snow.io import detect_survey_year
-
-    if survey_year is not None:
-        return survey_year, "--survey-year"
-    return detect_survey_year(data)
-
-
-def _note_default_year(source: str) -> None:
-    if source.startswith("default"):
-        _notes({"survey year": [source]})
-
-
-def _config(**kw):
-    from nivalis.snow.config import SnowConfig
-
-    extra = kw.pop("extra_features", "") or ""
-    kw["extra_features"] = tuple(x.strip() for x in extra.split(",") if x.strip())
-    models = kw.pop("models", None)
-    if models:
-        kw["models"] = tuple(m.strip() for m in models.split(",") if m.strip())
-    cfg = SnowConfig(**kw).validate()
-    if "device" in kw:
-        from nivalis.engine import resolve_device
-
-        cfg.device = str(resolve_device(cfg.device))  # a missing GPU fails here, before any data is read
-    return cfg
+    emit(output.result, as_json, human=output.text)
 
 
 @app.command()
@@ -105,21 +108,14 @@ def simulate(
 ) -> None:
     """Simulate a Snow Radar campaign over Greenland, written as processed .mat files or in the seed's layout."""
     setup(quiet)
-    from nivalis.files import prepare_output_dir
-    from nivalis.snow.simulate import SimulatorConfig, simulate_campaign
+    from nivalis.snow.commands import simulate_radargrams
 
-    prepare_output_dir(out)
-
-    extra = {} if quality_db is None else {"quality_mean_db": quality_db}
-    result = simulate_campaign(out, SimulatorConfig(radargrams=radargrams, seed=seed, echograms=echograms, fmt=fmt,
-                                                    layout=layout, **extra))
-    emit(result, as_json, human=f"wrote {result['files']} radargrams ({result['usable']} usable) to {out} "
-                                f"({result['layout']} layout) in {result['seconds']:.1f} s; a row is "
-                                f"{result['pixel_m']:g} m of firn: give --pixel-m {result['pixel_m']:g} to inspect, "
-                                "paper and predict")
+    _print(simulate_radargrams(out, radargrams=radargrams, seed=seed, echograms=echograms, fmt=fmt,
+                               quality_db=quality_db, layout=layout), as_json)
 
 
 @app.command()
+@with_firn_options
 def inspect(
     path: Annotated[Path, typer.Argument(help="A radargram file (layers_vector .mat, CReSIS CSARP_layer/layerData "
                                               ".mat, seed-release image .mat or label image), or a folder of them "
@@ -129,100 +125,33 @@ def inspect(
     columns: ColumnsOpt = _Cfg.columns,
     survey_year: SurveyYearOpt = None,
     latlon_field: LatlonOpt = None,
-    pixel_m: PixelOpt = _Firn.pixel_m,
-    density: DensityOpt = _Firn.density,
-    surface_density: SurfaceDensityOpt = _Firn.surface_density,
-    temperature_c: TemperatureOpt = _Firn.temperature_c,
-    accumulation: AccumulationOpt = _Firn.accumulation,
+    firn: FirnModel = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Layout, layers, usability and mean thickness per layer (px, m, m w.e., top-down) of radargram files."""
     setup(quiet)
-    from nivalis.errors import UserError
-    from nivalis.snow.io import ReadOptions, load_radargram_folder, read_radargram_file
-    from nivalis.snow.units import FirnModel
+    from nivalis.snow.commands import inspect_radargrams
 
-    firn = FirnModel(pixel_m, density, surface_density, temperature_c, accumulation).validate()
-    options = ReadOptions(columns=columns, latlon_field=latlon_field, firn=firn)
-    rows = 1 + feature_layers + target_layers
-    if not path.exists():
-        raise UserError(f"file not found: {path}")
-
-    def described(radargram) -> dict:
-        info = radargram.summary(rows_needed=rows, columns=columns, firn=firn)
-        year = survey_year or radargram.survey_year or _Cfg.survey_year
-        info["survey_year"] = year
-        info["survey_year_from"] = ("--survey-year" if survey_year else radargram.survey_year_source
-                                    or f"default {_Cfg.survey_year}")
-        info["layer_years"] = [year - 1 - i for i in range(len(info["thickness_px"]))]
-        return info
-
-    if path.is_dir():
-        radargrams, summary = load_radargram_folder(path, rows_needed=rows, columns=columns, options=options,
-                                                    include_unusable=True)
-        result = summary.to_dict()
-        result["radargram_summaries"] = [described(r) for r in radargrams]
-        _notes(summary.notes)
-        emit(result, as_json, human=f"{result['files']} files ({result['layout']}): {result['radargrams']} "
-                                    f"radargrams, {result['usable']} usable, {result['unusable']} unusable "
-                                    f"{result['unusable_reasons']}, {result['bad']} unreadable"
-                                    + (f"; traces left over {result['leftover_traces']}"
-                                       if result["leftover_traces"] else ""))
-        return
-    radargrams, left = read_radargram_file(path, options)
-    infos = [described(r) for r in radargrams]
-    _notes({radargrams[0].name: radargrams[0].notes})
-    lines = []
-    for info in infos:
-        def fmt(values, digits):
-            shown = ", ".join("–" if v is None else f"{v:.{digits}f}" for v in values[:12])
-            return shown + (" ..." if len(values) > 12 else "")
-
-        lines += [f"{info['name']}: {info['layout']}, MAT {info['format']}, {info['layers']} layer rows × "
-                  f"{info['columns']} columns, {'usable' if info['usable'] else 'NOT usable: ' + info['reason']}",
-                  f"  mean thickness per layer, top-down from {info['layer_years'][0] if info['layer_years'] else '-'}"
-                  f" (survey {info['survey_year']}, {info['survey_year_from']}):",
-                  f"    px:     {fmt(info['thickness_px'], 1)}",
-                  f"    m:      {fmt(info['thickness_m'], 3)}   (depth from {info['depth_from']})",
-                  f"    m w.e.: {fmt(info['thickness_mwe'], 3)}   (density: {info['density']})",
-                  f"  latitude {info['latitude'][0]:.4f}..{info['latitude'][1]:.4f}, "
-                  f"longitude {info['longitude'][0]:.4f}..{info['longitude'][1]:.4f}; fields: "
-                  f"{', '.join(info['fields']) or '-'}; echogram: {info['echogram'] or '-'}"]
-    if len(infos) == 1:
-        emit(infos[0], as_json, human="\n".join(lines))
-        return
-    result = {"file": str(path), "layout": radargrams[0].layout, "radargrams": len(infos), "leftover_traces": left,
-              "radargram_summaries": infos}
-    emit(result, as_json, human="\n".join(lines) + f"\n{len(infos)} radargrams of {columns} traces; "
-                                                  f"{left} traces left over")
+    _print(inspect_radargrams(path, feature_layers=feature_layers, target_layers=target_layers, columns=columns,
+                              survey_year=survey_year, latlon_field=latlon_field, firn=firn), as_json)
 
 
 @app.command()
+@with_firn_options
+@with_training_options
 def paper(
     data: Annotated[Path, typer.Option(help="Folder of radargram .mat files (try `nivalis snow simulate`).")],
     epochs: EpochsOpt = _Cfg.epochs,
     splits: Annotated[int, typer.Option(min=1, help="Random 4:1 train/test permutations (seed: 5).")] = _Cfg.splits,
     seed: SeedOpt = 0,
     models: Annotated[str, typer.Option(help="Comma-separated models to compare.")] = "lstm,gcn,gcn_lstm",
-    precision: PrecisionOpt = "fp32",
-    device: DeviceOpt = "cpu",
-    batch_size: BatchOpt = _Cfg.batch_size,
-    feature_layers: FeatureLayersOpt = _Cfg.feature_layers,
-    target_layers: TargetLayersOpt = _Cfg.target_layers,
-    direction: DirectionOpt = "deep_to_shallow",
-    extra_features: ExtraOpt = "",
-    learnable_adjacency: LearnAdjOpt = False,
-    columns: ColumnsOpt = _Cfg.columns,
+    training: dict = None,
     survey_year: SurveyYearOpt = None,
     workers: Annotated[int, typer.Option(min=1, help="Trainings run at once in separate processes (2 on a 2-core "
                                          "CPU: each with --threads, default 1).")] = 1,
     threads: ThreadsOpt = None,
-    pixel_m: PixelOpt = _Firn.pixel_m,
-    density: DensityOpt = _Firn.density,
-    surface_density: SurfaceDensityOpt = _Firn.surface_density,
-    temperature_c: TemperatureOpt = _Firn.temperature_c,
-    accumulation: AccumulationOpt = _Firn.accumulation,
+    firn: FirnModel = None,
     out: Annotated[Path, typer.Option(help="Where Table II (md, csv; in px and m w.e.), results.json and figures "
                                            "3-4 go.")] = Path("runs/snow-paper"),
     as_json: JsonOpt = False,
@@ -230,50 +159,23 @@ def paper(
 ) -> None:
     """Reproduce Table II and figures 3-4: LSTM, GCN and GCN-LSTM on random 4:1 splits, RMSE per year (px, m w.e.)."""
     setup(quiet)
-    from nivalis.experiments.snow_table2 import ordering_text, paired_differences, run_paper, table_markdown
-    from nivalis.snow.units import FirnModel
+    from nivalis.experiments.snow_table2 import reproduce_table2
+    from nivalis.snow.config import snow_config
 
-    firn = FirnModel(pixel_m, density, surface_density, temperature_c, accumulation).validate()
-
-    cfg = _config(epochs=epochs, splits=splits, seed=seed, models=models, precision=precision, device=device,
-                  batch_size=batch_size, feature_layers=feature_layers, target_layers=target_layers,
-                  direction=direction, extra_features=extra_features, learnable_adjacency=learnable_adjacency,
-                  columns=columns)
-    cfg.survey_year, year_source = _survey_year(survey_year, data)
-    from nivalis.files import prepare_output_dir
-
-    prepare_output_dir(out)  # before the trainings, not when Table II is written
-    result = run_paper(data, cfg, out, workers=workers, threads=threads, firn=firn)
-    _notes((result.summary or {}).get("notes", {}))
-    _note_default_year(year_source)
-    payload = {"table": result.table, "table_mwe": result.table_mwe, "mwe_source": result.mwe_source,
-               "seconds": round(result.seconds, 3), "years": result.years,
-               "paired": paired_differences(result.runs), "data": result.summary, "files": result.files,
-               "survey_year": {"year": cfg.survey_year, "from": year_source}}
-    mwe = (f"\nRMSE in m w.e. ({result.mwe_source}):\n{table_markdown(result, result.table_mwe, 4)}"
-           if result.table_mwe else "")
-    emit(payload, as_json, human="RMSE in pixels:\n" + table_markdown(result) + mwe
-         + f"\n{ordering_text(result.table, result.runs)}\n"
-         f"{result.summary.get('usable')} usable radargrams "
-         f"({result.summary.get('files')} files); {result.seconds:.0f} s; written to {out}")
+    cfg = snow_config(epochs=epochs, splits=splits, seed=seed, models=models, **training)
+    _print(reproduce_table2(data, cfg, out, survey_year=survey_year, workers=workers, threads=threads, firn=firn),
+           as_json)
 
 
 @app.command()
+@with_training_options
 def train(
     data: Annotated[Path, typer.Option(help="Folder of radargram .mat files.")],
     model: Annotated[str, typer.Option("--model", "-m", help="gcn_lstm, gcn or lstm.")] = "gcn_lstm",
     epochs: EpochsOpt = _Cfg.epochs,
     seed: SeedOpt = 0,
     split: Annotated[int, typer.Option(min=0, help="Which random 4:1 permutation to train on (0 = the first).")] = 0,
-    precision: PrecisionOpt = "fp32",
-    device: DeviceOpt = "cpu",
-    batch_size: BatchOpt = _Cfg.batch_size,
-    feature_layers: FeatureLayersOpt = _Cfg.feature_layers,
-    target_layers: TargetLayersOpt = _Cfg.target_layers,
-    direction: DirectionOpt = "deep_to_shallow",
-    extra_features: ExtraOpt = "",
-    learnable_adjacency: LearnAdjOpt = False,
-    columns: ColumnsOpt = _Cfg.columns,
+    training: dict = None,
     survey_year: SurveyYearOpt = None,
     out: Annotated[Path | None, typer.Option(help="Run folder [default: runs/snow-MODEL].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
@@ -285,31 +187,16 @@ def train(
 ) -> None:
     """Train one thickness model (checkpoint every epoch, --resume, torchrun for several processes)."""
     setup(quiet)
-    import torch
+    from nivalis.snow.commands import train_model
+    from nivalis.snow.config import snow_config
 
-    from nivalis.snow.train import train_snow
-
-    if threads:
-        torch.set_num_threads(threads)
-    cfg = _config(epochs=epochs, seed=seed, precision=precision, device=device, batch_size=batch_size,
-                  feature_layers=feature_layers, target_layers=target_layers, direction=direction,
-                  extra_features=extra_features, learnable_adjacency=learnable_adjacency, models=model,
-                  columns=columns)
-    cfg.survey_year, year_source = _survey_year(survey_year, data)
-    from nivalis.files import prepare_output_dir
-
-    out = out or Path("runs") / f"snow-{model}"
-    prepare_output_dir(out)  # before the training, not at its first checkpoint
-    result = train_snow(data, model, cfg, out, resume=resume, split=split, force=force)
-    result["survey_year"] = {"year": cfg.survey_year, "from": year_source}
-    _notes(result["data"].get("notes", {}))
-    _note_default_year(year_source)
-    rmse = ", ".join(f"{y} {v:.3f}" for y, v in result["rmse"].items())
-    emit(result, as_json, human=f"{model}: test RMSE (px) {rmse}; total {result['total_rmse']:.3f}; "
-                                f"{result['seconds']:.0f} s; checkpoint {result['checkpoint']}")
+    cfg = snow_config(epochs=epochs, seed=seed, models=model, **training)
+    _print(train_model(data, model, cfg, out, survey_year=survey_year, split=split, resume=resume, force=force,
+                       threads=threads), as_json)
 
 
 @app.command()
+@with_firn_options
 def predict(
     path: Annotated[Path, typer.Argument(help="A radargram .mat file, or a folder of them (files that cannot be "
                                               "read or used are skipped and counted).")],
@@ -327,68 +214,13 @@ def predict(
                            "north).")
     ] = False,
     survey_year: SurveyYearOpt = None,
-    pixel_m: PixelOpt = _Firn.pixel_m,
-    density: DensityOpt = _Firn.density,
-    surface_density: SurfaceDensityOpt = _Firn.surface_density,
-    temperature_c: TemperatureOpt = _Firn.temperature_c,
-    accumulation: AccumulationOpt = _Firn.accumulation,
+    firn: FirnModel = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Predict the thickness (px, m, m w.e.) of the target layers at every trace of one radargram or a folder."""
     setup(quiet)
-    from nivalis.errors import UserError
-    from nivalis.files import prepare_output_file
-    from nivalis.snow.predict import predict_path
-    from nivalis.snow.units import FirnModel
+    from nivalis.snow.commands import predict_radargrams
 
-    firn = FirnModel(pixel_m, density, surface_density, temperature_c, accumulation).validate()
-    if csv_out is not None and csv_out.is_dir():  # before the work, not after it
-        raise UserError(f"--csv {csv_out} is a folder; give a file name, e.g. {csv_out / 'prediction.csv'}")
-    if csv_out is not None:
-        prepare_output_file(csv_out, option="--csv")
-    if epsg3413 and gpkg_out is None and csv_out is None:
-        raise UserError("--epsg3413 adds columns to the --csv table and the --gpkg layer; give --csv or --gpkg too")
-    if gpkg_out is not None:
-        if gpkg_out.suffix.lower() != ".gpkg":
-            raise UserError(f"--gpkg {gpkg_out}: a GeoPackage file name ends in .gpkg")
-        prepare_output_file(gpkg_out, option="--gpkg")
-    if survey_year is None and path.exists():  # the data's own year when it tells one, else the checkpoint's
-        from nivalis.snow.io import detect_survey_year
-
-        year, source = detect_survey_year(path)
-        survey_year = None if source.startswith("default") else year
-    prediction = predict_path(checkpoint, path, survey_year=survey_year, firn=firn)
-    result = prediction.result
-    _notes(result["data"].get("notes", {}) if "data" in result else {Path(path).stem: result.get("notes", [])})
-    if "role_note" in result:
-        _notes({checkpoint.name: [result["role_note"]]})
-    if csv_out is not None:
-        result["csv"] = str(prediction.write_csv(csv_out, epsg3413_columns=epsg3413))
-    if gpkg_out is not None:
-        result["gpkg"] = str(prediction.write_gpkg(gpkg_out, epsg3413_columns=epsg3413))
-    if "folder" in result:
-        data, roles = result["data"], result["roles"]
-        lines = [f"{path} ({result['model']}): {result['predicted']} radargrams of {data['files']} files predicted "
-                 f"({data['bad']} unreadable, {data['unusable']} not usable; {roles['train']} in the model's "
-                 f"training set, {roles['test']} held out by it, "
-                 + (f"{roles['new']} new)" if "new" in roles else f"{roles['unknown']} not known to the checkpoint)"),
-                 "mean predicted thickness (px, m, m w.e.) and RMSE against the tracked layers (px), all files"]
-        mean = result
-    else:
-        lines = [f"{path} ({result['model']}, {result['role']} radargram of the checkpoint): mean predicted "
-                 "thickness (px, m, m w.e.) and RMSE against the tracked layers (px)"]
-        mean = result["mean"]
-    for year in result["years"]:
-        lines.append(f"  {year}: {mean['thickness_px'][year]:7.2f} px {mean['thickness_m'][year]:7.3f} m "
-                     f"{mean['thickness_mwe'][year]:7.3f} m w.e.   RMSE {result['rmse_px'][year]:.3f}")
-    lines.append(f"  total RMSE {result['total_rmse_px']:.3f}")
-    if "held_out" in result:
-        held = result["held_out"]
-        lines.append(f"  total RMSE on the {held['radargrams']} radargrams it never trained on: "
-                     f"{held['total_rmse_px']:.3f}")
-    if csv_out is not None:
-        lines.append(f"per trace → {result['csv']}")
-    if gpkg_out is not None:
-        lines.append(f"per trace → {result['gpkg']} (GeoPackage, EPSG:4326)")
-    emit(result, as_json, human="\n".join(lines))
+    _print(predict_radargrams(path, checkpoint, csv=csv_out, gpkg=gpkg_out, epsg3413_columns=epsg3413,
+                              survey_year=survey_year, firn=firn), as_json)

@@ -9,7 +9,7 @@ import numpy as np
 
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import layer_indices
-from nivalis.snow.io import load_radargram
+from nivalis.snow.readers.dispatch import load_radargram
 
 
 def _find_file(data_dir, name: str) -> Path | None:

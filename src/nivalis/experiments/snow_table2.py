@@ -37,6 +37,7 @@ from nivalis.engine import (
 from nivalis.files import atomic_write_text
 from nivalis.layers import native_lstm
 from nivalis.snow.baselines import predict_baseline
+from nivalis.snow.commands import CommandOutput, note_lines, survey_year_notes
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import (
     RadargramArrays,
@@ -44,9 +45,10 @@ from nivalis.snow.graphs import (
     fit_graph_stats,
     load_dataset,
 )
-from nivalis.snow.io import FolderSummary
 from nivalis.snow.metrics import rmse_per_year
 from nivalis.snow.predict import predict_thickness
+from nivalis.snow.readers.dispatch import FolderSummary
+from nivalis.snow.survey import survey_year_of
 from nivalis.snow.train import _train_config, build_model, split_indices
 from nivalis.snow.units import FirnModel
 
@@ -200,6 +202,28 @@ def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None 
     if out_dir is not None and get_context().is_main:
         result.files = write_paper_outputs(Path(out_dir), result, cfg, data_dir)
     return result
+
+
+def reproduce_table2(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path, *, survey_year: int | None = None,
+                     workers: int = 1, threads: int | None = None, firn: FirnModel | None = None) -> CommandOutput:
+    """`nivalis snow paper`: `run_paper` into `out_dir` (prepared before the trainings), the years labelled by
+    `survey_year` (else the data's own, `nivalis.snow.survey.survey_year_of`); Table II in px and m w.e."""
+    from nivalis.files import prepare_output_dir
+
+    cfg.survey_year, year_source = survey_year_of(data_dir, survey_year)
+    prepare_output_dir(out_dir)  # before the trainings, not when Table II is written
+    result = run_paper(data_dir, cfg, out_dir, workers=workers, threads=threads, firn=firn)
+    payload = {"table": result.table, "table_mwe": result.table_mwe, "mwe_source": result.mwe_source,
+               "seconds": round(result.seconds, 3), "years": result.years,
+               "paired": paired_differences(result.runs), "data": result.summary, "files": result.files,
+               "survey_year": {"year": cfg.survey_year, "from": year_source}}
+    mwe = (f"\nRMSE in m w.e. ({result.mwe_source}):\n{table_markdown(result, result.table_mwe, 4)}"
+           if result.table_mwe else "")
+    text = ("RMSE in pixels:\n" + table_markdown(result) + mwe + f"\n{ordering_text(result.table, result.runs)}\n"
+            f"{result.summary.get('usable')} usable radargrams ({result.summary.get('files')} files); "
+            f"{result.seconds:.0f} s; written to {out_dir}")
+    notes = note_lines((result.summary or {}).get("notes", {})) + survey_year_notes(year_source)
+    return CommandOutput(payload, text, notes)
 
 
 def _mean_std(runs: list[SplitResult], names, years: list[str], per_year_key: str, total_key: str

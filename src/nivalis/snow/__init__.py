@@ -2,12 +2,9 @@
 
 from nivalis.lazy import lazy_exports
 
-_EXPORTS = {
-    "Radargram": ".io",
-    "load_radargram": ".io",
-    "load_radargram_folder": ".io",
-    "load_radargrams": ".io",
-    "write_radargram": ".io",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".readers.radargram": ("Radargram",),
+    ".readers.dispatch": ("load_radargram", "load_radargram_folder", "load_radargrams"),
+    ".readers.layers_vector": ("write_radargram",),
+})
+

@@ -74,4 +74,18 @@ class SnowConfig(ConfigDict):
         return self
 
 
-__all__ = ["DIRECTIONS", "MODELS", "SnowConfig"]
+def snow_config(*, models: str | None = None, extra_features: str = "", **fields) -> SnowConfig:
+    """A validated `SnowConfig` from command-line values: `models` and `extra_features` comma-separated, the other
+    fields as they are; a given ``device`` is resolved, so a missing GPU fails here, before any data is read."""
+    fields["extra_features"] = tuple(x.strip() for x in (extra_features or "").split(",") if x.strip())
+    if models:
+        fields["models"] = tuple(m.strip() for m in models.split(",") if m.strip())
+    cfg = SnowConfig(**fields).validate()
+    if "device" in fields:
+        from nivalis.engine import resolve_device
+
+        cfg.device = str(resolve_device(cfg.device))
+    return cfg
+
+
+__all__ = ["DIRECTIONS", "MODELS", "SnowConfig", "snow_config"]

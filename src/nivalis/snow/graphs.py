@@ -34,8 +34,9 @@ from torch.utils.data import Dataset
 from nivalis.config import ConfigDict
 from nivalis.errors import UserError
 from nivalis.snow.config import SnowConfig
-from nivalis.snow.io import FolderSummary, Radargram, load_radargram_folder
-from nivalis.snow.units import FirnModel
+from nivalis.snow.readers.dispatch import FolderSummary, load_radargram_folder
+from nivalis.snow.readers.radargram import Radargram
+from nivalis.snow.units import FirnModel, rebuilt_layer_units
 
 EARTH_RADIUS_M = 6_371_000.0
 STATIC_FEATURES = ("latitude", "longitude")
@@ -226,6 +227,22 @@ class SnowGraphs(Dataset):
         return (self.features[i], self.adjacency[i]), self.targets[i]
 
 
+def thickness_units(radargram: Radargram, cfg: SnowConfig, firn: FirnModel, thickness_px: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """(metres [P, N], m w.e. [P, N], depth source, density source) of the target layers, oldest year first.
+
+    `thickness_px` [P, N]: predicted thicknesses replacing the tracked ones of the target layers (None: the
+    tracked layers). The layer rows are rebuilt from the surface down with them and converted by
+    `nivalis.snow.units.rebuilt_layer_units`, as `snow inspect` converts tracked rows: the file's ``curr_dens``
+    or the firn model for density; its travel time (read on the echogram ``Time`` axis, here at the rebuilt
+    rows) or ``firn.pixel_m`` for depth.
+    """
+    targets = layer_indices(cfg)[1]
+    units = rebuilt_layer_units(radargram.layers, targets, firn, thickness_px=thickness_px, twtt=radargram.twtt,
+                                layer_density=radargram.fields.get("curr_dens"))
+    return units.thickness_m[targets], units.thickness_mwe[targets], units.depth_source, units.density_source
+
+
 def load_usable(data_dir: str | Path, cfg: SnowConfig) -> tuple[list[Radargram], FolderSummary]:
     """Usable radargrams of a folder (a UserError when there is none), plus the summary of what was skipped."""
     radargrams, summary = load_radargram_folder(data_dir, rows_needed=cfg.rows_needed, columns=cfg.columns)
@@ -240,14 +257,12 @@ def load_dataset(data_dir: str | Path, cfg: SnowConfig, firn: FirnModel | None =
     """Usable radargrams of a folder as arrays, plus the summary of what was read and skipped.
 
     With `firn`, the arrays carry ``mwe_per_px``: each tracked target layer's water equivalent (m w.e., by
-    `nivalis.snow.predict.thickness_units`: the file's travel time or ``firn.pixel_m``, its ``curr_dens`` or
+    `thickness_units`: the file's travel time or ``firn.pixel_m``, its ``curr_dens`` or
     the firn density profile) divided by its thickness in pixels, so an error in pixels becomes one in m w.e.
     """
     radargrams, summary = load_usable(data_dir, cfg)
     arrays = radargram_arrays(radargrams, cfg)
     if firn is not None:
-        from nivalis.snow.predict import thickness_units
-
         per_px, sources = [], {}
         for r, target in zip(radargrams, arrays.targets):
             _, mwe, depth_from, density_from = thickness_units(r, cfg, firn)
@@ -260,4 +275,4 @@ def load_dataset(data_dir: str | Path, cfg: SnowConfig, firn: FirnModel | None =
 
 
 __all__ = ["GraphStats", "RadargramArrays", "SnowGraphs", "fit_graph_stats", "haversine_m", "inverse_distance",
-           "layer_indices", "load_dataset", "load_usable", "normalised_tensors", "radargram_arrays"]
+           "layer_indices", "load_dataset", "load_usable", "normalised_tensors", "radargram_arrays", "thickness_units"]

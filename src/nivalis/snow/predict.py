@@ -28,11 +28,12 @@ from nivalis.snow.graphs import (
     layer_indices,
     load_usable,
     radargram_arrays,
+    thickness_units,
 )
-from nivalis.snow.io import Radargram, load_radargrams
 from nivalis.snow.metrics import rmse_per_year
 from nivalis.snow.models import create_snow_model
-from nivalis.snow.units import FirnModel, layer_units
+from nivalis.snow.readers.dispatch import load_radargrams
+from nivalis.snow.units import FirnModel
 
 # EPSG:3413, WGS 84 / NSIDC Sea Ice Polar Stereographic North: variant B, true scale at 70° N, central meridian -45°
 WGS84_A = 6_378_137.0
@@ -97,41 +98,6 @@ def along_track_m(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
     lat, lon = np.asarray(latitude, dtype=np.float64), np.asarray(longitude, dtype=np.float64)
     steps = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
     return np.concatenate([[0.0], np.cumsum(steps)])
-
-
-def _interp_extrapolate(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """np.interp that continues the end segments' slopes beyond the ends (xp increasing)."""
-    out = np.interp(x, xp, fp)
-    if xp.size >= 2:
-        lo, hi = x < xp[0], x > xp[-1]
-        out[lo] = fp[0] + (x[lo] - xp[0]) * (fp[1] - fp[0]) / max(xp[1] - xp[0], 1e-12)
-        out[hi] = fp[-1] + (x[hi] - xp[-1]) * (fp[-1] - fp[-2]) / max(xp[-1] - xp[-2], 1e-12)
-    return out
-
-
-def thickness_units(radargram: Radargram, cfg: SnowConfig, firn: FirnModel, thickness_px: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, str, str]:
-    """(metres [P, N], m w.e. [P, N], depth source, density source) of the target layers, oldest year first.
-
-    `thickness_px` [P, N]: predicted thicknesses replacing the tracked ones of the target layers (None: the
-    tracked layers). The layer rows are rebuilt from the surface down with them and converted by
-    `nivalis.snow.units.layer_units`, as `snow inspect` converts tracked rows: the file's ``curr_dens`` or the
-    firn model for density; its travel time (read on the echogram ``Time`` axis, here at the rebuilt rows:
-    interpolated on the file's own rows, the end slopes continued) or ``firn.pixel_m`` for depth.
-    """
-    targ = layer_indices(cfg)[1]
-    tracked = radargram.layers[:max(targ) + 2].astype(np.float64)
-    rows = tracked
-    if thickness_px is not None:
-        thick = np.diff(tracked, axis=0)
-        thick[targ] = np.asarray(thickness_px, dtype=np.float64)
-        rows = tracked[:1] + np.concatenate([np.zeros((1, tracked.shape[1])), np.cumsum(thick, axis=0)])
-    twtt = None
-    if radargram.twtt is not None:
-        own = radargram.twtt[:tracked.shape[0]].astype(np.float64)
-        twtt = np.stack([_interp_extrapolate(rows[:, j], tracked[:, j], own[:, j]) for j in range(rows.shape[1])], 1)
-    units = layer_units(rows, firn, twtt=twtt, layer_density=radargram.fields.get("curr_dens"))
-    return units.thickness_m[targ], units.thickness_mwe[targ], units.depth_source, units.density_source
 
 
 @torch.no_grad()

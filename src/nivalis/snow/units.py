@@ -203,6 +203,38 @@ def layer_units(rows: np.ndarray, firn: FirnModel, *, twtt: np.ndarray | None = 
     return LayerUnits(px, metres, mwe, depth_source, density_source, pixel_m)
 
 
+def _interp_extrapolate(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """np.interp that continues the end segments' slopes beyond the ends (xp increasing)."""
+    out = np.interp(x, xp, fp)
+    if xp.size >= 2:
+        lo, hi = x < xp[0], x > xp[-1]
+        out[lo] = fp[0] + (x[lo] - xp[0]) * (fp[1] - fp[0]) / max(xp[1] - xp[0], 1e-12)
+        out[hi] = fp[-1] + (x[hi] - xp[-1]) * (fp[-1] - fp[-2]) / max(xp[-1] - xp[-2], 1e-12)
+    return out
+
+
+def rebuilt_layer_units(rows: np.ndarray, layers: list[int], firn: FirnModel, *, thickness_px: np.ndarray | None = None,
+                        twtt: np.ndarray | None = None, layer_density: np.ndarray | None = None) -> LayerUnits:
+    """`layer_units` of tracked `rows` [L, W] down to the deepest of `layers`, those layers given `thickness_px`.
+
+    `thickness_px` [len(layers), W]: thicknesses (e.g. predicted) replacing the tracked ones of `layers` (None:
+    the tracked rows as they are); the rows are rebuilt from the surface down with them. `twtt` [L, W], the
+    travel time of the tracked rows, is read at the rebuilt rows: interpolated on the tracked rows, the end
+    slopes continued. `layer_density` as in `layer_units`.
+    """
+    tracked = np.asarray(rows, dtype=np.float64)[:max(layers) + 2]
+    rebuilt = tracked
+    if thickness_px is not None:
+        thick = np.diff(tracked, axis=0)
+        thick[layers] = np.asarray(thickness_px, dtype=np.float64)
+        rebuilt = tracked[:1] + np.concatenate([np.zeros((1, tracked.shape[1])), np.cumsum(thick, axis=0)])
+    if twtt is not None:
+        own = np.asarray(twtt, dtype=np.float64)[:tracked.shape[0]]
+        twtt = np.stack([_interp_extrapolate(rebuilt[:, j], tracked[:, j], own[:, j])
+                         for j in range(rebuilt.shape[1])], 1)
+    return layer_units(rebuilt, firn, twtt=twtt, layer_density=layer_density)
+
+
 def _mass_grid(depth_max: float, firn: FirnModel) -> tuple[np.ndarray, np.ndarray]:
     """(depth, cumulative mass kg/m² from the surface) of the model's density profile."""
     z = np.arange(0.0, depth_max + 2 * DEPTH_STEP_M, DEPTH_STEP_M)
@@ -216,4 +248,4 @@ def pixel_size_m(dt: float, density: float) -> float:
 
 
 __all__ = ["C_LIGHT", "FirnModel", "LayerUnits", "density_at", "density_g_cm3", "depth_from_twtt",
-           "herron_langway_density", "kovacs_permittivity", "layer_units", "pixel_size_m"]
+           "herron_langway_density", "kovacs_permittivity", "layer_units", "pixel_size_m", "rebuilt_layer_units"]

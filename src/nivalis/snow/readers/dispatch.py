@@ -1,19 +1,21 @@
-"""Read Snow Radar layers in any supported layout through one entry point, and write the processed `.mat` layout.
+"""The one entry point of the Snow Radar readers: it tells a file's or a folder's layout and reads it with its reader.
 
 Layouts (each radargram says which one it came from in ``Radargram.layout``; a folder summary in ``layout``):
 
-- ``layers_vector``: the processed CReSIS / Lehigh set, one `.mat` per radargram (`nivalis.snow.layers_vector`);
+- ``layers_vector``: the processed CReSIS / Lehigh set, one `.mat` per radargram
+  (`nivalis.snow.readers.layers_vector`, which also writes it);
 - ``seed_release``: seed 000's release, a folder with ``image/NAME.mat`` and ``layer_bin/NAME.png`` label
-  images traced into layer rows (`nivalis.snow.seed_release`);
-- ``CSARP_layer`` / ``layerData``: CReSIS layer files in two-way travel time, with or without the echogram
-  frame of the same frame id, cut into radargrams of ``columns`` traces (`nivalis.snow.cresis`).
+  images traced into layer rows (`nivalis.snow.readers.seed_release`, which also writes it);
+- ``CSARP_layer`` / ``layerData``: CReSIS layer files in two-way travel time (`nivalis.snow.readers.cresis_layer`),
+  with or without the echogram frame of the same frame id (`nivalis.snow.readers.cresis_frame`), cut into
+  radargrams of ``columns`` traces.
 
-MATLAB v5 and v7.3 files are read by `nivalis.snow.matfile`. A file's layout is told by its variables
-(``layers_vector``, ``twtt``, ``layerData``; an echogram frame has ``Data`` and ``Time``), a folder's by its
-``image/`` + ``layer_bin/`` sub-folders. Convention fixes and warnings are one-line ``notes`` per
-radargram (collected per file in the folder summary); what cannot be used is a UserError. A radargram is
-*usable* for seed 000 when its first ``1 + targets + features`` rows (surface + 5 + 10 = 16) are tracked
-in every column.
+MATLAB v5 and v7.3 files are read by `nivalis.snow.readers.matfile`. A file's layout is told by its variables
+(`nivalis.snow.readers.radargram.layout_of`: ``layers_vector``, ``twtt``, ``layerData``; an echogram frame
+has ``Data`` and ``Time``), a folder's by its ``image/`` + ``layer_bin/`` sub-folders. Convention fixes and
+warnings are one-line ``notes`` per radargram (collected per file in the folder summary); what cannot be
+used is a UserError. A radargram is *usable* for seed 000 when its first ``1 + targets + features`` rows
+(surface + 5 + 10 = 16) are tracked in every column.
 """
 
 from __future__ import annotations
@@ -25,39 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nivalis.errors import UserError
-from nivalis.snow.cresis import cresis_radargrams, find_frame, frame_id, layout_of
-from nivalis.snow.layers_vector import ECHOGRAM_FIELDS, from_layers_vector
-from nivalis.snow.matfile import MAT73_HEADER_BYTES, mat_variable_names, read_mat, write_mat
-from nivalis.snow.radargram import (
-    DEFAULT_SURVEY_YEAR,
-    Radargram,
-    ReadOptions,
-    layers_usability,
-    year_from_name,
-)
-from nivalis.snow.seed_release import LABEL_SUFFIXES, is_seed_release, read_seed_pair, seed_release_pairs
-
-
-def _label_for(path: Path) -> tuple[Path, Path] | None:
-    """(image .mat, label image) when `path` is one half of a seed-release pair."""
-    root = path.parent.parent
-    if path.suffix.lower() == ".mat" and path.parent.name == "image":
-        labels = [root / "layer_bin" / f"{path.stem}{s}" for s in LABEL_SUFFIXES]
-        found = next((p for p in labels if p.is_file()), None)
-        return (path, found) if found else None
-    if path.suffix.lower() in LABEL_SUFFIXES and path.parent.name == "layer_bin":
-        image = root / "image" / f"{path.stem}.mat"
-        return (image, path) if image.is_file() else None
-    return None
+from nivalis.snow.readers.cresis_frame import find_frame, frame_id
+from nivalis.snow.readers.cresis_layer import cresis_radargrams
+from nivalis.snow.readers.layers_vector import ECHOGRAM_FIELDS, from_layers_vector
+from nivalis.snow.readers.matfile import mat_variable_names, read_mat
+from nivalis.snow.readers.radargram import Radargram, ReadOptions, layout_of
+from nivalis.snow.readers.seed_release import is_seed_release, read_seed_pair, seed_pair_of, seed_release_pairs
 
 
 def _read_file(path: Path, options: ReadOptions, frames: dict[str, Path] | None = None
                ) -> tuple[list[Radargram], int]:
     """(radargrams, traces left over) of one file of any layout."""
-    pair = _label_for(path)
+    pair = seed_pair_of(path)
     if pair is not None:
         return [read_seed_pair(*pair, options)], 0
     raw, kind = read_mat(path, skip=() if options.echogram else ECHOGRAM_FIELDS)
@@ -259,52 +241,5 @@ def load_radargram_folder(folder: str | os.PathLike, *, rows_needed: int = 16, c
     return kept, summary
 
 
-def detect_survey_year(path: str | os.PathLike) -> tuple[int, str]:
-    """(survey year, where it came from): file name dates, else the GPS time of the first file, else 2012."""
-    path = Path(path)
-    files: list[Path] = []
-    if path.is_dir():
-        files = sorted((path / "image").glob("*.mat")) if is_seed_release(path) else sorted(path.rglob("*.mat"))
-    elif path.is_file():
-        files = [path]
-    years = Counter(y for y in (year_from_name(p) for p in files) if y is not None)
-    if years:
-        return years.most_common(1)[0][0], "file name date"
-    for candidate in files[:3]:
-        try:
-            radargrams = load_radargrams(candidate)
-        except UserError:
-            continue
-        if radargrams and radargrams[0].survey_year is not None:
-            return radargrams[0].survey_year, radargrams[0].survey_year_source
-    return DEFAULT_SURVEY_YEAR, f"default {DEFAULT_SURVEY_YEAR} (no YYYYMMDD date in the file names, no GPS time)"
-
-
-# --------------------------------------------------------------------------------------------- writing
-
-
-def write_radargram(path: str | os.PathLike, variables: dict[str, np.ndarray], fmt: str = "v7.3",
-                    compress: bool = True) -> Path:
-    """Write MATLAB-shaped arrays (e.g. ``layers_vector`` [L × 256], ``Latitude`` [256 × 1]) atomically.
-
-    ``fmt`` is ``v7.3`` (HDF5 behind the 512-byte MATLAB header, arrays stored transposed, as MATLAB
-    does) or ``v5`` (scipy.io.savemat).
-    """
-    return write_mat(path, variables, fmt, compress)
-
-
-def radargram_variables(radargram: Radargram) -> dict[str, np.ndarray]:
-    """The MATLAB variables of `radargram` in the processed-file layout (inverse of `load_radargram`)."""
-    out: dict[str, np.ndarray] = {"layers_vector": radargram.layers, "Latitude": radargram.latitude.reshape(-1, 1),
-                                  "Longitude": radargram.longitude.reshape(-1, 1)}
-    if radargram.elevation is not None:
-        out["Elevation"] = radargram.elevation.reshape(-1, 1)
-    out.update(radargram.fields)
-    if radargram.echogram is not None:
-        out["Data"] = radargram.echogram
-    return out
-
-
-__all__ = ["MAT73_HEADER_BYTES", "FolderSummary", "Radargram", "ReadOptions", "detect_survey_year",
-           "layers_usability", "load_radargram", "load_radargram_folder", "load_radargrams", "mat_files",
-           "radargram_variables", "read_radargram_file", "write_radargram"]
+__all__ = ["FolderSummary", "load_radargram", "load_radargram_folder", "load_radargrams", "mat_files",
+           "read_radargram_file"]

@@ -1,4 +1,4 @@
-"""Seed 000's own release: ``image/NAME.mat`` (echogram, positions) with ``layer_bin/NAME.png`` (layer labels).
+"""Seed 000's own release, read and written: ``image/NAME.mat`` (echogram, positions) + ``layer_bin/NAME.png`` (labels).
 
 The label image is binary, white = the top of a firn layer, lines 1–2 px thick (seed 000 §III). It is
 traced into layer rows per column:
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from nivalis.errors import UserError
-from nivalis.snow.matfile import numeric, read_mat
-from nivalis.snow.radargram import Radargram, ReadOptions, clean_coordinates, drop_empty, set_survey_year
+from nivalis.snow.readers.matfile import numeric, read_mat
+from nivalis.snow.readers.radargram import Radargram, ReadOptions, clean_coordinates, drop_empty, set_survey_year
 
 LABEL_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
 BRIDGE_COLUMNS = 8          # gaps up to this many columns inside a traced layer are interpolated
@@ -233,7 +233,7 @@ def write_seed_pair(folder: str | Path, name: str, echogram: np.ndarray, latitud
     import cv2
 
     from nivalis.files import atomic_path
-    from nivalis.snow.matfile import write_mat
+    from nivalis.snow.readers.matfile import write_mat
 
     folder = Path(folder)
     height, width = echogram.shape
@@ -251,8 +251,22 @@ def write_seed_pair(folder: str | Path, name: str, echogram: np.ndarray, latitud
 
 
 def is_seed_release(folder: Path) -> bool:
+    """Whether `folder` has the release's ``image/`` and ``layer_bin/`` sub-folders."""
     return folder.is_dir() and (folder / "image").is_dir() and (folder / "layer_bin").is_dir()
 
 
+def seed_pair_of(path: Path) -> tuple[Path, Path] | None:
+    """(image .mat, label image) when `path` is one half of a seed-release pair."""
+    root = path.parent.parent
+    if path.suffix.lower() == ".mat" and path.parent.name == "image":
+        labels = [root / "layer_bin" / f"{path.stem}{s}" for s in LABEL_SUFFIXES]
+        found = next((p for p in labels if p.is_file()), None)
+        return (path, found) if found else None
+    if path.suffix.lower() in LABEL_SUFFIXES and path.parent.name == "layer_bin":
+        image = root / "image" / f"{path.stem}.mat"
+        return (image, path) if image.is_file() else None
+    return None
+
+
 __all__ = ["BRIDGE_COLUMNS", "LABEL_SUFFIXES", "is_seed_release", "read_label_image", "read_seed_pair",
-           "seed_release_pairs", "trace_label_image", "write_seed_pair"]
+           "seed_pair_of", "seed_release_pairs", "trace_label_image", "write_seed_pair"]

@@ -1,4 +1,4 @@
-"""One radargram of any layout (layer rows per trace, positions, units) and the checks every reader shares.
+"""One radargram of any layout (layer rows, positions, units), the layout a file's variables say, the shared checks.
 
 Convention checks report in the radargram's ``notes`` (one line each; the CLI prints them on stderr) or
 raise a UserError when the data cannot be used as it is:
@@ -25,8 +25,6 @@ from nivalis.errors import UserError
 from nivalis.snow.units import FirnModel, layer_units
 
 MAX_NAN_COORDINATE_FRACTION = 0.02
-#: when no file name date or GPS time tells the survey year (seed 000 §I: 2012 flights)
-DEFAULT_SURVEY_YEAR = 2012
 _DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
@@ -38,6 +36,19 @@ class ReadOptions:
     latlon_field: str | None = None     # seed release: the field with the 256×2 latitude/longitude matrix
     firn: FirnModel = field(default_factory=FirnModel)
     echogram: bool = False              # load echogram images (large)
+
+
+def layout_of(names: set[str]) -> str | None:
+    """The layout a `.mat` file's variable names say: layers_vector, CSARP_layer, layerData, frame or None."""
+    if "layers_vector" in names:
+        return "layers_vector"
+    if "twtt" in names:
+        return "CSARP_layer"
+    if "layerData" in names:
+        return "layerData"
+    if "Data" in names and "Time" in names:
+        return "frame"
+    return None
 
 
 def layers_usability(layers: np.ndarray, rows_needed: int = 16, columns: int | None = 256) -> tuple[bool, str]:
@@ -220,5 +231,5 @@ def set_survey_year(radargram: Radargram, gps_time: np.ndarray | None = None) ->
     return radargram
 
 
-__all__ = ["DEFAULT_SURVEY_YEAR", "Radargram", "ReadOptions", "check_pixel_rows", "clean_coordinates", "drop_empty",
-           "layers_usability", "set_survey_year", "year_from_gps", "year_from_name"]
+__all__ = ["Radargram", "ReadOptions", "check_pixel_rows", "clean_coordinates", "drop_empty", "layers_usability",
+           "layout_of", "set_survey_year", "year_from_gps", "year_from_name"]

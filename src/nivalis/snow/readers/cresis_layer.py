@@ -1,4 +1,4 @@
-"""CReSIS layer products: ``CSARP_layer`` files and older ``layerData`` structs, with or without the echogram frame.
+"""CReSIS layer products: ``CSARP_layer`` files and older ``layerData`` structs, with or without their echogram frame.
 
 - ``CSARP_layer``: ``gps_time`` [1 × Nx], ``lat``, ``lon`` [1 × Nx] (degrees), optional ``elev``, ``twtt``
   [L × Nx] two-way travel time (s) of each layer, NaN where not picked, ``id`` [1 × L].
@@ -6,10 +6,9 @@
   ``layerData{k}`` of structs whose ``value{2}.data`` [1 × Nx] is layer k's travel time (``value{1}`` holds
   manual picks only). v5 files are read through scipy (``struct_as_record=False``), v7.3 by following the
   HDF5 object references of the cells.
-- Echogram frame ``Data_YYYYMMDD_SS_FFF.mat``: ``Data`` [Nt × Nx], ``Time`` [Nt] (s), ``Latitude``,
-  ``Longitude``, ``Elevation``, ``Surface`` (s), ``GPS_time``. A frame pairs with the layer file of the same
-  frame id ``YYYYMMDD_SS_FFF``; it gives the positions when the layer file has none, the pixel rows (travel
-  time read on its ``Time`` axis) and the echogram image.
+- with the echogram frame of the same frame id ``YYYYMMDD_SS_FFF`` (`nivalis.snow.readers.cresis_frame`):
+  it gives the positions when the layer file has none, the pixel rows (travel time read on its ``Time``
+  axis) and the echogram image.
 
 Layers are ordered by median travel time; the shallowest is the surface (row 0), unless the frame's
 ``Surface`` lies more than two range bins above it, in which case ``Surface`` becomes row 0. Travel time
@@ -20,37 +19,23 @@ traces (named ``FRAME_tSTART``); the ``Nx % columns`` traces left over are repor
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nivalis.errors import UserError
-from nivalis.snow.matfile import numeric, read_mat
-from nivalis.snow.radargram import Radargram, ReadOptions, clean_coordinates, drop_empty, set_survey_year
+from nivalis.snow.readers.cresis_frame import read_frame
+from nivalis.snow.readers.matfile import numeric, read_mat
+from nivalis.snow.readers.radargram import (
+    Radargram,
+    ReadOptions,
+    clean_coordinates,
+    drop_empty,
+    layout_of,
+    set_survey_year,
+)
 from nivalis.snow.units import depth_from_twtt
-
-FRAME_ID = re.compile(r"(\d{8}_\d{2}_\d{3})")
-
-
-def layout_of(names: set[str]) -> str | None:
-    """The layout a `.mat` file's variable names say: layers_vector, CSARP_layer, layerData, frame or None."""
-    if "layers_vector" in names:
-        return "layers_vector"
-    if "twtt" in names:
-        return "CSARP_layer"
-    if "layerData" in names:
-        return "layerData"
-    if "Data" in names and "Time" in names:
-        return "frame"
-    return None
-
-
-def frame_id(path: Path) -> str | None:
-    """``YYYYMMDD_SS_FFF`` of a CReSIS file name (``Data_20120330_01_001.mat``), or None."""
-    match = FRAME_ID.search(path.stem)
-    return match.group(1) if match else None
 
 
 def _vec(value: Any) -> np.ndarray | None:
@@ -113,12 +98,6 @@ def _check_twtt(path: Path, twtt: np.ndarray) -> None:
     if np.abs(finite).max() >= 1e-3:
         raise UserError(f"{path}: twtt up to {finite.max():.4g}: expected two-way travel time in seconds "
                         "(microseconds or pixel rows?)")
-
-
-def read_frame(path: Path, echogram: bool) -> dict[str, Any]:
-    """The variables of an echogram frame (``Data`` only with `echogram`), empty fields dropped."""
-    raw, _ = read_mat(path, skip=() if echogram else ("Data",))
-    return raw
 
 
 def cresis_radargrams(layer_path: Path, frame_path: Path | None, options: ReadOptions,
@@ -201,31 +180,4 @@ def cresis_radargrams(layer_path: Path, frame_path: Path | None, options: ReadOp
     return out, left
 
 
-def find_frame(layer_path: Path, candidates: list[Path] | None = None) -> Path | None:
-    """The echogram frame with the layer file's frame id: among `candidates`, or beside it / in sibling folders.
-
-    CReSIS keeps ``CSARP_layer/SEGMENT/Data_ID.mat`` beside ``CSARP_standard/SEGMENT/Data_ID.mat``.
-    """
-    fid = frame_id(layer_path)
-    if fid is None:
-        return None
-    if candidates is None:
-        seg = layer_path.parent
-        candidates = [p for p in seg.glob(f"*{fid}*.mat") if p != layer_path]
-        if seg.parent != seg:
-            candidates += [p for p in seg.parent.parent.glob(f"*/{seg.name}/*{fid}*.mat") if p != layer_path]
-            candidates += [p for p in seg.parent.glob(f"*/*{fid}*.mat") if p.parent != seg]
-    from nivalis.snow.matfile import mat_variable_names
-
-    for path in sorted(set(candidates)):
-        if frame_id(path) != fid or path == layer_path:
-            continue
-        try:
-            if layout_of(mat_variable_names(path)) == "frame":
-                return path
-        except UserError:
-            continue
-    return None
-
-
-__all__ = ["FRAME_ID", "cresis_radargrams", "find_frame", "frame_id", "layout_of", "read_frame"]
+__all__ = ["cresis_radargrams"]

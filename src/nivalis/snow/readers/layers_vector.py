@@ -1,4 +1,4 @@
-"""The processed CReSIS / Lehigh layout: one `.mat` per radargram with ``layers_vector`` [L × 256] pixel rows.
+"""The processed CReSIS / Lehigh layout (v5 or v7.3 `.mat`, ``layers_vector`` [L × 256] pixel rows): read and write.
 
 Fields: ``layers_vector`` [L × 256], pixel row of each tracked layer per column, row 0 = the (flattened)
 surface, NaN where a layer is not tracked; ``Latitude``, ``Longitude`` [256] in degrees; optional
@@ -9,14 +9,15 @@ too) and its ``Time`` axis [rows] (s), which turns pixel rows into travel time a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nivalis.errors import UserError
-from nivalis.snow.matfile import numeric
-from nivalis.snow.radargram import (
+from nivalis.snow.readers.matfile import numeric, write_mat
+from nivalis.snow.readers.radargram import (
     Radargram,
     check_pixel_rows,
     clean_coordinates,
@@ -100,4 +101,30 @@ def from_layers_vector(path: Path, raw: dict[str, Any], kind: str, *, echogram: 
     return set_survey_year(radargram, numeric(raw.get("GPS_time")))
 
 
-__all__ = ["ECHOGRAM_FIELDS", "REQUIRED_FIELDS", "from_layers_vector", "rows_to_twtt"]
+# --------------------------------------------------------------------------------------------- writing
+
+
+def write_radargram(path: str | os.PathLike, variables: dict[str, np.ndarray], fmt: str = "v7.3",
+                    compress: bool = True) -> Path:
+    """Write MATLAB-shaped arrays (e.g. ``layers_vector`` [L × 256], ``Latitude`` [256 × 1]) atomically.
+
+    ``fmt`` is ``v7.3`` (HDF5 behind the 512-byte MATLAB header, arrays stored transposed, as MATLAB
+    does) or ``v5`` (scipy.io.savemat).
+    """
+    return write_mat(path, variables, fmt, compress)
+
+
+def radargram_variables(radargram: Radargram) -> dict[str, np.ndarray]:
+    """The MATLAB variables of `radargram` in the processed-file layout (inverse of `from_layers_vector`)."""
+    out: dict[str, np.ndarray] = {"layers_vector": radargram.layers, "Latitude": radargram.latitude.reshape(-1, 1),
+                                  "Longitude": radargram.longitude.reshape(-1, 1)}
+    if radargram.elevation is not None:
+        out["Elevation"] = radargram.elevation.reshape(-1, 1)
+    out.update(radargram.fields)
+    if radargram.echogram is not None:
+        out["Data"] = radargram.echogram
+    return out
+
+
+__all__ = ["ECHOGRAM_FIELDS", "REQUIRED_FIELDS", "from_layers_vector", "radargram_variables", "rows_to_twtt",
+           "write_radargram"]
