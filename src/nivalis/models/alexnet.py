@@ -15,16 +15,18 @@ is optional (`lrn=True`); overlapping pooling (3×3 windows, stride 2) and dropo
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 
 from nivalis.layers.classifier import ClassifierMixin
+from nivalis.models.configs import torchvision_cfg
+from nivalis.models.fc_head import FullyConnectedHead
 from nivalis.models.registry import register_model
+from nivalis.models.weights import PublishedWeights
 
 __all__ = ["AlexNet"]
 
 
-class AlexNet(ClassifierMixin, nn.Module):
+class AlexNet(FullyConnectedHead, ClassifierMixin, nn.Module):
     """AlexNet.
 
     Args:
@@ -63,17 +65,23 @@ class AlexNet(ClassifierMixin, nn.Module):
         )
         self.num_features, self.num_classes = 4096, num_classes
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.classifier[:6](self.pool(x).flatten(1))
-        return x if pre_logits else self.classifier[6](x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
 
 @register_model
 def alexnet(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> AlexNet:
     return AlexNet(num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+default_cfgs = {"alexnet": torchvision_cfg("alexnet", "alexnet-owt-7be5be79.pth", "classifier.6")}
+
+# torchvision's `features` holds conv, ReLU, max-pool only: the five convolutions are `features.0|3|6|8|10`.
+# nivalis keeps a (parameter-free, Identity unless `lrn=True`) normalisation slot after the first two ReLUs,
+# so its convolutions are `features.0|4|8|10|12`. The classifiers agree (`classifier.1|4|6`). Only `lrn=False`
+# (torchvision's layout) has a published counterpart.
+_TORCHVISION_RULES: tuple[tuple[str, str], ...] = (
+    (r"^features\.4\.", "features.3."),
+    (r"^features\.8\.", "features.6."),
+    (r"^features\.10\.", "features.8."),
+    (r"^features\.12\.", "features.10."),
+)
+
+published_weights = {AlexNet: PublishedWeights({"torchvision": (_TORCHVISION_RULES, {})})}

@@ -22,11 +22,13 @@ batch norm.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn as nn
 
 from nivalis.layers.classifier import ClassifierMixin
+from nivalis.models.configs import IMAGENET_CFG, SMALL_CFG
 from nivalis.models.registry import register_model
 
 __all__ = ["AllCNN", "ALLCNN_C", "ALLCNN_IMAGENET"]
@@ -115,3 +117,9 @@ def allcnn_c(num_classes: int = 10, in_chans: int = 3, **kwargs) -> AllCNN:
 @register_model
 def allcnn_imagenet(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> AllCNN:
     return AllCNN(ALLCNN_IMAGENET, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+default_cfgs = {
+    "allcnn_c": replace(SMALL_CFG, classifier="features.19"),
+    "allcnn_imagenet": replace(IMAGENET_CFG, mean=None, std=None, classifier="features.23"),
+}

@@ -21,7 +21,9 @@ import torch.nn as nn
 from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.convnext_block import ConvNeXtBlock
 from nivalis.layers.norm import LayerNorm2d
+from nivalis.models.configs import torchvision_cfg
 from nivalis.models.registry import register_model
+from nivalis.models.weights import PublishedWeights, rule_map
 
 __all__ = ["ConvNeXt"]
 
@@ -87,3 +89,37 @@ def convnext_tiny(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ConvN
 @register_model
 def convnext_small(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ConvNeXt:
     return ConvNeXt((3, 3, 27, 3), (96, 192, 384, 768), num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+default_cfgs = {
+    "convnext_tiny": torchvision_cfg("convnext_tiny", "convnext_tiny-983f1562.pth", "head"),
+    "convnext_small": torchvision_cfg("convnext_small", "convnext_small-0c510722.pth", "head"),
+}
+
+# torchvision: `features.0` stem (`.0` 4×4 conv, `.1` LayerNorm2d); `features.2s+1.j.block` for stage s, block
+# j: `.0` depthwise conv, `.2` LayerNorm, `.3` / `.5` the two linear layers, and `layer_scale` of shape (C, 1, 1);
+# `features.2s` (s ≥ 1) the downsampling (`.0` LayerNorm2d, `.1` 2×2 conv); `classifier.0` LayerNorm2d,
+# `classifier.2` linear. timm: `stem.0|1`, `stages.s.downsample.0|1`, `stages.s.blocks.j.conv_dw|norm|mlp.fc1|
+# mlp.fc2|gamma` (shape (C,)), `head.norm`, `head.fc`. nivalis: `stem.0|1`, `stages.s.0` the downsampling
+# (Identity in stage 0), `stages.s.(j+1).conv_dw|norm|fc1|fc2|gamma`, `norm`, `head`.
+_TV_BLOCK = {"conv_dw": "block.0", "norm": "block.2", "fc1": "block.3", "fc2": "block.5"}
+_TO_TORCHVISION = (
+    (r"stem\.(\d)\.(\w+)", r"features.0.\1.\2"),
+    (r"norm\.(\w+)", r"classifier.0.\1"),
+    (r"head\.(\w+)", r"classifier.2.\1"),
+    (r"stages\.(\d)\.0\.(\d)\.(\w+)", lambda m: f"features.{2 * int(m[1])}.{m[2]}.{m[3]}"),
+    (r"stages\.(\d)\.(\d+)\.gamma", lambda m: f"features.{2 * int(m[1]) + 1}.{int(m[2]) - 1}.layer_scale"),
+    (r"stages\.(\d)\.(\d+)\.(conv_dw|norm|fc1|fc2)\.(\w+)",
+     lambda m: f"features.{2 * int(m[1]) + 1}.{int(m[2]) - 1}.{_TV_BLOCK[m[3]]}.{m[4]}"),
+)
+_TO_TIMM = (
+    (r"stages\.(\d)\.0\.(\d)\.(\w+)", r"stages.\1.downsample.\2.\3"),
+    (r"stages\.(\d)\.(\d+)\.(fc1|fc2)\.(\w+)", lambda m: f"stages.{m[1]}.blocks.{int(m[2]) - 1}.mlp.{m[3]}.{m[4]}"),
+    (r"stages\.(\d)\.(\d+)\.(.+)", lambda m: f"stages.{m[1]}.blocks.{int(m[2]) - 1}.{m[3]}"),
+    (r"norm\.(\w+)", r"head.norm.\1"),
+    (r"head\.(\w+)", r"head.fc.\1"),
+)
+
+# layer scale: torchvision stores γ as (C, 1, 1), nivalis and timm as (C,)
+published_weights = {ConvNeXt: PublishedWeights({"torchvision": (rule_map(_TO_TORCHVISION), {}),
+                                                 "timm": (rule_map(_TO_TIMM), {})}, reshape=(r"\.gamma$",))}

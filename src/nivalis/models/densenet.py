@@ -15,7 +15,9 @@ import torch.nn as nn
 
 from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.dense import Transition, dense_block
+from nivalis.models.configs import torchvision_cfg
 from nivalis.models.registry import register_model
+from nivalis.models.weights import PublishedWeights, rule_map
 
 __all__ = ["DenseNet"]
 
@@ -87,3 +89,29 @@ def densenet169(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> DenseNe
 @register_model
 def densenet201(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> DenseNet:
     return DenseNet(num_classes=num_classes, in_chans=in_chans, block_config=(6, 12, 48, 32), **kwargs)
+
+
+default_cfgs = {
+    "densenet121": torchvision_cfg("densenet121", "densenet121-a639ec97.pth", "classifier"),
+    "densenet169": torchvision_cfg("densenet169", "densenet169-b2777c0a.pth", "classifier"),
+    "densenet201": torchvision_cfg("densenet201", "densenet201-c1103571.pth", "classifier"),
+}
+
+# torchvision: `features.conv0`, `features.norm0`, `features.denseblockB.denselayerL.norm1|conv1|norm2|conv2`
+# (B, L from 1), `features.transitionT.norm|conv`, `features.norm5`, `classifier`. The files torchvision
+# distributes still use the older names `denselayerL.norm.1` / `conv.2` (torchvision renames them on load);
+# `file_renames` does the same here. nivalis: `stem.0|1`, `features.2i.j` dense layers (same leaf names),
+# `features.2i+1.0|2` transitions (BN, conv), the final BN `features.(2·blocks − 1)`, `classifier`.
+_TO_TORCHVISION = (
+    (r"stem\.0\.(\w+)", r"features.conv0.\1"),
+    (r"stem\.1\.(\w+)", r"features.norm0.\1"),
+    (r"features\.(\d+)\.(\d+)\.(norm1|conv1|norm2|conv2)\.(\w+)",
+     lambda m: f"features.denseblock{int(m[1]) // 2 + 1}.denselayer{int(m[2]) + 1}.{m[3]}.{m[4]}"),
+    (r"features\.(\d+)\.0\.(\w+)", lambda m: f"features.transition{int(m[1]) // 2 + 1}.norm.{m[2]}"),
+    (r"features\.(\d+)\.2\.(\w+)", lambda m: f"features.transition{int(m[1]) // 2 + 1}.conv.{m[2]}"),
+    (r"features\.(\d+)\.(\w+)", r"features.norm5.\2"),
+)
+
+published_weights = {DenseNet: PublishedWeights(
+    {"torchvision": (rule_map(_TO_TORCHVISION), {})},
+    file_renames=((r"(denselayer\d+\.(?:norm|conv))\.([12])\.", r"\1\2."),))}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -28,7 +28,9 @@ from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.helpers import make_divisible
 from nivalis.layers.inverted_residual import InvertedResidual
+from nivalis.models.configs import IMAGENET_CFG, torchvision_cfg
 from nivalis.models.registry import register_model
+from nivalis.models.weights import TORCHVISION_STEM, PublishedWeights, first_match
 
 __all__ = ["EfficientNet", "CompoundScaling", "B0_STAGES", "PHI"]
 
@@ -163,3 +165,51 @@ def efficientnet_b6(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> Eff
 @register_model
 def efficientnet_b7(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> EfficientNet:
     return _create_efficientnet("b7", num_classes, in_chans, **kwargs)
+
+
+# B1-B7 at the resolution of the compound rule (B4-B7 differ from the released models, see the module
+# docstring, so no published weights are named for them).
+default_cfgs = {
+    "efficientnet_b0": torchvision_cfg("efficientnet_b0", "efficientnet_b0_rwightman-7f5810bc.pth", "classifier",
+                                       interpolation="bicubic"),
+    **{f"efficientnet_{variant}": replace(IMAGENET_CFG, input_size=(3, side, side), classifier="classifier",
+                                          interpolation="bicubic")
+       for variant, side in ((v, CompoundScaling().coefficients(phi)[2]) for v, phi in PHI.items() if v != "b0")},
+}
+
+# torchvision's `efficientnet_b*` (V1 weights, BatchNorm eps 1e-5): `features.0` stem (`.0` conv, `.1` BN);
+# `features.s.j.block` for stage s = 1..7, block j, a Sequential [expand conv-BN-SiLU (absent at expansion 1)],
+# depthwise conv-BN-SiLU, SqueezeExcitation (`fc1`, `fc2`), projection conv-BN; `features.8` the 1×1 conv to
+# 1280; `classifier.1` the linear layer. nivalis keeps the blocks flat (`blocks.b`); a stage starts where the
+# output width changes.
+
+
+def _stage_index(model: nn.Module) -> list[tuple[int, int]]:
+    """(stage 1-based, index in stage) of every block; widths change exactly at stage boundaries."""
+    where, stage, j, prev = [], 0, 0, None
+    for block in model.blocks:
+        if block.out_chs != prev:
+            stage, j, prev = stage + 1, 0, block.out_chs
+        where.append((stage, j))
+        j += 1
+    return where
+
+
+def _torchvision_block(m, model: nn.Module) -> str:
+    b, part, sub, leaf = int(m[1]), m[2], m[3], m[4]
+    stage, j = _stage_index(model)[b]
+    dw = 1 if not isinstance(model.blocks[b].conv_pw, nn.Identity) else 0
+    unit = {"conv_pw": 0, "conv_dw": dw, "se": dw + 1, "conv_pwl": dw + 2}[part]
+    return f"features.{stage}.{j}.block.{unit}.{sub}.{leaf}"
+
+
+def _to_torchvision(name: str, model: nn.Module) -> str:
+    return first_match(name, (
+        TORCHVISION_STEM,
+        (r"classifier\.(weight|bias)", r"classifier.1.\1"),
+        (r"head\.(\d)\.(\w+)", lambda m: f"features.{_stage_index(model)[-1][0] + 1}.{m[1]}.{m[2]}"),
+        (r"blocks\.(\d+)\.(conv_pw|conv_dw|se|conv_pwl)\.(\w+)\.(\w+)", lambda m: _torchvision_block(m, model)),
+    ))
+
+
+published_weights = {EfficientNet: PublishedWeights({"torchvision": (_to_torchvision, {})})}

@@ -23,20 +23,21 @@ channels", §5, so they are chosen here):
   equal the baseline's; here it is the EffNet network with every width scaled so (CIFAR 176/352/704,
   SVHN 34/68/136, GTSRB 22/44/88).
 
-`nivalis.nas.rewrite.swap_blocks(create_model(name), "effnet", name)` swaps the 3×3 convolutions of any zoo network
-the same way. Table 1's "floats out" column is `nivalis.profile.dataflow.table1_dataflow`.
+`nivalis.models.block_swap.swap_blocks(create_model(name), "effnet", name)` swaps the 3×3 convolutions of any zoo
+network the same way. Table 1's "floats out" column is `nivalis.profile.dataflow.table1_dataflow`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
 
 from nivalis.layers.block_factory import make_block, parse_block
 from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
+from nivalis.models.configs import SMALL_CFG, DefaultCfg
 from nivalis.models.registry import register_model
 
 
@@ -126,6 +127,10 @@ def _create_slimnet(data: str, block: str, large: bool, **kwargs) -> SlimNet:
     return SlimNet(setting.large_widths if large else setting.widths, block=block, **kwargs)
 
 
+#: one row per registered network: CIFAR-scale input, the data set's classes
+default_cfgs: dict[str, DefaultCfg] = {}
+
+
 def _register_variant(name: str, data: str, block: str, large: bool) -> None:
     def builder(num_classes: int | None = None, in_chans: int = 3, **kwargs) -> SlimNet:
         if num_classes is not None:
@@ -135,10 +140,10 @@ def _register_variant(name: str, data: str, block: str, large: bool) -> None:
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = f"Seed 003 {data} network, block {block!r}{' (large widths)' if large else ''}."
     globals()[name] = register_model(builder)
+    default_cfgs[name] = replace(SMALL_CFG, num_classes=SETTINGS[data].num_classes)
 
 
 for _data in SETTINGS:
     for _pattern, (_block, _large) in VARIANTS.items():
         _register_variant(_pattern.format(d=_data), _data, _block, _large)
 del _data, _pattern, _block, _large
-

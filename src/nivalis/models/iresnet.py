@@ -29,6 +29,7 @@ import torch.nn as nn
 
 from nivalis.layers.classifier import ClassifierMixin
 from nivalis.layers.residual import ConvFactory, conv3x3_bn, downsample_shortcut
+from nivalis.models.configs import DefaultCfg
 from nivalis.models.registry import register_model
 
 __all__ = ["IRBlock", "IResNet"]
@@ -152,3 +153,9 @@ def lresnet50e_ir(num_classes: int = 0, in_chans: int = 3, **kwargs) -> IResNet:
 @register_model
 def lresnet100e_ir(num_classes: int = 0, in_chans: int = 3, **kwargs) -> IResNet:
     return _create_iresnet((3, 13, 30, 3), num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+# The face backbones (ArcFace LResNet-E-IR) read aligned 112×112 crops and end in a 512-d embedding.
+default_cfgs = {name: DefaultCfg(input_size=(3, 112, 112), num_classes=0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                                 classifier="classifier")
+                for name in ("lresnet34e_ir", "lresnet50e_ir", "lresnet100e_ir")}

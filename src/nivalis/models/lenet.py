@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from nivalis.layers import ClassifierMixin, make_activation
+from nivalis.models.configs import DefaultCfg
 from nivalis.models.registry import register_model
 
 
@@ -57,3 +58,7 @@ class LeNet5(ClassifierMixin, nn.Module):
 @register_model
 def lenet5(num_classes: int = 10, in_chans: int = 1, **kwargs) -> LeNet5:
     return LeNet5(num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+default_cfgs = {"lenet5": DefaultCfg(input_size=(1, 32, 32), num_classes=10, mean=None, std=None,
+                                     classifier="classifier.5")}

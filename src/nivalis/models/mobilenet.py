@@ -16,6 +16,7 @@ V2 head is never thinned below 1280. `stem="cifar"` makes the first convolution 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn as nn
@@ -25,7 +26,9 @@ from nivalis.layers.conv_bn_act import ConvBnAct, make_activation
 from nivalis.layers.depthwise_separable import DepthwiseSeparableConv
 from nivalis.layers.helpers import make_divisible
 from nivalis.layers.inverted_residual import InvertedResidual
+from nivalis.models.configs import IMAGENET_CFG, torchvision_cfg
 from nivalis.models.registry import register_model
+from nivalis.models.weights import TORCHVISION_STEM, PublishedWeights, first_match
 
 __all__ = ["MobileNetV1", "MobileNetV2", "MobileNetV3"]
 
@@ -198,3 +201,64 @@ def mobilenet_v3_large(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> 
 @register_model
 def mobilenet_v3_small(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> MobileNetV3:
     return MobileNetV3(V3_SMALL, 1024, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+default_cfgs = {
+    "mobilenet_v1": replace(IMAGENET_CFG, classifier="classifier", interpolation="bicubic",
+                            weights="timm:mobilenetv1_100"),
+    "mobilenet_v2": torchvision_cfg("mobilenet_v2", "mobilenet_v2-b0353104.pth", "classifier"),
+    "mobilenet_v3_large": torchvision_cfg("mobilenet_v3_large", "mobilenet_v3_large-8738ca79.pth", "classifier"),
+    "mobilenet_v3_small": torchvision_cfg("mobilenet_v3_small", "mobilenet_v3_small-047dcff4.pth", "classifier"),
+}
+
+# torchvision's `mobilenet_v2`: `features.0` stem (`.0` conv, `.1` BN), `features.1..17` inverted residuals whose
+# `conv` is a Sequential: [expand ConvBNReLU6 `conv.0` (absent in block 1, expansion 1)], depthwise ConvBNReLU6,
+# projection conv, projection BN; `features.18` the 1×1 conv to 1280 (`.0`, `.1`); `classifier.1` the linear
+# layer (`classifier.0` is the dropout). nivalis: `stem`, `blocks.b.conv_pw|conv_dw|conv_pwl` (each `.0` conv,
+# `.1` BN), `head`, `classifier`.
+#
+# torchvision's `mobilenet_v3_*` (BatchNorm eps 1e-3, momentum 0.01): `features.0` stem; `features.b+1.block` =
+# [expand conv-BN (absent when the expanded width equals the input)], depthwise conv-BN, [SqueezeExcitation
+# `fc1`/`fc2`], projection conv-BN; the last `features.N` is the 1×1 conv to 6× the last width; `classifier.0`
+# the 1280/1024 linear layer (nivalis `pre_logits.0`), `classifier.3` the class layer.
+
+
+def _v2_block(m, model: nn.Module) -> str:
+    b, part, k, leaf = int(m[1]), m[2], int(m[3]), m[4]
+    expand = not isinstance(model.blocks[b].conv_pw, nn.Identity)
+    first = 1 if expand else 0  # index of the depthwise unit inside torchvision's `conv`
+    if part == "conv_pw":
+        return f"features.{b + 1}.conv.0.{k}.{leaf}"
+    if part == "conv_dw":
+        return f"features.{b + 1}.conv.{first}.{k}.{leaf}"
+    return f"features.{b + 1}.conv.{first + 1 + k}.{leaf}"  # projection conv, then its BN
+
+
+def _v3_block(m, model: nn.Module) -> str:
+    b, part, sub, leaf = int(m[1]), m[2], m[3], m[4]
+    block = model.blocks[b]
+    dw = 0 if isinstance(block.conv_pw, nn.Identity) else 1
+    se = 0 if isinstance(block.se, nn.Identity) else 1
+    unit = {"conv_pw": 0, "conv_dw": dw, "se": dw + 1, "conv_pwl": dw + 1 + se}[part]
+    return f"features.{b + 1}.block.{unit}.{sub}.{leaf}"
+
+
+def _to_torchvision(name: str, model: nn.Module) -> str:
+    """MobileNetV2 or V3 name → torchvision's (they share the stem and the 1×1 head, `features.0` and last)."""
+    v3 = isinstance(model, MobileNetV3)
+    classifier = ((r"pre_logits\.0\.(weight|bias)", r"classifier.0.\1"), (r"classifier\.(weight|bias)",
+                  r"classifier.3.\1")) if v3 else ((r"classifier\.(weight|bias)", r"classifier.1.\1"),)
+    blocks = ((r"blocks\.(\d+)\.(conv_pw|conv_dw|se|conv_pwl)\.(\w+)\.(\w+)", lambda m: _v3_block(m, model)) if v3
+              else (r"blocks\.(\d+)\.(conv_pw|conv_dw|conv_pwl)\.(\d)\.(\w+)", lambda m: _v2_block(m, model)))
+    return first_match(name, (
+        TORCHVISION_STEM,
+        (r"head\.(\d)\.(\w+)", lambda m: f"features.{len(model.blocks) + 1}.{m[1]}.{m[2]}"),
+        *classifier,
+        blocks,
+    ))
+
+
+published_weights = {
+    MobileNetV2: PublishedWeights({"torchvision": (_to_torchvision, {})}),
+    MobileNetV3: PublishedWeights({"torchvision": (_to_torchvision, {"eps": 1e-3, "momentum": 0.01})}),
+}

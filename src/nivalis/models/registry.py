@@ -1,13 +1,21 @@
 """Model registry: every architecture registers builder functions here (timm style).
 
 Each registered builder is a tiny public function that passes a configuration to a family's
-private constructor and accepts at least `num_classes` and `in_chans` keywords.
+private constructor and accepts at least `num_classes` and `in_chans` keywords. A family is the module
+that defines its builders; besides them it may carry `default_cfgs` ({model name: `DefaultCfg`}) and
+`published_weights` ({model class: `PublishedWeights`}), which `default_cfg` and `load_pretrained` read
+from it. `discover_families("nivalis.models")` imports every module of the package, so a new family is
+one new file.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
+import pkgutil
+import sys
 from collections.abc import Callable
+from types import ModuleType
 
 import torch.nn as nn
 
@@ -40,11 +48,31 @@ def model_family(name: str) -> str:
     return _FAMILY[name]
 
 
+def family_module(name: str) -> ModuleType:
+    """The module that registered model `name`: its builders, `default_cfgs` and `published_weights`."""
+    _check(name)
+    return sys.modules[_MODELS[name].__module__]
+
+
+def family_modules() -> list[ModuleType]:
+    """Every module that registered at least one model, in registration order."""
+    return [sys.modules[m] for m in dict.fromkeys(fn.__module__ for fn in _MODELS.values())]
+
+
+def discover_families(package: str) -> list[str]:
+    """Import every public module of `package` (its `@register_model` builders register); returns their names."""
+    path = importlib.import_module(package).__path__
+    names = [f"{package}.{m.name}" for m in pkgutil.iter_modules(path) if not m.name.startswith("_")]
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered model: `create_model("resnet18", num_classes=10, in_chans=1)`.
 
     Swapping the 3×3 convolutions of a built network for efficient blocks (seed 003 §5) is
-    `nivalis.nas.rewrite.swap_blocks(create_model("vgg11"), "effnet", "vgg11")`.
+    `nivalis.models.block_swap.swap_blocks(create_model("vgg11"), "effnet", "vgg11")`.
     """
     _check(name)
     return _MODELS[name](**kwargs)

@@ -15,12 +15,14 @@ is in `nivalis.layers.repvgg_block`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn as nn
 
 from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.repvgg_block import RepVGGBlock
+from nivalis.models.configs import IMAGENET_CFG
 from nivalis.models.registry import register_model
 
 __all__ = ["RepVGG"]
@@ -79,3 +81,6 @@ def repvgg_a1(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> RepVGG:
 @register_model
 def repvgg_b0(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> RepVGG:
     return RepVGG((4, 6, 16, 1), (1.0, 2.5), num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+default_cfgs = {name: replace(IMAGENET_CFG, weights=f"timm:{name}") for name in ("repvgg_a0", "repvgg_a1", "repvgg_b0")}

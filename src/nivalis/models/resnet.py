@@ -20,7 +20,9 @@ import torch.nn as nn
 from nivalis.layers import ClassifierHead, ClassifierMixin
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.residual import BasicBlock, Bottleneck, ConvFactory, output_norms
+from nivalis.models.configs import torchvision_cfg
 from nivalis.models.registry import register_model
+from nivalis.models.weights import PublishedWeights
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck"]
 
@@ -154,3 +156,29 @@ def resnext50_32x4d(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> Res
     """ResNeXt-50 (32×4d): cardinality 32, 4 channels per group in the first stage's 3×3."""
     return _create_resnet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans, groups=32,
                           base_width=4, **kwargs)
+
+
+default_cfgs = {name: torchvision_cfg(name, file) for name, file in (
+    ("resnet18", "resnet18-f37072fd.pth"),
+    ("resnet34", "resnet34-b627a593.pth"),
+    ("resnet50", "resnet50-0676ba61.pth"),
+    ("resnet101", "resnet101-63fe2227.pth"),
+    ("resnet152", "resnet152-394f9c45.pth"),
+    ("resnext50_32x4d", "resnext50_32x4d-7cdf4587.pth"),
+    ("wide_resnet50_2", "wide_resnet50_2-95faca4d.pth"),
+)}
+
+# Published layout (torchvision `resnet50`, timm `resnet50`, `seresnet50`): `conv1`, `bn1`, `layerL.B.convK` /
+# `layerL.B.bnK` (K = 1, 2[, 3]), `layerL.B.downsample.0` (1×1 conv) / `.1` (BN), `layerL.B.se.fc1|fc2`
+# (timm's SE-ResNets), `fc`. nivalis wraps each convolution with its BN in one `ConvBnAct` (`.0` conv, `.1` BN)
+# and calls the projection `shortcut`. Only the ImageNet stem has a published counterpart; torchvision's
+# names and timm's are the same.
+_PUBLISHED_RULES: tuple[tuple[str, str], ...] = (
+    (r"^stem\.0\.0\.", "conv1."),
+    (r"^stem\.0\.1\.", "bn1."),
+    (r"\.conv(\d)\.0\.weight$", r".conv\1.weight"),
+    (r"\.conv(\d)\.1\.", r".bn\1."),
+    (r"\.shortcut\.", ".downsample."),
+)
+
+published_weights = {ResNet: PublishedWeights({"torchvision": (_PUBLISHED_RULES, {}), "timm": (_PUBLISHED_RULES, {})})}

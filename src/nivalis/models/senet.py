@@ -12,7 +12,10 @@ is `nivalis.layers.squeeze_excite.SqueezeExcite`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nivalis.layers.residual import BasicBlock, Bottleneck
+from nivalis.models.configs import IMAGENET_CFG
 from nivalis.models.registry import register_model
 from nivalis.models.resnet import ResNet
 
@@ -33,3 +36,11 @@ def seresnet50(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
 def seresnext50_32x4d(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ResNet:
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans, se_ratio=SE_RATIO, groups=32,
                   base_width=4, **kwargs)
+
+
+# The published SE-ResNets (timm) load through the ResNet name map of `nivalis.models.resnet`.
+default_cfgs = {
+    "seresnet18": replace(IMAGENET_CFG, weights="timm:seresnet18"),
+    "seresnet50": replace(IMAGENET_CFG, interpolation="bicubic", weights="timm:seresnet50"),
+    "seresnext50_32x4d": replace(IMAGENET_CFG, interpolation="bicubic", weights="timm:seresnext50_32x4d"),
+}

@@ -19,7 +19,9 @@ import torch.nn as nn
 from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.conv_bn_act import ConvBnAct
 from nivalis.layers.shuffle import ShuffleV1Unit, ShuffleV2Unit
+from nivalis.models.configs import IMAGENET_CFG, torchvision_cfg
 from nivalis.models.registry import register_model
+from nivalis.models.weights import PublishedWeights, rule_map
 
 __all__ = ["ShuffleNetV1", "ShuffleNetV2"]
 
@@ -125,3 +127,33 @@ def shufflenet_v2_x1_0(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> 
 @register_model
 def shufflenet_v2_x2_0(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(num_classes=num_classes, in_chans=in_chans, width_mult=2.0, **kwargs)
+
+
+default_cfgs = {
+    "shufflenet_v1_g3": IMAGENET_CFG,
+    "shufflenet_v1_g8": IMAGENET_CFG,
+    "shufflenet_v2_x0_5": torchvision_cfg("shufflenet_v2_x0_5", "shufflenetv2_x0.5-f707e7126e.pth"),
+    "shufflenet_v2_x1_0": torchvision_cfg("shufflenet_v2_x1_0", "shufflenetv2_x1-5666bf0f80.pth"),
+    "shufflenet_v2_x2_0": IMAGENET_CFG,
+}
+
+# torchvision's `shufflenet_v2_x*`: `conv1.0|1` (stem conv, BN), `stage2|3|4.u` units with `branch1` = dw conv
+# `.0`, BN `.1`, 1×1 conv `.2`, BN `.3` (strided units only) and `branch2` = 1×1 conv `.0`, BN `.1`, dw conv `.3`,
+# BN `.4`, 1×1 conv `.5`, BN `.6`; `conv5.0|1`; `fc`. nivalis: `stem.0` (a ConvBnAct: `.0` conv, `.1` BN),
+# `stages.s.u.branch1.i` and `branch2.i` as ConvBnAct units (`.0` conv, `.1` BN), `head`, `fc`.
+_BRANCH2_UNIT = (0, 3, 5)  # torchvision's index of each conv in branch2 (ReLUs sit between)
+
+
+def _torchvision_unit(m) -> str:
+    stage, unit, branch, i, k, leaf = int(m[1]), m[2], m[3], int(m[4]), int(m[5]), m[6]
+    first = 2 * i if branch == "1" else _BRANCH2_UNIT[i]
+    return f"stage{stage + 2}.{unit}.branch{branch}.{first + k}.{leaf}"
+
+
+_TO_TORCHVISION = (
+    (r"stem\.0\.(\d)\.(\w+)", r"conv1.\1.\2"),
+    (r"head\.(\d)\.(\w+)", r"conv5.\1.\2"),
+    (r"stages\.(\d)\.(\d+)\.branch([12])\.(\d)\.(\d)\.(\w+)", _torchvision_unit),
+)
+
+published_weights = {ShuffleNetV2: PublishedWeights({"torchvision": (rule_map(_TO_TORCHVISION), {})})}

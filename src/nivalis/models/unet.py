@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from nivalis.layers.classifier import ClassifierMixin
 from nivalis.layers.conv_bn_act import ConvBnAct
+from nivalis.models.configs import DefaultCfg
 from nivalis.models.registry import register_model
 
 __all__ = ["UNet"]
@@ -107,3 +108,6 @@ class UNet(ClassifierMixin, nn.Module):
 @register_model
 def unet(num_classes: int = 2, in_chans: int = 1, **kwargs) -> UNet:
     return UNet(num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+default_cfgs = {"unet": DefaultCfg(input_size=(1, 256, 256), num_classes=2, mean=None, std=None, classifier="head")}

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 import torch.nn as nn
 
 from nivalis.layers.classifier import ClassifierMixin
+from nivalis.models.configs import torchvision_cfg
+from nivalis.models.fc_head import FullyConnectedHead
 from nivalis.models.registry import register_model
+from nivalis.models.weights import PublishedWeights
 
 __all__ = ["VGG", "CONFIGS"]
 
@@ -27,7 +29,7 @@ CONFIGS: dict[str, tuple[int | str, ...]] = {
 }
 
 
-class VGG(ClassifierMixin, nn.Module):
+class VGG(FullyConnectedHead, ClassifierMixin, nn.Module):
     """VGG with a configuration from Table 1.
 
     Args:
@@ -72,17 +74,6 @@ class VGG(ClassifierMixin, nn.Module):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pool → FC 4096 → FC 4096 (the pre-logits, timm's choice for VGG) → class layer."""
-        x = self.classifier[:6](self.pool(x).flatten(1))
-        return x if pre_logits else self.classifier[6](x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
 
 @register_model
 def vgg11(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
@@ -117,3 +108,19 @@ def vgg19(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
 @register_model
 def vgg19_bn(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> VGG:
     return VGG(CONFIGS["E"], num_classes=num_classes, in_chans=in_chans, batch_norm=True, **kwargs)
+
+
+default_cfgs = {name: torchvision_cfg(name, file, "classifier.6") for name, file in (
+    ("vgg11", "vgg11-8a719046.pth"),
+    ("vgg11_bn", "vgg11_bn-6002323d.pth"),
+    ("vgg13", "vgg13-19584684.pth"),
+    ("vgg16", "vgg16-397923af.pth"),
+    ("vgg16_bn", "vgg16_bn-6c64b313.pth"),
+    ("vgg19", "vgg19-dcbb9e9d.pth"),
+    ("vgg19_bn", "vgg19_bn-c79401a0.pth"),
+)}
+
+# nivalis uses torchvision's names (`features.i`, `classifier.0|3|6`): the layer order is the paper's (conv →
+# [BN] → ReLU per width, max-pool per "M"), which is also torchvision's, so the Sequential indices agree; the
+# test builds both name lists and checks it.
+published_weights = {VGG: PublishedWeights({"torchvision": ((), {})})}

@@ -1,11 +1,12 @@
 """Load published weights (torchvision `.pth`, timm `.pth`/`.safetensors`) or nivalis checkpoints into zoo models.
 
-Every tensor goes through one explicit name map per family (`nivalis.models.weights.<family>`, written from the
-published architecture's parameter names), never through an order heuristic; every shape is checked and the
-first mismatch is named. Files are read with `torch.load(..., weights_only=True)` or `safetensors`, from a
-local path only: nothing is downloaded. When the model's `num_classes` differs from the file's, the class
-layer keeps its fresh initialisation (reported in `model.pretrained_report["reinitialised"]`). BatchNorm
-eps/momentum are set to the reference's (e.g. eps 1e-3 for the TF-slim Inception-ResNet-v2).
+Every tensor goes through one explicit name map per architecture (the `published_weights` of its family
+module, written from the published architecture's parameter names), never through an order heuristic;
+every shape is checked and the first mismatch is named. Files are read with `torch.load(...,
+weights_only=True)` or `safetensors`, from a local path only: nothing is downloaded. When the model's
+`num_classes` differs from the file's, the class layer keeps its fresh initialisation (reported in
+`model.pretrained_report["reinitialised"]`). BatchNorm eps/momentum are set to the reference's (e.g. eps
+1e-3 for the TF-slim Inception-ResNet-v2).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import os
 import pickle
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,41 +24,67 @@ import torch.nn as nn
 
 from nivalis.errors import UserError
 from nivalis.files import torch_load_weights
-from nivalis.models.weights import (
-    alexnet,
-    convnext,
-    densenet,
-    efficientnet,
-    inception,
-    mobilenet,
-    resnet,
-    shufflenet,
-    vgg,
-)
+from nivalis.models.registry import family_modules
 
-__all__ = ["create_model", "load_pretrained", "read_weights", "reference_names", "SOURCES"]
+__all__ = ["NameMap", "PublishedWeights", "TORCHVISION_STEM", "create_model", "first_match", "load_pretrained",
+           "published_weights", "read_weights", "reference_names", "rule_map"]
 
+#: nivalis state-dict name → the source's: a function of (name, model), or (pattern, replacement) rules that
+#: `re.sub` applies one after the other
 NameMap = Callable[[str, nn.Module], str] | tuple[tuple[str, str], ...]
 
-#: model class → {source: (name map nivalis → source, settings of the source: BN eps/momentum, transform_input)}
-SOURCES: dict[str, dict[str, tuple[NameMap, dict]]] = {
-    "ResNet": resnet.SOURCES,
-    "VGG": vgg.SOURCES,
-    "MobileNetV2": mobilenet.SOURCES,
-    "MobileNetV3": mobilenet.V3_SOURCES,
-    "DenseNet": densenet.SOURCES,
-    "AlexNet": alexnet.SOURCES,
-    "ShuffleNetV2": shufflenet.SOURCES,
-    "GoogLeNet": inception.GOOGLENET_SOURCES,
-    "InceptionV3": inception.INCEPTION_V3_SOURCES,
-    "EfficientNet": efficientnet.SOURCES,
-    "ConvNeXt": convnext.SOURCES,
-    "InceptionResNetV2": inception.SOURCES,
-}
-#: tensors whose published shape differs only by singleton axes (ConvNeXt's layer scale)
-_RESHAPE: dict[str, tuple[str, ...]] = {"ConvNeXt": convnext.RESHAPE}
-#: renames applied to a file's own names before mapping (legacy names still in distributed files)
-_FILE_RENAMES: dict[str, tuple[tuple[str, str], ...]] = {"DenseNet": densenet.FILE_RENAMES}
+
+@dataclass(frozen=True)
+class PublishedWeights:
+    """How the published files of one architecture name its tensors (a family module's `published_weights`).
+
+    Attributes:
+        sources: {"torchvision" | "timm": (name map, settings of the reference: BN `eps`/`momentum`,
+            `transform_input`)}.
+        reshape: patterns of tensors whose published shape differs only by singleton axes.
+        file_renames: rules applied to a file's own names first (legacy names still in distributed files).
+        aux_heads: auxiliary class layers, re-initialised with the main one when the classes differ.
+        aux_file_names: pattern of the file's auxiliary-head tensors, ignored when the model has none.
+    """
+
+    sources: dict[str, tuple[NameMap, dict]]
+    reshape: tuple[str, ...] = ()
+    file_renames: tuple[tuple[str, str], ...] = ()
+    aux_heads: tuple[str, ...] = ()
+    aux_file_names: str | None = None
+
+
+_NONE = PublishedWeights({})
+
+
+def published_weights() -> dict[type, PublishedWeights]:
+    """{model class: its published layouts} over every registered family."""
+    return {cls: maps for module in family_modules() for cls, maps in getattr(module, "published_weights", {}).items()}
+
+
+def _weights_of(model: nn.Module) -> PublishedWeights:
+    return published_weights().get(type(model), _NONE)
+
+
+def first_match(name: str, rules: Sequence[tuple[str, str | Callable[[re.Match], str]]]) -> str:
+    """The target of the first rule whose pattern matches all of `name` (a template or a function of the match).
+
+    A name no rule matches is the same in both layouts and comes back unchanged.
+    """
+    for pattern, target in rules:
+        m = re.fullmatch(pattern, name)
+        if m:
+            return target(m) if callable(target) else m.expand(target)
+    return name
+
+
+def rule_map(rules: Sequence[tuple[str, str | Callable[[re.Match], str]]]) -> Callable[[str, nn.Module], str]:
+    """A name map from `first_match` rules that need nothing of the model."""
+    return lambda name, model: first_match(name, rules)
+
+
+#: torchvision's stem `features.0` (`.0` conv, `.1` BN) of MobileNet and EfficientNet, nivalis's `stem.0|1`
+TORCHVISION_STEM = (r"stem\.(\d)\.(\w+)", r"features.0.\1.\2")
 
 
 def create_model(name: str, pretrained: str | os.PathLike | None = None, **kwargs) -> nn.Module:
@@ -128,12 +156,12 @@ def _apply(name_map: NameMap, name: str, model: nn.Module) -> str:
 
 def reference_names(model: nn.Module, source: str) -> dict[str, str]:
     """{nivalis state-dict name: the `source`'s name} for every entry of `model.state_dict()`."""
-    name_map = SOURCES[type(model).__name__][source][0]
+    name_map = _weights_of(model).sources[source][0]
     return {k: _apply(name_map, k, model) for k in model.state_dict()}
 
 
-def _head_names(model: nn.Module) -> set[str]:
-    heads = (model.classifier_name, *inception.AUX_HEADS.get(type(model).__name__, ()))
+def _head_names(model: nn.Module, maps: PublishedWeights) -> set[str]:
+    heads = (model.classifier_name, *maps.aux_heads)
     return {f"{head}.{p}" for head in heads for p in ("weight", "bias")}
 
 
@@ -150,23 +178,24 @@ def load_pretrained(model: nn.Module, name: str, path: str | os.PathLike) -> dic
     if meta.get("model") and meta["model"] != name:
         raise UserError(f"checkpoint {path} holds {meta['model']!r}, not {name!r}")
     cls = type(model).__name__
-    if cls in _FILE_RENAMES and not meta:
-        state = {_apply(_FILE_RENAMES[cls], k, model): v for k, v in state.items()}
+    maps = _weights_of(model)
+    if maps.file_renames and not meta:
+        state = {_apply(maps.file_renames, k, model): v for k, v in state.items()}
     # Published layouts first: where one equals nivalis's names (VGG), the file is taken as published.
-    candidates: dict[str, tuple[NameMap, dict]] = dict(SOURCES.get(cls, {})) if not meta else {}
+    candidates: dict[str, tuple[NameMap, dict]] = dict(maps.sources) if not meta else {}
     candidates["nivalis"] = ((), {})
     own = model.state_dict()
-    head = _head_names(model)
+    head = _head_names(model, maps)
     body = [k for k in own if k not in head]
     # The source is the one whose names the file holds: nivalis's own, or a published layout.
     covered = {s: sum(_apply(m, k, model) in state for k in body) for s, (m, _) in candidates.items()}
     source = max(covered, key=covered.get)
     name_map, bn = candidates[source]
-    if source == "nivalis" and covered[source] < len(body) and not meta and cls not in SOURCES:
-        known = ", ".join(sorted(SOURCES))
+    if source == "nivalis" and covered[source] < len(body) and not meta and not maps.sources:
+        known = ", ".join(sorted(c.__name__ for c, m in published_weights().items() if m.sources))
         raise UserError(f"{path} does not use nivalis's names for {name}, and there is no name map for its "
                         f"architecture ({cls}) yet; published weights load into {known}")
-    reshape = _RESHAPE.get(cls, ())
+    reshape = maps.reshape
     loaded: dict[str, torch.Tensor] = {}
     used: set[str] = set()
     for k in body:
@@ -194,7 +223,7 @@ def load_pretrained(model: nn.Module, name: str, path: str | os.PathLike) -> dic
         else:
             loaded[k] = own[k]
             reinitialised.append(k)
-    optional = inception.AUX_FILE_NAMES.get(cls)  # auxiliary heads the model was built without
+    optional = maps.aux_file_names  # auxiliary heads the model was built without
     unused = [r for r in state if r not in used and r not in file_head and not (optional and re.match(optional, r))]
     if unused:
         raise UserError(f"{path} holds tensors the {name} architecture does not have, first {unused[0]!r} "
