@@ -9,8 +9,8 @@ from nivalis.errors import UserError
 from nivalis.layers.effnet_block import EffNetBlock
 from nivalis.layers.shuffle import ChannelShuffle
 from nivalis.models import create_model
-from nivalis.nas.rewrite import swap_blocks, swap_conv3x3
-from nivalis.nas.variants import create_variant
+from nivalis.models.block_swap import swap_blocks, swap_conv3x3
+from nivalis.models.variants import create_variant
 from nivalis.profile import count
 
 CIFAR = (3, 32, 32)

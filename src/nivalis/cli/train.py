@@ -50,7 +50,7 @@ def train(
         from nivalis.data import load_with_download
 
         data = load_with_download(data, str(data_dir) if data_dir else None, download=True)
-    from nivalis.nas.variants import create_variant
+    from nivalis.models.variants import create_variant
 
     model_kwargs: dict = {"block": block} if block else {}
     if pretrained is not None:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from nivalis.errors import UserError
 from nivalis.files import atomic_write_text
-from nivalis.nas.variants import create_variant
+from nivalis.models.variants import create_variant
 
 
 @dataclass
@@ -151,7 +151,7 @@ def block_kind(model) -> str:
 def _model_kwargs(spec: ModelSpec, data, cfg: CompareConfig) -> tuple[dict, str | None]:
     """Keyword arguments for `create_model` (block swap, GTSRB dropout) and a note if dropout is not possible."""
     from nivalis.models import create_model
-    from nivalis.nas.rewrite import swap_blocks
+    from nivalis.models.block_swap import swap_blocks
 
     kwargs: dict = {"block": spec.block} if spec.block else {}
     if data.name != "gtsrb" or not cfg.gtsrb_dropout:

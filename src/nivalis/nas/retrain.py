@@ -48,7 +48,7 @@ def retrain(spec: dict[str, Any] | str | Path, data: ClassificationData | str | 
             resume: bool = False, desc: str | None = None) -> dict[str, Any]:
     """Train the architecture of `spec` from scratch on the full training split (engine `fit`); test it."""
     from nivalis.engine.classify import train_classifier
-    from nivalis.nas.variants import create_variant
+    from nivalis.models.variants import create_variant
 
     if not isinstance(spec, dict):
         spec = load_arch(spec)

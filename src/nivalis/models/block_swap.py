@@ -1,5 +1,7 @@
-"""Rewrite a built network: its vanilla 3×3 convolutions become efficient blocks (seed 003 §5: "the other
-architectures then simply replace the convolutional layers without changing the hyper-parameters").
+"""Seed 003's block swap: the vanilla 3×3 convolutions of a built network become efficient blocks.
+
+Seed 003 §5: "the other architectures then simply replace the convolutional layers without changing the
+hyper-parameters".
 
 `swap_conv3x3(model, spec)` rewrites a network in place of its 3×3 slots with blocks of
 `nivalis.layers.block_factory.make_block`; `swap_blocks(create_model(name, ...), "effnet", name)` is the
