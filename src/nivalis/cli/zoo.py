@@ -17,27 +17,14 @@ PretrainedOpt = Annotated[Path | None, typer.Option(
     help="Weights file: torchvision .pth, timm .pth/.safetensors or a nivalis checkpoint (read locally).")]
 
 
-def _defaults(name: str, input: str | None, num_classes: int | None) -> tuple[tuple[int, ...], int, str]:
-    """(input shape, num_classes, input text): the options given, else the model's default configuration."""
-    from nivalis.models import default_cfg
-    from nivalis.profile import parse_input_shape
-
-    cfg = default_cfg(name)
-    if input is None:
-        input = "x".join(map(str, cfg.input_size))
-    return parse_input_shape(input), cfg.num_classes if num_classes is None else num_classes, input
-
-
-def _pretrained_report(model) -> dict:
-    """{"pretrained": what was loaded} when weights came from --pretrained; the note goes to stderr too."""
-    report = getattr(model, "pretrained_report", None)
-    if not report:
-        return {}
-    if report["note"]:
+def _emit(result: dict, as_json: bool, human: str | None = None) -> None:
+    """Print the result; a note on weights loaded from --pretrained goes to stderr as well."""
+    note = result.get("pretrained", {}).get("note")
+    if note:
         import sys
 
-        print(f"note: {report['note']}", file=sys.stderr)
-    return {"pretrained": report}
+        print(f"note: {note}", file=sys.stderr)
+    emit(result, as_json, human=human)
 
 
 @app.command("list")
@@ -52,23 +39,12 @@ def list_(
     interpolation, classifier layer, published weights and their file).
     """
     setup(quiet)
-    from nivalis.errors import UserError
-    from nivalis.models import default_cfg, list_models, model_family
-    from nivalis.profile.meta import param_count
-    from nivalis.progress import progress
+    from nivalis.profile.zoo import zoo_listing
 
-    names = list_models(pattern)
-    if pattern and not names:
-        raise UserError(f"no registered model matches {pattern!r} (see `nivalis zoo list`)")
-    # Built on the meta device: exact counts without allocating or initialising weights.
-    params = {n: param_count(n) for n in progress(names, total=len(names), desc="counting parameters")}
-    cfgs = {n: default_cfg(n).to_dict() for n in names}
-    rows = [{"name": n, "family": model_family(n), "params": params[n], "default_cfg": cfgs[n]} for n in names]
+    listing = zoo_listing(pattern)
     lines = [f"{'model':<28} {'family':<14} {'params':>13}"]
-    lines += [f"{r['name']:<28} {r['family']:<14} {r['params']:>13,}" for r in rows]
-    emit({"models": names, "families": {r["name"]: r["family"] for r in rows}, "params": params, "rows": rows,
-          "default_cfg": cfgs},
-         as_json, human="\n".join(lines))
+    lines += [f"{r['name']:<28} {r['family']:<14} {r['params']:>13,}" for r in listing["rows"]]
+    emit(listing, as_json, human="\n".join(lines))
 
 
 @app.command()
@@ -84,23 +60,15 @@ def profile(
 ) -> None:
     """Parameters, FLOPs (FlopCounterMode, multiply-add = 2), CPU latency and per-layer data flow."""
     setup(quiet)
-    from nivalis.errors import UserError
-    from nivalis.models import create_model
-    from nivalis.profile import count, dataflow, latency_ms
+    from nivalis.profile.zoo import profile_model
 
-    shape, num_classes, input = _defaults(name, input, num_classes)
-    model = create_model(name, num_classes=num_classes, in_chans=shape[0], pretrained=pretrained)
-    try:
-        counts = count(model, shape)
-    except RuntimeError as exc:
-        raise UserError(f"model {name!r} cannot take input {input}: {str(exc).splitlines()[0][:140]}") from None
-    result = {"model": name, "input": list(shape), **_pretrained_report(model), **counts,
-              "latency_ms": latency_ms(model, shape, runs=runs), "dataflow": dataflow(model, shape)}
-    human = (f"{name} at {input}: {counts['params']:,} params, {counts['flops'] / 1e9:.3f} GFLOPs, "
+    result = profile_model(name, input=input, num_classes=num_classes, pretrained=pretrained, runs=runs)
+    shape = input or "x".join(map(str, result["input"]))
+    human = (f"{name} at {shape}: {result['params']:,} params, {result['flops'] / 1e9:.3f} GFLOPs, "
              f"{result['latency_ms']:.2f} ms (CPU, batch 1)\n" +
              "\n".join(f"  {r['layer']:<40} {'x'.join(map(str, r['shape'])):>16} {r['floats']:>12,}"
                        for r in result["dataflow"]))
-    emit(result, as_json, human=human)
+    _emit(result, as_json, human=human)
 
 
 @app.command()
@@ -130,79 +98,12 @@ def export(
     """
     setup(quiet)
     from nivalis.engine import load_checkpoint
-    from nivalis.errors import UserError
-    from nivalis.nas.variants import create_variant
-    from nivalis.profile import export_onnx
+    from nivalis.profile.zoo import export_model
 
-    if onnx is None:
-        raise UserError("give the output file: --onnx OUT.onnx")
-    if checkpoint is not None and pretrained is not None:
-        raise UserError("give either --checkpoint or --pretrained, not both")
-    if int8 != (calibrate is not None):
-        raise UserError("--int8 needs --calibrate DATA (and --calibrate is only for --int8)")
-    from nivalis.files import prepare_output_file
-
-    prepare_output_file(onnx, option="--onnx")  # a folder, /proc or a read-only place fails before the export
-    ckpt = load_checkpoint(checkpoint) if checkpoint is not None else None
-    meta = ckpt.get("meta", {}) if ckpt else {}
-    if name is None:
-        if not meta.get("model"):
-            raise UserError("give a model NAME, or --checkpoint of a `nivalis train` run (its meta names the model)")
-        name = meta["model"]
-    shape, num_classes, input = _defaults(name, input, num_classes)
-    kwargs = {"num_classes": num_classes, "in_chans": shape[0], "pretrained": pretrained}
-    if ckpt is not None:
-        if meta.get("model") and meta["model"] != name:
-            raise UserError(f"checkpoint {checkpoint} holds {meta['model']!r}, not {name!r}")
-        kwargs.update(num_classes=meta.get("num_classes", num_classes), in_chans=meta.get("in_chans", shape[0]),
-                      **meta.get("model_kwargs", {}))
-        if meta.get("input_shape"):
-            shape = tuple(meta["input_shape"])
-    data = _calibration_data(calibrate, data_dir, shape) if int8 else None
-    model = create_variant(name, **kwargs)  # a checkpoint's model_kwargs may swap blocks or set NAR operators
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-    if onnx.parent and not onnx.parent.exists():
-        raise UserError(f"output folder does not exist: {onnx.parent}")
-    try:
-        result = export_onnx(model, shape, onnx)
-    except RuntimeError as exc:
-        raise UserError(f"cannot export {name!r} at {input}: {str(exc).splitlines()[0][:140]}") from None
-    if data is not None:
-        result.update(_int8(Path(result["onnx"]), data, calibration_images))
-    emit({"model": name, **_pretrained_report(model), **result}, as_json)
-
-
-def _calibration_data(calibrate: str, data_dir: Path | None, shape: tuple[int, ...]):
-    """The --calibrate data set (a name, or a folder whose layout names it), checked against the model's input."""
-    from nivalis.data import list_datasets, load_classification
-    from nivalis.errors import UserError
-
-    folder = Path(calibrate)
-    if calibrate not in list_datasets() and folder.is_dir():
-        layouts = {"cifar10": "data_batch_1", "svhn": "train_32x32.mat", "gtsrb": "Final_Training"}
-        found = [n for n, marker in layouts.items() if any(folder.rglob(marker))]
-        if not found:
-            raise UserError(f"{folder} holds no CIFAR-10, SVHN or GTSRB files to calibrate with")
-        calibrate, data_dir = found[0], folder
-    data = load_classification(calibrate, str(data_dir) if data_dir else None)
-    if tuple(data.input_shape) != tuple(shape):
-        raise UserError(f"{calibrate} images are {'x'.join(map(str, data.input_shape))}, the model takes "
-                        f"{'x'.join(map(str, shape))}")
-    return data
-
-
-def _int8(onnx_path: Path, data, calibration_images: int) -> dict:
-    """Quantize `onnx_path` with batches of `data`'s training split; fp32 and int8 accuracy on its test split."""
-    from nivalis.profile.quantize import onnx_accuracy, quantize_int8
-
-    train_x = data.train.tensors[0][:calibration_images].numpy()
-    batches = [train_x[i:i + 64] for i in range(0, len(train_x), 64)]
-    int8_path = quantize_int8(onnx_path, onnx_path.with_suffix(".int8.onnx"), batches)
-    test_x, test_y = data.test.tensors[0].numpy(), data.test.tensors[1].numpy()
-    return {"int8": str(int8_path), "calibration": {"data": data.name, "images": len(train_x)},
-            "accuracy_fp32": onnx_accuracy(onnx_path, test_x, test_y),
-            "accuracy_int8": onnx_accuracy(int8_path, test_x, test_y)}
+    _emit(export_model(name, onnx, input=input, num_classes=num_classes,
+                       checkpoint=load_checkpoint(checkpoint) if checkpoint is not None else None,
+                       checkpoint_file=checkpoint, pretrained=pretrained, int8=int8, calibrate=calibrate,
+                       data_dir=data_dir, calibration_images=calibration_images), as_json)
 
 
 @app.command()

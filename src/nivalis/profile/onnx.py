@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import statistics
-import time
 import warnings
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from nivalis.files import atomic_path
+from nivalis.profile.latency import median_ms
 
 
 def _to_onnx_bytes(model: nn.Module, x: torch.Tensor, opset: int = 17) -> bytes:
@@ -27,7 +26,8 @@ def _to_onnx_bytes(model: nn.Module, x: torch.Tensor, opset: int = 17) -> bytes:
     return buffer.getvalue()
 
 
-def _session(onnx_bytes: bytes, threads: int | None = None):
+def session(onnx_bytes: bytes, threads: int | None = None):
+    """An onnxruntime CPU session of an ONNX model in memory (`threads`: intra-op threads, default its own)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -53,7 +53,7 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | os.P
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     expected = model(x)
-    got = _session(data).run(None, {"input": x.numpy()})[0]
+    got = session(data).run(None, {"input": x.numpy()})[0]
     diff = float(np.max(np.abs(got - expected.numpy()))) if got.size else 0.0
     return {"onnx": str(path), "max_abs_diff": diff}
 
@@ -67,13 +67,10 @@ def onnx_latency_ms(model: nn.Module, input_shape: tuple[int, ...], *, runs: int
     """
     model = model.eval()
     x = torch.randn(1, *input_shape)
-    session = _session(_to_onnx_bytes(model, x), threads)
-    feed = {"input": x.numpy()}
-    for _ in range(warmup):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        session.run(None, feed)
-        times.append(time.perf_counter() - t0)
-    return 1000.0 * statistics.median(times)
+    return session_latency_ms(session(_to_onnx_bytes(model, x), threads), x.numpy(), runs=runs, warmup=warmup)
+
+
+def session_latency_ms(ort_session, x: np.ndarray, *, runs: int, warmup: int) -> float:
+    """Median latency of an onnxruntime session on input `x` (fed as "input")."""
+    feed = {"input": x}
+    return median_ms(lambda: ort_session.run(None, feed), runs=runs, warmup=warmup)

@@ -18,7 +18,8 @@ import numpy as np
 
 from nivalis.files import atomic_path
 
-__all__ = ["int8_comparison", "onnx_accuracy", "onnx_file_latency_ms", "quantize_int8"]
+__all__ = ["calibration_batches", "int8_comparison", "int8_export", "onnx_accuracy", "onnx_file_latency_ms",
+           "quantize_int8"]
 
 
 def _reader(batches: Iterable[np.ndarray], input_name: str = "input"):
@@ -56,12 +57,12 @@ def quantize_int8(onnx_path: str | os.PathLike, int8_path: str | os.PathLike,
 
 def onnx_accuracy(onnx_path: str | os.PathLike, images: np.ndarray, labels: np.ndarray, batch: int = 256) -> float:
     """Top-1 accuracy of an ONNX classifier (input named "input") on float32 NCHW images."""
-    from nivalis.profile.onnx import _session
+    from nivalis.profile.onnx import session
 
-    session = _session(Path(onnx_path).read_bytes())
+    ort_session = session(Path(onnx_path).read_bytes())
     correct = 0
     for start in range(0, len(images), batch):
-        scores = session.run(None, {"input": np.ascontiguousarray(images[start:start + batch], dtype=np.float32)})[0]
+        scores = ort_session.run(None, {"input": np.ascontiguousarray(images[start:start + batch], dtype=np.float32)})[0]
         correct += int((scores.argmax(1) == labels[start:start + batch]).sum())
     return correct / max(1, len(images))
 
@@ -69,21 +70,31 @@ def onnx_accuracy(onnx_path: str | os.PathLike, images: np.ndarray, labels: np.n
 def onnx_file_latency_ms(onnx_path: str | os.PathLike, input_shape: tuple[int, ...], *, runs: int = 30,
                          warmup: int = 5, threads: int | None = None) -> float:
     """Median onnxruntime CPU latency (batch 1) of an ONNX file, e.g. an int8 model."""
-    import statistics
-    import time
+    from nivalis.profile.onnx import session, session_latency_ms
 
-    from nivalis.profile.onnx import _session
+    x = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)
+    return session_latency_ms(session(Path(onnx_path).read_bytes(), threads), x, runs=runs, warmup=warmup)
 
-    session = _session(Path(onnx_path).read_bytes(), threads)
-    feed = {"input": np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)}
-    for _ in range(warmup):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        session.run(None, feed)
-        times.append(time.perf_counter() - t0)
-    return 1000.0 * statistics.median(times)
+
+def calibration_batches(data, images: int, batch: int = 64) -> list[np.ndarray]:
+    """The first `images` training images of `data` (a `ClassificationData`) in batches for `quantize_int8`."""
+    train_x = data.train.tensors[0][:images].numpy()
+    return [train_x[i:i + batch] for i in range(0, len(train_x), batch)]
+
+
+def int8_export(onnx_path: str | os.PathLike, data, calibration_images: int = 512) -> dict:
+    """Quantize `onnx_path` next to itself (OUT.int8.onnx), calibrated on `data`'s training split.
+
+    Returns {"int8", "calibration", "accuracy_fp32", "accuracy_int8"}: both accuracies by onnxruntime on the
+    test split.
+    """
+    onnx_path = Path(onnx_path)
+    batches = calibration_batches(data, calibration_images)
+    int8_path = quantize_int8(onnx_path, onnx_path.with_suffix(".int8.onnx"), batches)
+    test_x, test_y = data.test.tensors[0].numpy(), data.test.tensors[1].numpy()
+    return {"int8": str(int8_path), "calibration": {"data": data.name, "images": sum(map(len, batches))},
+            "accuracy_fp32": onnx_accuracy(onnx_path, test_x, test_y),
+            "accuracy_int8": onnx_accuracy(int8_path, test_x, test_y)}
 
 
 def int8_comparison(model, data, *, calibration_images: int = 512, latency_runs: int = 30,
@@ -98,9 +109,7 @@ def int8_comparison(model, data, *, calibration_images: int = 512, latency_runs:
     with tempfile.TemporaryDirectory() as work:
         fp32 = Path(work) / "model.onnx"
         export_onnx(model, data.input_shape, fp32)
-        train_x = data.train.tensors[0][:calibration_images].numpy()
-        int8 = quantize_int8(fp32, Path(work) / "model.int8.onnx",
-                             [train_x[i:i + 64] for i in range(0, len(train_x), 64)])
+        int8 = quantize_int8(fp32, Path(work) / "model.int8.onnx", calibration_batches(data, calibration_images))
         test_x, test_y = data.test.tensors[0].numpy(), data.test.tensors[1].numpy()
         fp32_ms = onnx_file_latency_ms(fp32, data.input_shape, runs=latency_runs, threads=threads)
         int8_ms = onnx_file_latency_ms(int8, data.input_shape, runs=latency_runs, threads=threads)
