@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-record", action="store_true", help="print only, do not append to RESULTS.md")
     args = parser.parse_args()
-    from nivalis.snow.io import load_radargram_folder
+    from nivalis.snow import load_radargram_folder
     from nivalis.snow.simulate import SimulatorConfig, campaign_statistics, simulate_campaign
 
     cfg = SimulatorConfig(radargrams=args.radargrams, seed=args.seed, fmt="v5", echograms=True)
