@@ -94,29 +94,44 @@ def train(
 
 @app.command()
 def predict(
-    image: Annotated[Path, typer.Argument(help="JPEG, PNG or GeoTIFF image.")],
+    images: Annotated[list[Path], typer.Argument(help="JPEG, PNG or GeoTIFF image; or several, folders, globs, a "
+                                                      "list .txt (one path a line) or a local STAC .json (a batch: "
+                                                      "OUT/scenes/<id>/, manifest.json, mosaic.vrt, "
+                                                      "avalanches.gpkg).")],
     checkpoint: Annotated[Path, typer.Option(help="checkpoint.pt from `nivalis avalanche train`.")],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("avalanche-out"),
     refine: RefineOpt = "none",
     threshold: ThresholdOpt = None,
     precision: PrecisionOpt = "fp32",
-    tile: Annotated[int | None, typer.Option(min=16, help="Output tile side of the dense pass (memory bound).")] = None,
+    tile: Annotated[int | None, typer.Option(min=16, help="Output tile side of the dense pass (memory bound) "
+                                                          "[default: from the model's reach].")] = None,
     min_area: Annotated[int, typer.Option(min=1, help="Smallest polygon kept, in pixels.")] = 16,
     simplify: Annotated[float, typer.Option(min=0.0, help="Straighten polygon outlines: Douglas–Peucker tolerance "
                                                           "in metres (pixels without georeferencing); 0 = exact "
                                                           "pixel edges.")] = 0.0,
     bands: BandsOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Batch: skip scenes the manifest in OUT records as done "
+                                                          "with the same input and checkpoint content.")] = False,
+    asset: Annotated[str | None, typer.Option(help="STAC: the asset key to map [default: the item's only image "
+                                                   "asset].")] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Map every pixel: probability GeoTIFF, mask GeoTIFF, overlay PNG, avalanche polygons (GeoJSON)."""
+    """Map every pixel: probability GeoTIFF, mask GeoTIFF, overlay PNG, avalanche polygons (GeoJSON, GeoPackage).
+
+    A batch exits 1 when some scenes failed, 2 when all did (each reason is in the manifest and the JSON's
+    `failed`). Under `torchrun -m nivalis avalanche predict ...` the scenes are shared among the ranks."""
     setup(quiet)
-    from nivalis.avalanche.predict import predict_image
+    from nivalis.avalanche.batch import exit_code, predict_paths
 
     out = prepare_output_dir(out)
-    result = predict_image(image, checkpoint, out, refine=refine, threshold=threshold, precision=precision, tile=tile,
-                           min_area_px=min_area, bands=bands, simplify_m=simplify)
+    result = predict_paths(images, checkpoint, out, refine=refine, threshold=threshold, precision=precision,
+                           tile=tile, min_area_px=min_area, bands=bands, simplify_m=simplify, resume=resume,
+                           asset=asset)
     emit(result, as_json)
+    code = exit_code(result)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -7,8 +7,10 @@ is a single-process no-op.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -68,6 +70,41 @@ def wrap_ddp(model: nn.Module, device: torch.device | None = None, **ddp_kwargs)
         device = param.device if param is not None else torch.device("cpu")
     device_ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=device_ids, **ddp_kwargs)
+
+
+def shard(weights: Sequence[float], ctx: DistContext | None = None) -> list[int]:
+    """Indices of the items this rank takes, the same split on every rank: largest first, each to the rank with the
+    least weight so far (ties to the lower rank). One process takes every item, in order."""
+    ctx = ctx or get_context()
+    if not ctx.enabled:
+        return list(range(len(weights)))
+    load = [0.0] * ctx.world_size
+    mine = []
+    for i in sorted(range(len(weights)), key=lambda i: (-float(weights[i]), i)):
+        rank = min(range(ctx.world_size), key=lambda r: (load[r], r))
+        load[rank] += max(float(weights[i]), 1e-9)
+        if rank == ctx.rank:
+            mine.append(i)
+    return sorted(mine)
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """Every rank's `obj` (picklable), in rank order, on every rank; `[obj]` in one process."""
+    ctx = get_context()
+    if not ctx.enabled:
+        return [obj]
+    out: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank `src`'s `obj` on every rank (the others' `obj` is ignored); `obj` itself in one process."""
+    if not get_context().enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
 
 
 def shutdown() -> None:
