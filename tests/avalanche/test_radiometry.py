@@ -282,3 +282,29 @@ def test_a_vrt_mosaic_of_tiles_predicts_as_the_whole_scene(tmp_path):
     b = predict_image(tmp_path / "mosaic.vrt", clf, tmp_path / "b")
     assert b["windowed"] and b["crs"] == "EPSG:32613"
     np.testing.assert_allclose(_band1(a["probability"]), _band1(b["probability"]), atol=1e-6, equal_nan=True)
+
+
+def test_a_scene_far_from_the_training_radiometry_is_predicted_with_a_warning(tmp_path):
+    """The result says which bands and scaling were used and how far the scene's band means lie from the
+    checkpoint's (in its training σ); digital numbers given to a reflectance model (×7 here) are warned about."""
+    scene = _bgrn_scene(48, border=0)
+    write_geotiff(tmp_path / "ok.tif", scene, UTM, descriptions=BGRN)
+    write_geotiff(tmp_path / "dn.tif", (scene.astype(np.int64) * 7).astype(np.uint16), UTM, descriptions=BGRN)
+    clf = _classifier()
+    ok = predict_image(tmp_path / "ok.tif", clf, tmp_path / "a")  # no warning: warnings are errors in these tests
+    assert ok["bands"] == ["red", "green", "blue"] and ok["georeferencing"] == "transform"
+    assert ok["scaling"] == {"dtype": "uint16", "factor": 1.0, "mean": [5000.0, 5200.0, 4800.0],
+                             "std": [2000.0, 2100.0, 1900.0]}
+    red = scene[..., 2].astype(np.float64).mean()
+    assert ok["radiometry_sigma_bands"][0] == pytest.approx(abs(red - 5000.0) / 2000.0, abs=0.01)
+    assert ok["radiometry_sigma"] == max(ok["radiometry_sigma_bands"]) < 1.0
+    sigma = {}
+    for windowed in (True, False):  # a decimated read of the streamed scene, the whole in-memory scene
+        with pytest.warns(UserWarning, match=r"σ from the model's training statistics \(band \d of red,green,blue"):
+            far = predict_image(tmp_path / "dn.tif", clf, tmp_path / f"b{windowed}", windowed=windowed)
+        assert far["windowed"] is windowed and far["bands"] == ["red", "green", "blue"]
+        sigma[windowed] = far["radiometry_sigma"]
+    rgb = scene[..., [2, 1, 0]].reshape(-1, 3).astype(np.float64).mean(0)
+    expected = np.abs(7 * rgb - [5000.0, 5200.0, 4800.0]) / [2000.0, 2100.0, 1900.0]
+    assert sigma[False] == pytest.approx(expected.max(), abs=0.01) and sigma[False] > 10
+    assert sigma[True] == pytest.approx(sigma[False], rel=0.05)

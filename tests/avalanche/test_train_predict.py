@@ -164,15 +164,18 @@ def test_object_metrics_count_hand_drawn_avalanches():
     truth[2:12, 2:12] = True      # A: 100 px, predicted 60 % → detected at 50 %, not at 70 / 80 %
     truth[20:30, 2:12] = True     # B: 100 px, predicted 90 % → detected at every coverage
     truth[2:6, 30:34] = True      # C: 16 px, missed
-    truth[12, 12] = True          # joins A diagonally: 8-connected, one avalanche of 101 px
+    truth[12, 12] = True          # touches A at a corner only: its own 4-connected region, 1 px < 16
     pred = np.zeros_like(truth)
     pred[2:8, 2:12] = True        # 60 px of A
     pred[20:29, 2:12] = True      # 90 px of B
-    pred[35:38, 35:38] = True     # a false alarm
-    pred[14:16, 30:33] = True     # another false alarm
+    pred[34:38, 34:38] = True     # a false alarm (16 px)
+    pred[14:16, 30:38] = True     # another false alarm (16 px)
+    pred[35:38, 20:25] = True     # 15 px: below --min-area, no polygon, no object
     c = object_counts(pred, truth)
     assert c == {"reference": 3, "predicted": 4, "detected_50": 2, "detected_70": 1, "detected_80": 1,
                  "false_alarms": 2}
+    assert object_counts(pred, truth, min_area_px=1) == {"reference": 4, "predicted": 5, "detected_50": 2,
+                                                         "detected_70": 1, "detected_80": 1, "false_alarms": 3}
     s = object_scores(c)
     assert s["object_pod"] == pytest.approx(2 / 3) and s["object_pod_70"] == pytest.approx(1 / 3)
     assert s["object_ppv"] == s["object_ppv_80"] == pytest.approx(0.5)

@@ -124,3 +124,32 @@ def test_simplify_in_metres_keeps_polygons_valid(tmp_path):
     simple = mask_to_polygons(mask, UTM, simplify_px=simplify_pixels(4.0, UTM))[0]
     assert simple.is_valid and len(simple.exterior.coords) < len(exact.exterior.coords) / 2
     assert abs(simple.area - exact.area) / exact.area < 0.05
+
+
+@pytest.mark.parametrize("georef", [None, UTM, GeoRef("EPSG:32613", (0.3, 0.0, 412_345.67, 0.0, -0.3, 4_400_000.13)),
+                                    GeoRef("EPSG:4326", (1e-5, 0.0, -105.123457, 0.0, -1e-5, 39.987654))])
+def test_min_area_counts_whole_pixels_whatever_the_position(georef):
+    """4×4 squares at every offset of a 5 px lattice (5,476 of them) are all 16 px: all kept at --min-area 16,
+    none at 17, whatever floating-point error their map coordinates carry."""
+    mask = np.zeros((370, 370), bool)
+    for r in range(0, 370, 5):
+        for c in range(0, 370, 5):
+            mask[r:r + 4, c:c + 4] = True
+    assert len(mask_to_polygons(mask, georef, min_area_px=16)) == 74 * 74
+    assert mask_to_polygons(mask, georef, min_area_px=17) == []
+
+
+@pytest.mark.parametrize("min_area", [1, 5, 16])
+def test_object_metrics_count_the_delivered_polygons(min_area):
+    """`evaluate`'s predicted objects are the polygons `predict` delivers: 4-connected, at least --min-area px."""
+    from scipy import ndimage
+
+    from nivalis.avalanche.metrics import object_counts, objects
+
+    rng = np.random.default_rng(min_area)
+    mask = ndimage.gaussian_filter(rng.random((120, 150)), 2.0) > 0.52  # blobs, corner contacts, holes
+    n_polygons = len(mask_to_polygons(mask, UTM, min_area_px=min_area))
+    assert n_polygons == objects(mask, min_area)[1] > 3
+    assert object_counts(mask, np.zeros_like(mask), min_area_px=min_area)["false_alarms"] == n_polygons
+    # 8-connected counting (the old rule) gives another number here
+    assert ndimage.label(mask, np.ones((3, 3)))[1] != ndimage.label(mask)[1]

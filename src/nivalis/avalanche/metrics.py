@@ -6,10 +6,12 @@ Pixel scores (`pixel_*`; the bare `iou`, `f1`, `pod`, `ppv`, `accuracy` are alia
     \\mathrm{IoU} = \\frac{TP}{TP + FP + FN},\\quad F_1 = \\frac{2TP}{2TP + FP + FN},\\quad
     \\mathrm{POD} = \\frac{TP}{TP + FN},\\quad \\mathrm{PPV} = \\frac{TP}{TP + FP}.
 
-Object scores count avalanches as inventories do. A reference avalanche is an 8-connected component
-:math:`A` of the (valid) reference mask; it is *detected* at coverage :math:`c` when the predicted mask
-:math:`M` covers :math:`|A \\cap M| \\ge c\\,|A|`, :math:`c \\in \\{0.5, 0.7, 0.8\\}`. A predicted object
-(8-connected component of :math:`M`) is a *false alarm* when it shares no pixel with any reference avalanche:
+Object scores count avalanches as inventories do, and objects are what `vectorize` delivers as polygons: a
+4-connected region of at least `min_area_px` pixels (`MIN_AREA_PX`, `--min-area`). A reference avalanche is
+such a region :math:`A` of the (valid) reference mask; it is *detected* at coverage :math:`c` when the
+predicted objects :math:`M` (such regions of the predicted mask: the delivered polygons) cover
+:math:`|A \\cap M| \\ge c\\,|A|`, :math:`c \\in \\{0.5, 0.7, 0.8\\}`. A predicted object is a *false alarm*
+when it shares no pixel with the reference mask:
 
 .. math::
     \\mathrm{POD}_c = \\frac{\\#\\text{detected}_c}{\\#\\text{reference}},\\quad
@@ -56,29 +58,46 @@ def scores(counts: dict[str, int]) -> dict[str, float | None]:
 
 
 COVERAGES = (0.5, 0.7, 0.8)
-_EIGHT = np.ones((3, 3), bool)
+#: smallest object (and delivered polygon) in pixels: `predict --min-area` and `evaluate --min-area` default
+MIN_AREA_PX = 16
+
+
+def objects(mask: np.ndarray, min_area_px: int = MIN_AREA_PX) -> tuple[np.ndarray, int]:
+    """(labels 1..n, n) of the 4-connected True regions of `mask` of at least `min_area_px` pixels (0 elsewhere):
+    the regions `vectorize.mask_to_polygons` outlines."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask)  # the default structure is 4-connected
+    if n and min_area_px > 1:
+        area = np.bincount(labels.ravel(), minlength=n + 1)
+        keep = area >= min_area_px
+        keep[0] = False
+        renumber = np.zeros(n + 1, labels.dtype)
+        renumber[keep] = np.arange(1, int(keep.sum()) + 1)
+        labels, n = renumber[labels], int(keep.sum())
+    return labels, int(n)
 
 
 def object_counts(predicted: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None,
-                  coverages: tuple[float, ...] = COVERAGES) -> dict[str, int]:
+                  coverages: tuple[float, ...] = COVERAGES, min_area_px: int = MIN_AREA_PX) -> dict[str, int]:
     """Reference avalanches, those detected at each coverage (`detected_50`, ...), predicted objects and
-    false alarms (see the module docstring); nodata pixels belong to no object."""
-    from scipy import ndimage
-
+    false alarms (see the module docstring); nodata pixels belong to no object. Objects are 4-connected
+    regions of at least `min_area_px` pixels, as the delivered polygons."""
     p, t = predicted.astype(bool), truth.astype(bool)
     if valid is not None:
         p, t = p & valid, t & valid
-    ref, n_ref = ndimage.label(t, structure=_EIGHT)
-    pred, n_pred = ndimage.label(p, structure=_EIGHT)
+    ref, n_ref = objects(t, min_area_px)
+    pred, n_pred = objects(p, min_area_px)
+    delivered = pred > 0  # coverage by the delivered objects only
     out = {"reference": int(n_ref), "predicted": int(n_pred)}
     if n_ref:
         area = np.bincount(ref.ravel(), minlength=n_ref + 1)[1:]
-        covered = np.bincount(ref[p], minlength=n_ref + 1)[1:]
+        covered = np.bincount(ref[delivered], minlength=n_ref + 1)[1:]
         for c in coverages:
             out[f"detected_{round(c * 100)}"] = int(np.count_nonzero(covered >= c * area))
     else:
         out.update({f"detected_{round(c * 100)}": 0 for c in coverages})
-    hits = np.unique(pred[t & p])
+    hits = np.unique(pred[t & delivered])  # touching any reference pixel, even of a region below min_area_px
     out["false_alarms"] = int(n_pred - np.count_nonzero(hits))
     return out
 

@@ -11,7 +11,13 @@ import numpy as np
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net, predict_probability
-from nivalis.avalanche.inputs import check_scene, load_model_scene, load_model_scenes, model_input
+from nivalis.avalanche.inputs import (
+    check_scene,
+    load_model_scene,
+    load_model_scenes,
+    model_input,
+    scene_input_summary,
+)
 from nivalis.avalanche.io.layout import Scene
 from nivalis.avalanche.io.raster import BandSelection
 from nivalis.avalanche.io.writers import write_geotiff, write_image
@@ -113,6 +119,7 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
         return predict_geotiff_windowed(clf, image_path, out_dir, threshold=t_used, config=cfg, precision=precision,
                                         min_area_px=min_area_px, simplify_m=simplify_m, bands=selection)
     scene = load_model_scene(clf, image_path, bands=selection)
+    inputs = scene_input_summary(clf, scene)  # bands, scaling, radiometry_sigma
     image = model_input(clf, scene)
     t_map = time.perf_counter()
     probability, mask = map_scene(clf, image, refine=refine, threshold=threshold, config=cfg, precision=precision)
@@ -138,7 +145,7 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
     return mapped_result(clf, probability=str(prob_path), mask=str(mask_path), vectors=vectors,
                          overlay=str(overlay_path), seconds=time.perf_counter() - t0, map_seconds=map_seconds,
                          avalanches=len(polygons), avalanche_fraction=float(mask.mean()), height=int(mask.shape[0]),
-                         width=int(mask.shape[1]), georef=scene.georef, refine=refine, windowed=False)
+                         width=int(mask.shape[1]), georef=scene.georef, refine=refine, windowed=False) | inputs
 
 
 # ------------------------------------------------------------------------------------------------ evaluation

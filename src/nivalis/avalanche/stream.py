@@ -27,7 +27,7 @@ import torch
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net
-from nivalis.avalanche.inputs import model_header
+from nivalis.avalanche.inputs import dataset_input_summary, model_header
 from nivalis.avalanche.io.raster import (
     RASTERIO_SUFFIXES,
     BandSelection,
@@ -97,6 +97,7 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
     # GDAL's block cache (by default a share of the machine's RAM) would otherwise keep every written tile
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), open_raster(image_path) as ds:
         header = model_header(classifier, ds, image_path, BandSelection.parse(bands))
+        inputs = dataset_input_summary(classifier, ds, header)  # bands, scaling, radiometry_sigma
         index, georef, height, width = header.index, header.georef, header.height, header.width
         tags = output_tags(classifier, threshold, header.band_names, "none")
         out.mkdir(parents=True, exist_ok=True)
@@ -151,18 +152,19 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
     return mapped_result(classifier, probability=str(prob_path), mask=str(mask_path), vectors=vectors,
                          overlay=str(overlay_path), seconds=time.perf_counter() - t0, map_seconds=map_seconds,
                          avalanches=len(polygons), avalanche_fraction=fraction, height=height, width=width,
-                         georef=georef, refine="none", windowed=True)
+                         georef=georef, refine="none", windowed=True) | inputs
 
 
 def _polygon_stats(ds, polygons: list) -> list[tuple[float, float]]:
     """(mean, max) probability of each polygon's pixels, read over its bounding box only."""
     from rasterio import features
-    from rasterio.windows import from_bounds
     from shapely.geometry import mapping
+
+    from nivalis.avalanche.io.raster import bounds_window  # any grid orientation: pixel coordinates are south-up
 
     stats = []
     for poly in polygons:
-        win = from_bounds(*poly.bounds, transform=ds.transform).round_offsets().round_lengths()
+        win = bounds_window(poly.bounds, ds.transform, ds.height, ds.width)
         p = ds.read(1, window=win)
         inside = features.rasterize([(mapping(poly), 1)], out_shape=p.shape, transform=ds.window_transform(win),
                                     fill=0, dtype=np.uint8).astype(bool) & np.isfinite(p)

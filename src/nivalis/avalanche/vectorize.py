@@ -3,11 +3,13 @@
 The forecaster's product (seed 002 §2: "a method that obtains an avalanche polygon"). Outlines are
 traced along pixel edges (rasterio's `shapes`) over *4-connected* regions, holes kept, so a polygon covers
 exactly the mask's pixels; 8-connected tracing joined pixels touching at a corner into self-touching,
-invalid rings. Any ring still invalid is repaired with `shapely.make_valid` (polygon parts kept). With a
-GeoTIFF input outlines are in the raster's CRS through its affine transform,
-:math:`(x, y) = A\\,(\text{col}, \text{row})`; without one, in pixel units where pixel :math:`(i, j)` is
-the square :math:`[j, j + 1] \times [i, i + 1]` (x = column, y = row). Regions smaller than `min_area_px`
-are dropped as noise; `simplify_px` optionally straightens the staircase outline (Douglas–Peucker).
+invalid rings. Any ring still invalid is repaired with `shapely.make_valid` (polygon parts kept). Outlines
+are traced in pixel units, where pixel :math:`(i, j)` is the square :math:`[j, j + 1] \times [i, i + 1]`
+(x = column, y = row), so a region's area is its exact integer pixel count; regions of fewer than
+`min_area_px` pixels are dropped as noise (the same objects `metrics.object_counts` scores). With a GeoTIFF
+input the outlines are then mapped into the raster's CRS by its affine transform,
+:math:`(x, y) = A\\,(\text{col}, \text{row})`. `simplify_px` optionally straightens the staircase outline
+(Douglas–Peucker).
 
 Outputs (`write_polygons`): a GeoPackage layer in the image's CRS (pixel coordinates and no CRS for
 JPEG/PNG), and for georeferenced images an RFC 7946 GeoJSON: WGS 84 longitude/latitude, no `crs`
@@ -28,6 +30,7 @@ from shapely.geometry.polygon import orient
 
 from nivalis.avalanche.io.raster import GeoRef
 from nivalis.avalanche.io.writers import write_json
+from nivalis.avalanche.metrics import MIN_AREA_PX
 from nivalis.errors import UserError
 from nivalis.files import atomic_path
 
@@ -43,15 +46,15 @@ def _polygon_parts(geom) -> list[Polygon]:
     return []  # lines / points from make_valid: no area
 
 
-def mask_to_polygons(mask: np.ndarray, georef: GeoRef | None = None, *, min_area_px: int = 16,
+def mask_to_polygons(mask: np.ndarray, georef: GeoRef | None = None, *, min_area_px: int = MIN_AREA_PX,
                      simplify_px: float = 0.0) -> list:
     """Valid shapely polygons of the 4-connected True regions of `mask`, in map coordinates when `georef` is given.
 
     `mask` is an array, or a band of an open uint8 mask raster (`rasterio.band(ds, 1)`: 1 avalanche, other
     values none or nodata), which GDAL polygonises from the file without a full-size array in memory.
     """
-    from affine import Affine
     from rasterio import features
+    from shapely import affinity
 
     if isinstance(mask, np.ndarray):
         mask = np.ascontiguousarray(mask, dtype=np.uint8)  # no copy for a uint8 0/1 mask (a big scene's)
@@ -60,18 +63,22 @@ def mask_to_polygons(mask: np.ndarray, georef: GeoRef | None = None, *, min_area
         source = {"source": mask, "mask": mask.view(bool)}
     else:
         source = {"source": mask}
-    transform = georef.affine if georef is not None else Affine.identity()
-    pixel = (abs(transform.a * transform.e - transform.b * transform.d)) or 1.0
-    scale = float(np.sqrt(pixel))
+    # GDAL polygonises a file's band in its dataset's coordinates (rasterio ignores `transform` then): back to pixels
+    back = None if isinstance(mask, np.ndarray) else ~mask.ds.transform
     polygons = []
-    for geom, value in features.shapes(**source, transform=transform, connectivity=4):
+    for geom, value in features.shapes(**source, connectivity=4):  # pixel units: integer vertices
         if value != 1:
             continue
         poly = shape(geom)
-        if poly.area / pixel < min_area_px:
+        if back is not None:
+            poly = affinity.affine_transform(poly, [back.a, back.b, back.d, back.e, back.c, back.f])
+        if round(poly.area) < min_area_px:
             continue
         if simplify_px > 0:
-            poly = poly.simplify(simplify_px * scale, preserve_topology=True)
+            poly = poly.simplify(simplify_px, preserve_topology=True)
+        if georef is not None:
+            a, b, c, d, e, f = georef.transform
+            poly = affinity.affine_transform(poly, [a, b, d, e, c, f])
         parts = [poly] if poly.is_valid else _polygon_parts(shapely.make_valid(poly))
         polygons += [p for p in parts if p.is_valid and p.area > 0]
     polygons.sort(key=lambda p: -p.area)

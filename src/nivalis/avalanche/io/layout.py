@@ -28,6 +28,7 @@ class Scene:
     image_path: Path | None = None
     valid: np.ndarray | None = None   # bool [H, W]: False on nodata; None when every pixel is valid
     band_names: tuple[str, ...] = ()  # lower-case description / colour of each band read ('' when unknown)
+    band_index: tuple[int, ...] = ()  # 0-based: which of the image file's bands these are
 
     @property
     def valid_mask(self) -> np.ndarray:
@@ -82,7 +83,8 @@ def load_scene(image_path: Path, mask_path: Path | None = None, *, name: str | N
         mask = read_scene_mask(Path(mask_path), Path(image_path), georef, image.shape[:2], threshold)
         if raster.valid is not None:
             mask = mask & raster.valid
-    return Scene(name or Path(image_path).stem, image, mask, georef, Path(image_path), raster.valid, raster.band_names)
+    return Scene(name or Path(image_path).stem, image, mask, georef, Path(image_path), raster.valid, raster.band_names,
+                 raster.band_index)
 
 
 def load_scenes(root: str | os.PathLike, *, require_masks: bool = True, threshold: int = 127,

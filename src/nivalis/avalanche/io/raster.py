@@ -1,8 +1,11 @@
 """Raster reading: georeferencing, band selection (`--bands`), whole and windowed reads, nodata as a valid mask.
 
 GeoTIFFs and VRTs are read with rasterio; their georeferencing (CRS and affine transform) travels with the
-pixels as a :class:`GeoRef` so that every output lands on the map where the input was. JPEG and PNG are read
-with OpenCV (pixel coordinates, no CRS).
+pixels as a :class:`GeoRef` so that every output lands on the map where the input was. A raster referenced
+only by ground control points or rational polynomial coefficients (no geotransform: a GCP- or RPC-referenced
+scene) is read through GDAL's warped VRT onto the north-up grid GDAL suggests for it (nearest neighbour, so
+pixel values are kept; pixels outside the scene's footprint are nodata), and its `GeoRef.source` says so.
+A raster with no georeferencing at all, and JPEG and PNG (read with OpenCV), are in pixel coordinates (no CRS).
 
 Radiometry is data, never stretched per file: pixels keep their dtype (uint8, uint16, int16, float32
 reflectance) and the model standardises band :math:`k` with statistics computed once over the valid
@@ -46,6 +49,7 @@ class GeoRef:
 
     crs: str | None
     transform: tuple[float, float, float, float, float, float]
+    source: str = "transform"  # or "gcps" / "rpcs": the grid GDAL warps a scene referenced by them to
 
     @property
     def affine(self):
@@ -63,6 +67,20 @@ class GeoRef:
     def pixel_area(self) -> float:
         a, b, _, d, e, _ = self.transform
         return abs(a * e - b * d)
+
+
+def bounds_window(bounds: tuple[float, float, float, float], transform, height: int, width: int):
+    """The rasterio Window of whole pixels covering map `bounds` (min x, min y, max x, max y) on a grid of any
+    orientation (north-up, south-up as pixel coordinates are, rotated), clipped to the raster."""
+    import math
+
+    from rasterio.windows import Window
+
+    x0, y0, x1, y1 = bounds
+    cols, rows = zip(*(~transform * (x, y) for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))))
+    r0, c0 = max(math.floor(min(rows) + 1e-9), 0), max(math.floor(min(cols) + 1e-9), 0)
+    r1, c1 = min(math.ceil(max(rows) - 1e-9), height), min(math.ceil(max(cols) - 1e-9), width)
+    return Window(c0, r0, max(c1 - c0, 0), max(r1 - r0, 0))
 
 
 # ---------------------------------------------------------------------------------------------- bands
@@ -153,10 +171,24 @@ def unreadable(path: Path, exc: BaseException) -> UserError:
     return UserError(f"cannot read image {path}: {reason}")
 
 
+def georeferencing(ds) -> str | None:
+    """How an open dataset is placed on the map: 'transform', 'gcps', 'rpcs' or None (pixel coordinates)."""
+    # GDAL reports a missing geotransform as the identity (a south-up grid at 0, 0): never a real placement,
+    # whatever CRS the file names
+    if not ds.transform.is_identity:
+        return "transform"
+    if ds.gcps[0]:
+        return "gcps"
+    if ds.rpcs is not None:
+        return "rpcs"
+    return None
+
+
 @contextmanager
 def open_raster(path: str | os.PathLike):
-    """An open rasterio dataset; a file GDAL cannot open is a UserError. A raster without georeferencing is
-    read in pixel coordinates, without rasterio's warning."""
+    """An open rasterio dataset; a file GDAL cannot open is a UserError. A GCP- or RPC-referenced raster is
+    yielded as GDAL's warped VRT of it (a north-up grid; see the module docstring); a raster without any
+    georeferencing is read in pixel coordinates, without rasterio's warning."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
@@ -167,7 +199,38 @@ def open_raster(path: str | os.PathLike):
         except OSError as exc:  # RasterioIOError is one
             raise unreadable(Path(path), exc) from None
         with ds:
-            yield ds
+            kind = georeferencing(ds)
+            if kind in ("gcps", "rpcs"):
+                with _warped(ds, kind, Path(path)) as vrt:
+                    yield vrt
+            else:
+                yield ds
+
+
+@contextmanager
+def _warped(ds, kind: str, path: Path):
+    """GDAL's warped VRT of a GCP/RPC-referenced dataset: its GCPs' CRS (RPCs are WGS 84 longitude/latitude),
+    the suggested north-up grid, nearest neighbour; an alpha band (or the nodata value) marks the footprint."""
+    from rasterio.enums import ColorInterp
+    from rasterio.errors import CRSError, RasterioError
+    from rasterio.vrt import WarpedVRT
+
+    src_crs = ds.gcps[1] if kind == "gcps" else "EPSG:4326"
+    if src_crs is None:
+        raise UserError(f"image {path} has ground control points but no CRS for them: give it one "
+                        "(gdal_translate -a_srs) or a geotransform")
+    alpha = [i + 1 for i, c in enumerate(ds.colorinterp) if c == ColorInterp.alpha]
+    footprint = {"src_alpha": alpha[0], "dst_alpha": alpha[0]} if alpha \
+        else {} if ds.nodata is not None else {"add_alpha": True}
+    try:
+        vrt = WarpedVRT(ds, src_crs=src_crs, **footprint)
+    except (CRSError, RasterioError, ValueError) as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"image {path} is referenced by {kind.upper()} that GDAL cannot warp to a map grid "
+                        f"({reason}): give it a geotransform (gdalwarp)") from None
+    with vrt:
+        vrt.georeferencing = kind  # read by `dataset_georef`
+        yield vrt
 
 
 def read_header(ds, path: str | os.PathLike, bands: BandSelection | Sequence[int | str] | None = None) -> RasterHeader:
@@ -184,17 +247,23 @@ def read_header(ds, path: str | os.PathLike, bands: BandSelection | Sequence[int
 
 
 def dataset_georef(ds) -> GeoRef | None:
+    """The GeoRef of an open dataset (or of `open_raster`'s warped VRT of one); None in pixel coordinates."""
+    if ds.transform.is_identity:
+        return None
     crs = ds.crs.to_string() if ds.crs else None
-    return GeoRef(crs, tuple(ds.transform)[:6]) if ds.crs or not ds.transform.is_identity else None
+    return GeoRef(crs, tuple(ds.transform)[:6], getattr(ds, "georeferencing", "transform"))
 
 
 def read_window(ds, index: Sequence[int], window=None) -> tuple[np.ndarray, np.ndarray]:
     """Bands `index` (0-based) of a window of an open dataset, [C, h, w], and its valid pixels [h, w]: every
     band's mask (nodata value, alpha, internal mask) and, for floats, finite."""
-    data = ds.read([i + 1 for i in index], window=window)
-    valid = np.ones(data.shape[1:], bool)
-    for i in index:
-        valid &= ds.read_masks(i + 1, window=window) > 0
+    try:
+        data = ds.read([i + 1 for i in index], window=window)
+        valid = np.ones(data.shape[1:], bool)
+        for i in index:
+            valid &= ds.read_masks(i + 1, window=window) > 0
+    except OSError as exc:  # a truncated or damaged file fails here, after its header was read
+        raise unreadable(Path(ds.name), exc) from None
     if data.dtype.kind == "f":
         valid &= np.isfinite(data).all(0)
     return data, valid
@@ -210,6 +279,7 @@ class Raster:
     georef: GeoRef | None
     valid: np.ndarray | None
     band_names: tuple[str, ...]
+    band_index: tuple[int, ...] = ()  # 0-based: which of the file's bands these are
 
 
 def _read_geotiff(path: Path, bands: BandSelection | None) -> Raster:
@@ -223,7 +293,8 @@ def _read_geotiff(path: Path, bands: BandSelection | None) -> Raster:
         raise unreadable(path, exc) from None
     if data.dtype.kind not in "uif" or data.dtype.itemsize > 4 and data.dtype.kind != "f":
         raise UserError(f"image {path} has {data.dtype} pixels: uint8, uint16, int16, uint32/int32 or float are read")
-    return Raster(np.moveaxis(data, 0, -1), header.georef, None if valid.all() else valid, header.band_names)
+    return Raster(np.moveaxis(data, 0, -1), header.georef, None if valid.all() else valid, header.band_names,
+                  header.index)
 
 
 def _read_picture(path: Path, bands: BandSelection | None) -> Raster:
@@ -247,7 +318,7 @@ def _read_picture(path: Path, bands: BandSelection | None) -> Raster:
             and np.array_equal(image[..., 0], image[..., 2]):
         image, names = image[..., :1], ["gray"]
     index = resolve_bands(bands, names, path) if bands is not None else list(range(image.shape[2]))
-    return Raster(image[..., index], None, valid, tuple(names[i] for i in index))
+    return Raster(image[..., index], None, valid, tuple(names[i] for i in index), tuple(index))
 
 
 def read_raster(path: str | os.PathLike, bands: BandSelection | str | Sequence[int | str] | None = None) -> Raster:
