@@ -248,3 +248,34 @@ def test_shard_splits_every_item_once_by_weight():
     loads = [sum(weights[i] for i in p) for p in parts]
     assert max(loads) - min(loads) <= 1
     assert shard(weights, DistContext()) == list(range(8))
+
+
+def test_overlapped_tiles_equal_the_serial_pipeline_and_the_whole_image(archive, tmp_path):
+    from nivalis.avalanche.models import load_classifier
+    from nivalis.avalanche.predict import predict_image
+    from nivalis.avalanche.stream import overlapped, reach_tile
+
+    clf = load_classifier(archive / "checkpoint.pt")
+    scene = archive / "scenes" / "s3.tif"
+    maps = {}
+    for name, kw in {"threads": {"overlap": True}, "serial": {"overlap": False}, "memory": {"windowed": False}}.items():
+        r = predict_image(scene, clf, tmp_path / name, tile=24, min_area_px=1, **kw)  # 4 × 4 tiles, ragged edges
+        with rasterio.open(r["probability"]) as ds:
+            maps[name] = ds.read(1)
+    np.testing.assert_array_equal(maps["threads"], maps["serial"])
+    np.testing.assert_allclose(maps["threads"], maps["memory"], atol=1e-5, equal_nan=True)
+    assert np.isnan(maps["threads"][:, :4]).all() and np.isfinite(maps["threads"][:, 4:]).all()
+    # tiles from the model's reach: recomputed margin at most 10 %, capped for memory
+    assert reach_tile(33) == 704 and ((704 + 32) / 704) ** 2 <= 1.1 < ((640 + 32) / 640) ** 2
+    assert reach_tile(17) == 384 and reach_tile(301) == 1024
+    # an error in a reader thread reaches the caller
+    seen = []
+
+    def read(cell):
+        if cell == 3:
+            raise OSError("read failed")
+        return cell
+
+    with pytest.raises(OSError, match="read failed"):
+        overlapped(list(range(6)), read, lambda c: c * 2, seen.append)
+    assert seen == [0, 2, 4][:len(seen)]  # nothing after the failed cell is written

@@ -21,7 +21,7 @@ from nivalis.avalanche.inputs import (
 from nivalis.avalanche.io.layout import Scene
 from nivalis.avalanche.io.raster import BandSelection
 from nivalis.avalanche.io.writers import write_geotiff, write_image
-from nivalis.avalanche.metrics import object_counts, object_scores, pixel_counts, scores
+from nivalis.avalanche.metrics import MIN_AREA_PX, object_counts, object_scores, pixel_counts, scores
 from nivalis.avalanche.models import WindowClassifier, load_classifier
 from nivalis.avalanche.outputs import mapped_result, output_tags, overlay_image, simplify_pixels
 from nivalis.avalanche.refine import XGBoostHead, gaussian_pyramid, refine_with_edges
@@ -95,14 +95,15 @@ def map_scene(classifier: WindowClassifier, image: np.ndarray, *, refine: str = 
 def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassifier, out_dir: str | Path, *,
                   refine: str = "none", threshold: float | None = None, precision: str = "fp32", tile: int | None = None,
                   min_area_px: int = 16, bands: BandSelection | str | list | None = None,
-                  windowed: bool | None = None, simplify_m: float = 0.0) -> dict[str, Any]:
+                  windowed: bool | None = None, simplify_m: float = 0.0, overlap: bool = True) -> dict[str, Any]:
     """Map one image: writes `<stem>_probability.tif` (float32 COG, the input's CRS/transform, NaN = nodata),
     `<stem>_mask.tif` (uint8 COG: 1 avalanche, 0 none, 255 nodata), `<stem>_overlay.png` and the polygons
     (see `vectorize.write_polygons`). `bands`: which bands to read (default: the checkpoint's). `simplify_m`:
     Douglas–Peucker tolerance of the outlines in metres (in pixels for an image without georeferencing).
 
     `windowed`: read, map and write a GeoTIFF tile by tile (`stream.py`: memory bounded by the tile, not the
-    scene); None = whenever it can (a GeoTIFF, an exact dense model, no refinement, no pyramid level)."""
+    scene; `overlap`: reading, the dense pass and writing in three threads); None = whenever it can (a
+    GeoTIFF, an exact dense model, no refinement, no pyramid level)."""
     t0 = time.perf_counter()
     clf = checkpoint if isinstance(checkpoint, WindowClassifier) else load_classifier(checkpoint)
     cfg = AvalancheConfig.from_dict(getattr(clf, "meta", {}).get("config", {}))
@@ -117,7 +118,8 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
         raise UserError("windowed prediction needs a GeoTIFF, a cnn/cnn1d model, --refine none and no pyramid level")
     if streamable and windowed is not False:
         return predict_geotiff_windowed(clf, image_path, out_dir, threshold=t_used, config=cfg, precision=precision,
-                                        min_area_px=min_area_px, simplify_m=simplify_m, bands=selection)
+                                        min_area_px=min_area_px, simplify_m=simplify_m, bands=selection,
+                                        tile=int(tile) if tile else None, overlap=overlap)
     scene = load_model_scene(clf, image_path, bands=selection)
     inputs = scene_input_summary(clf, scene)  # bands, scaling, radiometry_sigma
     image = model_input(clf, scene)
@@ -152,9 +154,11 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
 
 def evaluate_scenes(classifier: WindowClassifier, scenes: list[Scene], *, refine: str = "none",
                     threshold: float | None = None, config: AvalancheConfig | None = None,
-                    precision: str = "fp32", head: XGBoostHead | None = None) -> dict[str, Any]:
-    """Pixel scores (`pixel_*` and their bare aliases) and object scores (`object_*`, see `metrics`) per image
-    and overall (overall = pooled pixel and object counts); nodata pixels are not scored."""
+                    precision: str = "fp32", head: XGBoostHead | None = None,
+                    min_area_px: int = MIN_AREA_PX) -> dict[str, Any]:
+    """Pixel scores (`pixel_*` and their bare aliases) and object scores (`object_*`, see `metrics`: objects of at
+    least `min_area_px` pixels, the polygons `predict` delivers) per image and overall (overall = pooled pixel
+    and object counts); nodata pixels are not scored."""
     t0 = time.perf_counter()
     per_image, total, objects = [], {"tp": 0, "fp": 0, "fn": 0, "tn": 0}, {}
     if refine == "xgb" and head is None:
@@ -166,20 +170,21 @@ def evaluate_scenes(classifier: WindowClassifier, scenes: list[Scene], *, refine
         _, mask = map_scene(classifier, model_input(classifier, s), refine=refine, threshold=threshold, config=config,
                             precision=precision, head=head, desc=s.name)
         c = pixel_counts(mask, s.avalanche_mask, s.valid)
-        o = object_counts(mask, s.avalanche_mask, s.valid)
+        o = object_counts(mask, s.avalanche_mask, s.valid, min_area_px=min_area_px)
         total = {k: total[k] + c[k] for k in total}
         objects = {k: objects.get(k, 0) + o[k] for k in o}
         per_image.append({"image": s.name, **scores(c), **object_scores(o),
                           "avalanche_pixels": int(s.avalanche_mask.sum()), "predicted_pixels": int(mask.sum()),
                           "objects": o})
     return {**scores(total), **object_scores(objects), "images": per_image, "pixels": sum(total.values()),
-            "counts": total, "object_counts": objects, "seconds": round(time.perf_counter() - t0, 3)}
+            "counts": total, "object_counts": objects, "min_area_px": min_area_px,
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str = "all", refine: str = "none",
                         threshold: float | None = None, precision: str = "fp32",
                         bands: BandSelection | str | list | None = None,
-                        labels: str | Path | None = None) -> dict[str, Any]:
+                        labels: str | Path | None = None, min_area_px: int = MIN_AREA_PX) -> dict[str, Any]:
     """`nivalis avalanche evaluate`: score a checkpoint on a folder (all scenes, or the checkpoint's test split)."""
     clf = load_classifier(checkpoint)
     cfg = AvalancheConfig.from_dict(clf.meta.get("config", {}))
@@ -191,7 +196,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, split: str 
         scenes = [s for s in scenes if s.name in names]
         if not scenes:
             raise UserError(f"none of the checkpoint's {split} scenes is in {data}")
-    result = evaluate_scenes(clf, scenes, refine=refine, threshold=threshold, config=cfg, precision=precision)
+    result = evaluate_scenes(clf, scenes, refine=refine, threshold=threshold, config=cfg, precision=precision,
+                             min_area_px=min_area_px)
     result.update({"model": clf.model_name, "window": clf.window, "channels": clf.channels, "split": split,
                    "refine": refine})
     return result

@@ -57,6 +57,76 @@ def can_stream(classifier: WindowClassifier, image_path: str | Path, refine: str
             and not getattr(classifier, "per_pixel", False) and dense_net(classifier) is not None)
 
 
+def reach_tile(window: int, overhead: float = 0.10, step: int = 64, largest: int = 1024) -> int:
+    """The output tile side for a model that sees `window` px: the smallest multiple of `step` whose input tile
+    (side T + h − 1) recomputes at most `overhead` more pixels than it outputs, :math:`((T + h - 1)/T)^2 \\le
+    1 + o`, and at most `largest` (which bounds the feature maps held: memory)."""
+    side = (window - 1) / (math.sqrt(1.0 + overhead) - 1.0)
+    return int(min(largest, max(step, step * math.ceil(side / step))))
+
+
+class _TileReader:
+    """Reads input tiles (receptive-field margin, reflected edges) and standardises them into reused buffers."""
+
+    def __init__(self, classifier: WindowClassifier, ds, index, before: int, after: int, where: str):
+        self.classifier, self.ds, self.index, self.before, self.after, self.where = \
+            classifier, ds, index, before, after, where
+        self.mean = classifier.mean.tolist()
+        self.scale = getattr(classifier, "input_scale", 1 / 255)
+        self.buffers: dict[tuple, list[torch.Tensor]] = {}
+        self.turn = 0
+
+    def _buffer(self, shape: tuple) -> torch.Tensor:
+        # three per shape: one being read, one waiting, one in the dense pass; a fourth read reuses the first
+        ring = self.buffers.setdefault(shape, [torch.empty(shape) for _ in range(3)])
+        self.turn += 1
+        return ring[self.turn % 3]
+
+    def __call__(self, cell: tuple[int, int, int, int]):
+        r0, c0, th, tw = cell
+        image, valid = _reflect_read(self.ds, self.index, r0, c0, th, tw, self.before, self.after)
+        image = to_channels(image, self.classifier.channels, self.where)
+        image = fill_nodata(image, valid, self.mean, self.scale)
+        x = torch.from_numpy(np.ascontiguousarray(image) if image.dtype == np.uint8
+                             else image.astype(np.float32)).permute(2, 0, 1)[None]
+        buf = self._buffer(tuple(x.shape))
+        # the same float32 operations as `WindowClassifier.prepare`, written into the reused buffer
+        buf.copy_(x)
+        if self.scale != 1.0:
+            buf.mul_(self.scale)
+        c = self.classifier
+        buf.sub_(c.mean.view(1, -1, 1, 1)).div_(c.std.view(1, -1, 1, 1))
+        return cell, buf, valid[self.before:self.before + th, self.before:self.before + tw]
+
+
+def overlapped(cells: list, read, compute, write, *, threads: bool = True) -> None:
+    """`write(compute(read(cell)))` for every cell in order; with `threads`, cell k + 1 is read and cell k − 1
+    written while cell k is computed (GDAL and torch release the GIL), at most two cells waiting each side."""
+    if not threads:
+        for cell in cells:
+            write(compute(read(cell)))
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, "tile-read") as reader, ThreadPoolExecutor(1, "tile-write") as writer:
+        ahead = deque(reader.submit(read, c) for c in cells[:2])
+        written: deque = deque()
+        try:
+            for k in range(len(cells)):
+                item = ahead.popleft().result()
+                if k + 2 < len(cells):
+                    ahead.append(reader.submit(read, cells[k + 2]))
+                written.append(writer.submit(write, compute(item)))
+                while len(written) > 2:
+                    written.popleft().result()
+            while written:
+                written.popleft().result()
+        finally:
+            for f in (*ahead, *written):
+                f.cancel()
+
+
 def _reflect_read(ds, index: list[int], r0: int, c0: int, th: int, tw: int, before: int, after: int):
     """Input tile (with the receptive-field margin) [H', W', C] and its validity, reflected at the raster's edges."""
     from rasterio.windows import Window
@@ -78,9 +148,10 @@ def _reflect_read(ds, index: list[int], r0: int, c0: int, th: int, tw: int, befo
 def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Path, out_dir: str | Path, *,
                              threshold: float, config: AvalancheConfig, precision: str = "fp32",
                              min_area_px: int = 16, bands: BandSelection | str | list | None = None,
-                             simplify_m: float = 0.0) -> dict[str, Any]:
-    """`predict_image` for a GeoTIFF in tiles of `config.tile` output pixels, its header read once and checked
-    against the model (`bands`, else the checkpoint's). Returns the same keys as `predict_image`."""
+                             simplify_m: float = 0.0, tile: int | None = None, overlap: bool = True) -> dict[str, Any]:
+    """`predict_image` for a GeoTIFF in tiles of `tile` output pixels (None: `reach_tile` of the window; `config`'s
+    tile is the in-memory path's), read, mapped and written by three threads when `overlap`, its header read once
+    and checked against the model (`bands`, else the checkpoint's). Returns the same keys as `predict_image`."""
     import rasterio
     from rasterio.windows import Window
 
@@ -91,8 +162,6 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
     classifier.eval()
     h = classifier.window
     before, after = pad_widths(h)
-    mean = classifier.mean.tolist()
-    scale = getattr(classifier, "input_scale", 1 / 255)
     plain = {k: out / f".{stem}.{os.getpid()}.{k}.tif" for k in ("probability", "mask")}
     # GDAL's block cache (by default a share of the machine's RAM) would otherwise keep every written tile
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), open_raster(image_path) as ds:
@@ -100,40 +169,47 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
         inputs = dataset_input_summary(classifier, ds, header)  # bands, scaling, radiometry_sigma
         index, georef, height, width = header.index, header.georef, header.height, header.width
         tags = output_tags(classifier, threshold, header.band_names, "none")
+        made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         t_map = time.perf_counter()
         try:
             base = {"driver": "GTiff", "height": height, "width": width, "count": 1, "tiled": True,
                     "blockxsize": 512, "blockysize": 512, "compress": "deflate", "crs": ds.crs,
                     "transform": ds.transform}
-            tile = max(16, min(int(config.tile), getattr(net, "max_tile", int(config.tile))))
-            n_tiles = math.ceil(height / tile) * math.ceil(width / tile)
-            progress = bar(n_tiles, "windowed map")
+            tile = max(16, min(int(tile or reach_tile(h)), getattr(net, "max_tile", 4096)))
+            grid = [(r0, c0, min(tile, height - r0), min(tile, width - c0))
+                    for r0 in range(0, height, tile) for c0 in range(0, width, tile)]
+            progress = bar(len(grid), "windowed map")
             with rasterio.open(plain["probability"], "w", **base, dtype="float32", nodata=float("nan")) as prob_ds, \
                     rasterio.open(plain["mask"], "w", **base, dtype="uint8", nodata=255) as mask_ds:
                 for ds_out in (prob_ds, mask_ds):
                     ds_out.update_tags(**{k: str(v) for k, v in tags.items()})
-                for r0 in range(0, height, tile):
-                    for c0 in range(0, width, tile):
-                        th, tw = min(tile, height - r0), min(tile, width - c0)
-                        image, valid = _reflect_read(ds, index, r0, c0, th, tw, before, after)
-                        image = to_channels(image, classifier.channels, f"image {image_path}")
-                        image = fill_nodata(image, valid, mean, scale)
-                        x = classifier.prepare(np.ascontiguousarray(image[None]))
-                        with autocast_for(precision):
-                            logits = net(x)
-                        p = torch.sigmoid(logits[0, 0, :th, :tw].float()).numpy()
-                        core = valid[before:before + th, before:before + tw]
-                        p = np.where(core, p, np.float32(np.nan)).astype(np.float32)
-                        m = np.where(core, (p >= threshold).astype(np.uint8), np.uint8(255))
-                        window = Window(c0, r0, tw, th)
-                        prob_ds.write(p, 1, window=window)
-                        mask_ds.write(m, 1, window=window)
-                        progress.update(1)
-            progress.close()
+                reader = _TileReader(classifier, ds, index, before, after, f"image {image_path}")
+
+                def dense(item):
+                    (r0, c0, th, tw), x, core = item
+                    with autocast_for(precision):
+                        logits = net(x)
+                    p = torch.sigmoid(logits[0, 0, :th, :tw].float()).numpy()
+                    p = np.where(core, p, np.float32(np.nan)).astype(np.float32)
+                    return (r0, c0, th, tw), p, np.where(core, (p >= threshold).astype(np.uint8), np.uint8(255))
+
+                def write(item):
+                    (r0, c0, th, tw), p, m = item
+                    prob_ds.write(p, 1, window=Window(c0, r0, tw, th))
+                    mask_ds.write(m, 1, window=Window(c0, r0, tw, th))
+                    progress.update(1)
+
+                overlapped(grid, reader, dense, write, threads=overlap)
             map_seconds = time.perf_counter() - t_map
             prob_path = to_cog(plain["probability"], out / f"{stem}_probability.tif", resampling="average")
             mask_path = to_cog(plain["mask"], out / f"{stem}_mask.tif", resampling="nearest")
+        except BaseException:
+            for p in plain.values():
+                p.unlink(missing_ok=True)
+            if made and not any(out.iterdir()):  # a tile that cannot be read leaves no empty folder behind
+                out.rmdir()
+            raise
         finally:
             for p in plain.values():
                 p.unlink(missing_ok=True)
