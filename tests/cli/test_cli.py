@@ -72,7 +72,20 @@ def _without_extras(tmp_path, *args: str, hide: tuple[str, ...] | None = None):
     from nivalis.extras import EXTRAS
 
     hidden = sorted({m for mods in EXTRAS.values() for m in mods}) if hide is None else list(hide)
-    code = (f"import sys\nfor m in {hidden!r}: sys.modules[m] = None\n"
+    # every finder answers "not installed" for the hidden packages, as on a machine without them
+    code = ("import sys\n"
+            f"hidden = {hidden!r}\n"
+            "gone = {*hidden, 'opencv_python_headless', 'opencv_python'}\n"
+            "class Hide:\n"
+            "    def __init__(self, finder): self.finder = finder\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in hidden: return None\n"
+            "        return self.finder.find_spec(name, path, target)\n"
+            "    def find_distributions(self, *a, **kw):\n"  # package metadata too (torchmetrics asks it)
+            "        dists = getattr(self.finder, 'find_distributions', lambda *a, **kw: [])(*a, **kw)\n"
+            "        return [d for d in dists if d.metadata['Name'].lower().replace('-', '_') not in gone]\n"
+            "    def __getattr__(self, attr): return getattr(self.finder, attr)\n"
+            "sys.meta_path[:] = [Hide(f) if hasattr(f, 'find_spec') else f for f in sys.meta_path]\n"
             "from nivalis.cli.app import main\n"
             f"main({list(args)!r})")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)

@@ -38,9 +38,9 @@ def _plain(value: Any) -> Any:
 
 def emit(result: dict[str, Any], as_json: bool, human: str | None = None) -> None:
     """Print `result` as one JSON object (--json) or as readable lines; only rank 0 prints under torchrun."""
-    from nivalis.engine.distributed import get_context
+    import os
 
-    if not get_context().is_main:
+    if os.environ.get("RANK", "0") != "0":  # torchrun's global rank (the engine need not be imported to know it)
         return
     result = _plain(result)
     if as_json:
