@@ -99,9 +99,13 @@ class _TileReader:
         return cell, buf, valid[self.before:self.before + th, self.before:self.before + tw]
 
 
-def overlapped(cells: list, read, compute, write, *, threads: bool = True) -> None:
+def overlapped(cells: list, read, compute, write, *, threads: bool = True, seconds: dict | None = None) -> None:
     """`write(compute(read(cell)))` for every cell in order; with `threads`, cell k + 1 is read and cell k − 1
-    written while cell k is computed (GDAL and torch release the GIL), at most two cells waiting each side."""
+    written while cell k is computed (GDAL and torch release the GIL), at most two cells waiting each side.
+    `seconds` (a dict) accumulates the time spent in each of `read`, `compute` and `write`."""
+    if seconds is not None:
+        read, compute, write = (_timed(f, seconds, k) for f, k in ((read, "read"), (compute, "dense"),
+                                                                   (write, "write")))
     if not threads:
         for cell in cells:
             write(compute(read(cell)))
@@ -125,6 +129,16 @@ def overlapped(cells: list, read, compute, write, *, threads: bool = True) -> No
         finally:
             for f in (*ahead, *written):
                 f.cancel()
+
+
+def _timed(fn, seconds: dict, key: str):
+    def run(item):
+        t = time.perf_counter()
+        try:
+            return fn(item)
+        finally:
+            seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t
+    return run
 
 
 def _reflect_read(ds, index: list[int], r0: int, c0: int, th: int, tw: int, before: int, after: int):
@@ -169,6 +183,7 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
         inputs = dataset_input_summary(classifier, ds, header)  # bands, scaling, radiometry_sigma
         index, georef, height, width = header.index, header.georef, header.height, header.width
         tags = output_tags(classifier, threshold, header.band_names, "none")
+        stages: dict[str, float] = {}
         made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         t_map = time.perf_counter()
@@ -200,10 +215,12 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
                     mask_ds.write(m, 1, window=Window(c0, r0, tw, th))
                     progress.update(1)
 
-                overlapped(grid, reader, dense, write, threads=overlap)
+                overlapped(grid, reader, dense, write, threads=overlap, seconds=stages)
             map_seconds = time.perf_counter() - t_map
+            t_cog = time.perf_counter()
             prob_path = to_cog(plain["probability"], out / f"{stem}_probability.tif", resampling="average")
             mask_path = to_cog(plain["mask"], out / f"{stem}_mask.tif", resampling="nearest")
+            stages["cog"] = time.perf_counter() - t_cog
         except BaseException:
             for p in plain.values():
                 p.unlink(missing_ok=True)
@@ -217,18 +234,21 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
             # GDAL polygonises the file's band through its block cache: no full-size array is held
             ones = sum(int(np.count_nonzero(mds.read(1, window=win) == 1)) for _, win in mds.block_windows(1))
             fraction = ones / float(mds.width * mds.height)
+            t_vec = time.perf_counter()
             polygons = mask_to_polygons(rasterio.band(mds, 1), georef, min_area_px=min_area_px,
                                         simplify_px=simplify_pixels(simplify_m, georef))
         # every later read too: a decimated read of an input without overviews walks all its blocks
         with rasterio.open(prob_path) as pds:
             stats = _polygon_stats(pds, polygons)
+        stages["polygons"] = time.perf_counter() - t_vec
         overlay = _decimated_overlay(ds, index, prob_path, mask_path)
     vectors = write_polygons(out, stem, polygons, georef, stats=stats)
     overlay_path = write_image(out / f"{stem}_overlay.png", overlay)
     return mapped_result(classifier, probability=str(prob_path), mask=str(mask_path), vectors=vectors,
                          overlay=str(overlay_path), seconds=time.perf_counter() - t0, map_seconds=map_seconds,
                          avalanches=len(polygons), avalanche_fraction=fraction, height=height, width=width,
-                         georef=georef, refine="none", windowed=True) | inputs
+                         georef=georef, refine="none", windowed=True) | inputs | {
+        "stage_seconds": {k: round(v, 3) for k, v in stages.items()}, "tile": tile}
 
 
 def _polygon_stats(ds, polygons: list) -> list[tuple[float, float]]:
