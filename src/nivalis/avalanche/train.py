@@ -34,6 +34,7 @@ from nivalis.engine import (
     save_checkpoint,
     seed_everything,
 )
+from nivalis.engine.fit import CHECKPOINT_NAME
 from nivalis.engine.records import write_run_files
 from nivalis.errors import UserError
 from nivalis.progress import bar
@@ -134,6 +135,40 @@ def radiometry(scenes: list[Scene], channels: int) -> dict:
             "scale": input_scale(dtypes[0])}
 
 
+#: float32 bytes a window's input value takes through a forward and backward pass (activations of the widest
+#: layers, their gradients): an upper estimate for the memory check, with `WINDOW_CHUNK` windows cut at a time
+ACTIVATION_BYTES_PER_VALUE = 64
+WINDOW_CHUNK = 512
+
+
+def physical_memory() -> int:
+    """Bytes of RAM of this machine."""
+    import os
+
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def _size(nbytes: float) -> str:
+    for unit, k in (("TiB", 40), ("GiB", 30)):
+        if nbytes >= 2**k:
+            return f"{nbytes / 2**k:,.1f} {unit}"
+    return f"{nbytes / 2**20:,.1f} MiB"
+
+
+def check_training_memory(scenes: list[Scene], window: int, channels: int, config: AvalancheConfig) -> None:
+    """A one-line UserError, before anything is allocated, when the scenes padded for `window`, the windows cut at
+    a time and one batch through the model (with its activations) would not fit in this machine's memory."""
+    itemsize = max((s.image.dtype.itemsize for s in scenes), default=1)
+    padded = sum((s.shape[0] + window - 1) * (s.shape[1] + window - 1) * channels * itemsize for s in scenes)
+    per_window = window * window * channels
+    batch = WINDOW_CHUNK * per_window * (itemsize + 4) + config.batch_size * per_window * ACTIVATION_BYTES_PER_VALUE
+    need, have = padded + batch, physical_memory()
+    if need > have:
+        raise UserError(f"--window {window} with --batch-size {config.batch_size} needs about {_size(need)} (the "
+                        f"{len(scenes)} scenes padded by the window: {_size(padded)}, windows and one batch through "
+                        f"the model: {_size(batch)}), more than this machine's {_size(have)}: lower them")
+
+
 # ------------------------------------------------------------------------------------------------ training
 
 @dataclass
@@ -199,6 +234,7 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
         if isinstance(data, (str, Path)) \
         else list(data)
     _check_rgb(scenes, channels)
+    check_training_memory(scenes, window, channels, cfg)
     split = split_scenes(scenes, cfg.split, cfg.seed)
     if xgb_head and cfg.pyramid_levels:
         raise UserError("the XGBoost head works on full-resolution maps: use it without --pyramid-levels")
@@ -231,7 +267,7 @@ def train_window_classifier(data: str | Path | list[Scene], model: str = "cnn", 
                                  meta=meta, desc=desc)
     else:
         fitted = fit(clf, train_set, val_set, config=_train_config(cfg), task=task, out_dir=out_dir, meta=meta,
-                     desc=desc)
+                     desc=desc, on_epoch=divergence_guard(clf, out_dir, cfg.lr))
     clf.eval()
     # Table 2 on the same balanced test pixels for every model: a segmenter is scored at its tiles' centres
     test = evaluate(clf, test_set, centre_pixel_task(window) if segmenter else task, batch_size=256,
@@ -291,6 +327,9 @@ def train_from_options(data: str | Path, model: str = "cnn", *, window: int | No
                         "(or 1 from RGB)")
     if not selection and channels not in (1, 3):
         raise UserError(f"--channels must be 1 or 3 (got {channels}); for other band counts give --bands")
+    if cfg.batch_size > cfg.windows_per_epoch:
+        raise UserError(f"--batch-size {cfg.batch_size} is larger than --windows-per-epoch {cfg.windows_per_epoch}: "
+                        "a batch holds windows of one epoch")
     if cfg.optimizer.lower() not in ("adam", "rmsprop"):
         raise UserError(f"--optimizer must be adam or rmsprop (got {cfg.optimizer!r})")
     cfg = replace(cfg, optimizer=cfg.optimizer.lower())
@@ -304,9 +343,16 @@ def train_from_options(data: str | Path, model: str = "cnn", *, window: int | No
         window = needed
     window = window or default_window(model, cfg)
     out = prepare_output_dir(out_dir or Path("runs") / f"avalanche-{model}-{window}x{window}x{channels}")
-    return train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
-                                   xgb_head=xgb_head, bands=selection, labels=labels, pretrained=pretrained,
-                                   freeze_backbone=freeze_backbone)
+    try:
+        return train_window_classifier(data, model, window=window, channels=channels, config=cfg, out_dir=out,
+                                       xgb_head=xgb_head, bands=selection, labels=labels, pretrained=pretrained,
+                                       freeze_backbone=freeze_backbone)
+    except (MemoryError, RuntimeError) as exc:
+        # the estimate of `check_training_memory` passed, but the memory free now (or a process limit) is smaller
+        if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
+            raise
+        raise UserError(f"out of memory training {model} on {window}×{window} windows in batches of "
+                        f"{cfg.batch_size}: lower --batch-size or --window") from None
 
 
 def backbone_window(model: str, channels: int, window: int | None = None) -> int:
@@ -360,7 +406,8 @@ def fit_frozen_head(clf: WindowClassifier, train_set: WindowStream, val_set: Win
     feature_seconds = time.perf_counter() - t0
     head = _Head(clf.net.head)
     fitted = fit(head, train_feats, val_feats, config=config, task=task, out_dir=out_dir,
-                 meta=meta | {"frozen_features": len(train_feats)}, desc=f"{desc} (frozen backbone)")
+                 meta=meta | {"frozen_features": len(train_feats)}, desc=f"{desc} (frozen backbone)",
+                 on_epoch=divergence_guard(head, out_dir, config.lr))
     fitted.seconds += feature_seconds  # training time = the one feature pass + the head's epochs
     fitted.model = clf
     if fitted.checkpoint is not None and get_context().is_main:
@@ -369,6 +416,27 @@ def fit_frozen_head(clf: WindowClassifier, train_set: WindowStream, val_set: Win
         payload.pop("optimizer", None)
         save_checkpoint(fitted.checkpoint, payload)
     return fitted
+
+
+def divergence_guard(model: nn.Module, out_dir: str | Path | None, lr: float):
+    """An epoch callback for `fit`: a non-finite training or validation loss, weight or statistic after an epoch is
+    a diverged run, refused in one line, and its checkpoint (just written, not good) is removed.
+
+    The engine stops on a non-finite training loss within an epoch; an epoch whose last steps blow the weights
+    up (one step at `--lr 1e30`) still ends with a finite training loss and NaN weights, caught here."""
+    def check(row: dict[str, float]) -> None:
+        losses = {name: row.get(k) for name, k in (("training loss", "train_loss"), ("validation loss", "val_loss"))
+                  if row.get(k) is not None}
+        weights_ok = all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
+        if weights_ok and all(math.isfinite(v) for v in losses.values()):
+            return
+        if out_dir is not None:
+            (Path(out_dir) / CHECKPOINT_NAME).unlink(missing_ok=True)
+        shown = ", ".join([f"{k} {v:.4g}" for k, v in losses.items()] + ([] if weights_ok else ["non-finite weights"]))
+        raise UserError(f"training diverged at epoch {int(row['epoch'])} ({shown}); lower the learning rate "
+                        f"(--lr {lr:g})")
+
+    return check
 
 
 def centre_pixel_task(window: int) -> Task:

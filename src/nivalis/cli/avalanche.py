@@ -144,6 +144,8 @@ def evaluate(
     precision: PrecisionOpt = "fp32",
     bands: BandsOpt = None,
     labels: LabelsOpt = None,
+    min_area: Annotated[int, typer.Option(min=1, help="Smallest object, in pixels: the objects scored are the "
+                                                      "polygons `predict --min-area` delivers.")] = 16,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -152,7 +154,7 @@ def evaluate(
     from nivalis.avalanche.predict import evaluate_checkpoint
 
     result = evaluate_checkpoint(checkpoint, data, split=split, refine=refine, threshold=threshold, precision=precision,
-                                 bands=bands, labels=labels)
+                                 bands=bands, labels=labels, min_area_px=min_area)
 
     def f(v):
         return "  –  " if v is None else f"{v:.3f}"
