@@ -160,7 +160,7 @@ def test_resume_cannot_lie(tmp_path):
     ext = str(tmp_path / "extend")
     invoke("train", "--model", "lenet5", "--epochs", "2", "--quiet", "--json", "--out", ext)
     extended = invoke("train", "--model", "lenet5", "--epochs", "4", "--quiet", "--json", "--out", ext, "--resume").json()
-    assert extended["resumed"] == {"from_epoch": 2, "forced": False, "differences": []}
+    assert extended["resumed"] == {"from_epoch": 2, "forced": False, "differences": [], "changes": ["epochs 2 -> 4"]}
     history = torch.load(tmp_path / "extend" / "checkpoint.pt", weights_only=True)["history"]
     # cosine over 4 epochs: after epoch 3 the lr is 3e-3 · (1 + cos(3π/4)) / 2, not 0 as the 2-epoch schedule left it
     assert history[2]["lr"] > 1e-4 and abs(history[2]["lr"] - 3e-3 * (1 + math.cos(3 * math.pi / 4)) / 2) < 1e-9

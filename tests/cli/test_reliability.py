@@ -129,3 +129,13 @@ def test_sigterm_exits_143_with_one_line(tmp_path):
     assert code == 143 and len(stderr.strip().splitlines()) == 1, stderr
     assert stderr.startswith("interrupted (SIGTERM): checkpoint at ")
     assert json.loads(stdout)["code"] == 143
+
+
+def test_force_without_resume_is_refused_and_a_longer_resume_is_recorded(tmp_path):
+    out = str(tmp_path / "run")
+    assert_user_error(invoke(*TRAIN, "--epochs", "1", "--quiet", "--out", out, "--force"), "--force only applies")
+    assert not (tmp_path / "run").exists()
+    assert invoke(*TRAIN, "--epochs", "1", "--quiet", "--out", out).code == 0
+    longer = invoke(*TRAIN, "--epochs", "2", "--quiet", "--out", out, "--resume")
+    assert longer.code == 0, longer.err
+    assert json.loads(longer.out)["resumed"]["changes"] == ["epochs 1 -> 2"]

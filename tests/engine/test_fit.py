@@ -157,4 +157,4 @@ def test_resume_with_other_data_is_refused_by_name(tmp_path):
     with pytest.raises(UserError, match=r"another run \(the data differs \(data_fingerprint\)\)"):
         fit(torch.nn.Linear(3, 1), data(1), None, config=cfg2, task=regression_task(), out_dir=tmp_path, resume=True)
     same = fit(torch.nn.Linear(3, 1), data(0), None, config=cfg2, task=regression_task(), out_dir=tmp_path, resume=True)
-    assert same.resume == {"from_epoch": 1, "forced": False, "differences": []} and len(same.history) == 2
+    assert same.resume == {"from_epoch": 1, "forced": False, "differences": [], "changes": ["epochs 1 -> 2"]} and len(same.history) == 2

@@ -40,21 +40,10 @@ def train(
     """Train a zoo model on images (checkpoint every epoch; torchrun for several processes)."""
     setup(quiet)
     from nivalis.engine import TrainConfig
-    from nivalis.engine.classify import train_classifier
-    from nivalis.files import prepare_output_dir
+    from nivalis.engine.classify import train_zoo_model
 
     cfg = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, optimizer=optimizer, precision=precision,
                       scheduler=scheduler)
-    out = prepare_output_dir(out or Path("runs") / f"{model}-{data}")
-    if download:
-        from nivalis.data import load_with_download
-
-        data = load_with_download(data, str(data_dir) if data_dir else None, download=True)
-    from nivalis.models.variants import create_variant
-
-    model_kwargs: dict = {"block": block} if block else {}
-    if pretrained is not None:
-        model_kwargs["pretrained"] = str(pretrained)
-    run = train_classifier(model, data, data_dir=str(data_dir) if data_dir else None, config=cfg, out_dir=out,
-                           resume=resume, model_kwargs=model_kwargs or None, factory=create_variant, force=force)
+    run = train_zoo_model(model, data, data_dir=data_dir, download=download, config=cfg, out_dir=out, block=block,
+                          pretrained=pretrained, resume=resume, force=force)
     emit(run.result, as_json)

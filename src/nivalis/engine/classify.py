@@ -40,7 +40,7 @@ def build_model(name: str, data: ClassificationData, *, factory: Callable[..., t
     """Create `name` for `data`'s classes and channels with `factory`; check it accepts the data's image size.
 
     `factory` is `create_model` for a zoo network; callers that pass `block=` or `ops=` keywords give
-    `nivalis.nas.variants.create_variant` (the engine itself knows no search space).
+    `nivalis.models.variants.create_variant` (the engine itself knows no search space).
     """
     model = factory(name, num_classes=data.num_classes, in_chans=data.in_chans, **model_kwargs)
     try:
@@ -93,3 +93,25 @@ def train_classifier(model_name: str, data: ClassificationData | str = "digits",
     if out_dir is not None and get_context().is_main:
         write_run_files(out_dir, result, fitted.history)
     return ClassifierRun(model_name, data, result, fitted.history, confusion, model)
+
+
+def train_zoo_model(model_name: str, data: str = "digits", *, data_dir: str | Path | None = None,
+                    download: bool = False, config: TrainConfig | None = None, out_dir: str | Path | None = None,
+                    block: str | None = None, pretrained: str | Path | None = None, resume: bool = False,
+                    force: bool = False) -> ClassifierRun:
+    """What `nivalis train` does: check the output folder (default `runs/MODEL-DATA`), fetch the data set if asked,
+    build the model (with seed 003's `block` swapped in, from `pretrained` weights) and `train_classifier` it."""
+    from nivalis.files import prepare_output_dir
+    from nivalis.models.variants import create_variant
+
+    out = prepare_output_dir(out_dir or Path("runs") / f"{model_name}-{data}")
+    data_dir = str(data_dir) if data_dir else None
+    if download:
+        from nivalis.data import load_with_download
+
+        data = load_with_download(data, data_dir, download=True)
+    model_kwargs: dict = {"block": block} if block else {}
+    if pretrained is not None:
+        model_kwargs["pretrained"] = str(pretrained)
+    return train_classifier(model_name, data, data_dir=data_dir, config=config, out_dir=out, resume=resume,
+                            model_kwargs=model_kwargs or None, factory=create_variant, force=force)

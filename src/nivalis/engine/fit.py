@@ -353,6 +353,8 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
 
     meta = {**(meta or {}), "data_fingerprint": data_fingerprint(train_set)}
     resume_note: dict[str, Any] | None = None
+    if force and not resume:
+        raise UserError("--force only applies with --resume (it continues a checkpoint of another run)")
     if resume:
         def check(state: dict[str, Any]) -> None:
             nonlocal resume_note
@@ -360,7 +362,11 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
             if diffs and not force:
                 raise UserError(f"refusing to resume {ckpt_path}: it is another run ({'; '.join(diffs)}); "
                                 "use --force to continue anyway")
-            resume_note = {"from_epoch": int(state.get("epoch", 0)), "forced": bool(diffs), "differences": diffs}
+            old = state.get("config", {})
+            allowed = [f"{key} {old.get(key)!r} -> {getattr(cfg, key)!r}" for key in _RESUMABLE_CHANGES
+                       if key in old and _plain_json(old.get(key)) != _plain_json(getattr(cfg, key))]
+            resume_note = {"from_epoch": int(state.get("epoch", 0)), "forced": bool(diffs), "differences": diffs,
+                           "changes": allowed}  # what a resume may change (--epochs), recorded all the same
 
         state = resume_training(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler, check=check)
         start_epoch = int(state["epoch"])

@@ -2,7 +2,7 @@
 
 `make_block(spec, in_chs, out_chs, downsample=...)` builds one block that maps (N, in_chs, H, W) to
 (N, out_chs, H/2, W/2) or (N, out_chs, H, W); `models/effnet.py` (SlimNet) builds its networks from it and
-`nivalis.nas.rewrite.swap_conv3x3` puts such blocks into the 3×3 slots of a built network (seed 003 §5).
+`nivalis.models.block_swap.swap_conv3x3` puts such blocks into the 3×3 slots of a built network (seed 003 §5).
 Block names (`spec`):
 
 ========================  ===================================================================
