@@ -139,3 +139,12 @@ def test_force_without_resume_is_refused_and_a_longer_resume_is_recorded(tmp_pat
     longer = invoke(*TRAIN, "--epochs", "2", "--quiet", "--out", out, "--resume")
     assert longer.code == 0, longer.err
     assert json.loads(longer.out)["resumed"]["changes"] == ["epochs 1 -> 2"]
+
+
+def test_a_run_that_diverges_saves_no_checkpoint_and_warnings_are_one_line(tmp_path):
+    result = invoke(*TRAIN, "--epochs", "1", "--quiet", "--lr", "1e30", "--out", str(tmp_path / "run"))
+    assert_user_error(result, "training diverged")
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    from nivalis.cli.app import _warning_line
+
+    assert _warning_line(UserWarning("a\nb"), UserWarning, "x.py", 3) == "warning: a b\n"

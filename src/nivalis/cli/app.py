@@ -133,6 +133,11 @@ def _check_extras(argv: list[str] | None) -> None:
             extras.require(extra, _what(words[:n]))
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """A warning is one `warning: ...` line (not Python's two, with a source line a user cannot act on)."""
+    return f"warning: {' '.join(str(message).split())}\n"
+
+
 def _fail(text: str, as_json: bool, code: int = 2, prefix: str = "error: ") -> None:
     """One `error: ...` line on stderr (and `{"error", "code"}` on stdout with --json), then exit `code`."""
     import json
@@ -153,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     from nivalis.files import release_locks
 
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # OpenCV's WARN lines would precede our one error line
+    warnings.formatwarning = _warning_line
     as_json = "--json" in (sys.argv[1:] if argv is None else argv)
     for module in _QUIET_WARNINGS:  # third-party notices a user cannot act on; nivalis's own warnings stay visible
         warnings.filterwarnings("ignore", category=UserWarning, module=module)

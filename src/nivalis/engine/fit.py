@@ -391,6 +391,9 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
             row.update({f"val_{k}": v for k, v in evaluate(model, val_set, task, batch_size=cfg.eval_batch_size,
                                                            precision=cfg.precision).items()})
         row["seconds"] = time.perf_counter() - t0
+        if not math.isfinite(row.get("val_loss", 0.0)):  # the last step can leave weights that output NaN
+            raise UserError(f"training diverged at epoch {epoch + 1} (training loss {row['train_loss']:.4g}, "
+                            f"validation loss {row['val_loss']}); lower the learning rate (--lr {cfg.lr:g})")
         history.append(row)
         if ckpt_path is not None and ctx.is_main:
             save_checkpoint(ckpt_path, {
