@@ -16,6 +16,7 @@ from typing import Any
 from nivalis.errors import UserError
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.readers.dispatch import load_radargram_folder, read_radargram_file
+from nivalis.snow.readers.label_trace import TRACK_TOLERANCE_PX
 from nivalis.snow.readers.radargram import ReadOptions
 from nivalis.snow.survey import dated_summary, detect_survey_year, is_default, survey_year_of
 from nivalis.snow.units import FirnModel
@@ -72,7 +73,8 @@ def _values(values: list[float | None], digits: int) -> str:
 def _radargram_text(info: dict[str, Any]) -> list[str]:
     """The readable lines of one radargram's `dated_summary`."""
     return [f"{info['name']}: {info['layout']}, MAT {info['format']}, {info['layers']} layer rows × "
-            f"{info['columns']} columns, {'usable' if info['usable'] else 'NOT usable: ' + info['reason']}",
+            f"{info['columns']} columns, {'usable' if info['usable'] else 'NOT usable: ' + info['reason']}; layers step up "
+            f"to {info['max_step_px']:g} px between adjacent columns",
             f"  mean thickness per layer, top-down from {info['layer_years'][0] if info['layer_years'] else '-'}"
             f" (survey {info['survey_year']}, {info['survey_year_from']}):",
             f"    px:     {_values(info['thickness_px'], 1)}",
@@ -104,11 +106,16 @@ def inspect_radargrams(path: str | os.PathLike, *, feature_layers: int = SnowCon
                                                     include_unusable=True)
         result = summary.to_dict()
         result["radargram_summaries"] = [described(r) for r in radargrams]
+        steps = [info["max_step_px"] for info in result["radargram_summaries"]]
+        steep = sum(step > TRACK_TOLERANCE_PX for step in steps)
         return CommandOutput(result, f"{result['files']} files ({result['layout']}): {result['radargrams']} "
                                      f"radargrams, {result['usable']} usable, {result['unusable']} unusable "
                                      f"{result['unusable_reasons']}, {result['bad']} unreadable"
                                      + (f"; traces left over {result['leftover_traces']}"
-                                        if result["leftover_traces"] else ""), note_lines(summary.notes))
+                                        if result["leftover_traces"] else "")
+                                     + (f"; {steep} with layers stepping over {TRACK_TOLERANCE_PX} px between "
+                                        f"adjacent columns (up to {max(steps):g} px)" if steep else ""),
+                             note_lines(summary.notes))
     radargrams, left = read_radargram_file(path, options)
     infos = [described(r) for r in radargrams]
     notes = note_lines({radargrams[0].name: radargrams[0].notes})

@@ -135,6 +135,8 @@ def _reason_kind(reason: str) -> str:
         return "untracked (NaN) in the needed rows"
     if "cross" in reason:
         return "crossing layers"
+    if "negative" in reason:
+        return "negative rows"
     return "wrong width"
 
 

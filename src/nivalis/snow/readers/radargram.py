@@ -62,6 +62,13 @@ def layers_usability(layers: np.ndarray, rows_needed: int = 16, columns: int | N
         return False, f"{width} columns, expected {columns}"
     if layers.shape[0] < rows_needed:
         return False, f"only {layers.shape[0]} layer rows, needs {rows_needed}"
+    with np.errstate(invalid="ignore"):
+        above = (layers < 0).any(axis=1)
+    if above.any():
+        row = int(np.argmax(above))
+        with np.errstate(invalid="ignore"):
+            count = int((layers[row] < 0).sum())
+        return False, f"row {row} has negative pixel rows (above the image) in {count} of {width} columns"
     top = layers[:rows_needed]
     missing = ~np.isfinite(top)
     if missing.any():
@@ -72,6 +79,18 @@ def layers_usability(layers: np.ndarray, rows_needed: int = 16, columns: int | N
         row = int(np.argmax(crossing))
         return False, f"rows {row} and {row + 1} cross (negative thickness)"
     return True, "usable"
+
+
+def largest_step(layers: np.ndarray) -> tuple[float, int, int]:
+    """(step, layer, column) of the largest row change of one layer between adjacent columns c and c + 1 where both
+    are tracked; (0, 0, 0) when there is none."""
+    with np.errstate(invalid="ignore"):
+        steps = np.abs(np.diff(np.asarray(layers, dtype=np.float64), axis=1))
+    steps = np.where(np.isfinite(steps), steps, -1.0)
+    if steps.size == 0 or steps.max() < 0:
+        return 0.0, 0, 0
+    layer, col = np.unravel_index(int(np.argmax(steps)), steps.shape)
+    return float(steps[layer, col]), int(layer), int(col)
 
 
 def _mean_rows(values: np.ndarray, digits: int) -> list[float | None]:
@@ -129,6 +148,7 @@ class Radargram:
         return {
             "file": str(self.path), "name": self.name, "layout": self.layout, "format": self.format,
             "layers": self.n_layers, "columns": self.columns, "usable": ok, "reason": reason,
+            "max_step_px": round(largest_step(self.layers)[0], 4),
             "thickness_px": _mean_rows(units.thickness_px, 4),
             "thickness_m": _mean_rows(units.thickness_m, 6),
             "thickness_mwe": _mean_rows(units.thickness_mwe, 6),
@@ -231,5 +251,5 @@ def set_survey_year(radargram: Radargram, gps_time: np.ndarray | None = None) ->
     return radargram
 
 
-__all__ = ["Radargram", "ReadOptions", "check_pixel_rows", "clean_coordinates", "drop_empty", "layers_usability",
-           "layout_of", "set_survey_year", "year_from_gps", "year_from_name"]
+__all__ = ["Radargram", "ReadOptions", "check_pixel_rows", "clean_coordinates", "drop_empty", "largest_step",
+           "layers_usability", "layout_of", "set_survey_year", "year_from_gps", "year_from_name"]

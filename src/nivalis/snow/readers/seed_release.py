@@ -1,17 +1,9 @@
 """Seed 000's own release, read and written: ``image/NAME.mat`` (echogram, positions) + ``layer_bin/NAME.png`` (labels).
 
-The label image is binary, white = the top of a firn layer, lines 1–2 px thick (seed 000 §III). It is
-traced into layer rows per column:
-
-1. in every column, each run of white pixels is one layer; its top row is the layer's row there;
-2. runs are followed column to column: a run continues the track whose last row is nearest, within
-   ``TRACK_TOLERANCE_PX`` (+ 1 px per column of gap), if that track was seen at most
-   ``BRIDGE_COLUMNS`` + 1 columns before;
-3. tracks shorter than ``MIN_TRACK_COLUMNS`` are label noise and dropped; a track that does not overlap a
-   longer one in any column, and continues it (row within the tolerance across the gap) without
-   changing its order against the other layers, is the same layer (a layer missing in some columns);
-4. gaps of at most ``BRIDGE_COLUMNS`` columns inside a layer are bridged by linear interpolation; longer
-   gaps stay NaN; layers are ordered top-down, so row 0 is the surface.
+The label image is binary, white = the top of a firn layer, lines 1–2 px thick (seed 000 §III); it is traced
+into layer rows per column by `nivalis.snow.readers.label_trace` (by order in each column, as the seed's authors
+read them, and aligned where the number of lines changes). Layers that step more than ``TRACK_TOLERANCE_PX``
+between adjacent columns are traced all the same; the radargram's notes say how far they step.
 
 Positions come from ``Latitude``/``Longitude`` vectors, or from a W × 2 / 2 × W matrix under any field
 name (seed 000: "a 256×2 matrix specifying the geographic latitude and longitude"), latitude first; the
@@ -22,20 +14,24 @@ is the echogram, kept (``echogram=True``) for figures.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nivalis.errors import UserError
+from nivalis.snow.readers.label_trace import BRIDGE_COLUMNS, TRACK_TOLERANCE_PX, trace_label_image
 from nivalis.snow.readers.matfile import numeric, read_mat
-from nivalis.snow.readers.radargram import Radargram, ReadOptions, clean_coordinates, drop_empty, set_survey_year
+from nivalis.snow.readers.radargram import (
+    Radargram,
+    ReadOptions,
+    clean_coordinates,
+    drop_empty,
+    largest_step,
+    set_survey_year,
+)
 
 LABEL_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
-BRIDGE_COLUMNS = 8          # gaps up to this many columns inside a traced layer are interpolated
-TRACK_TOLERANCE_PX = 3      # a run continues a track when its top is this close (+1 px per gap column)
-MIN_TRACK_COLUMNS = 3       # shorter traces are label noise
 
 
 def read_label_image(path: Path) -> np.ndarray:
@@ -49,104 +45,6 @@ def read_label_image(path: Path) -> np.ndarray:
         image = image[..., :3].max(axis=-1)
     top = float(image.max())
     return image > (top / 2 if top > 0 else 0)
-
-
-def _run_tops(column: np.ndarray) -> np.ndarray:
-    padded = np.concatenate([[False], column])
-    return np.flatnonzero(padded[1:] & ~padded[:-1]).astype(np.float64)
-
-
-def _tracks(mask: np.ndarray) -> list[dict[int, float]]:
-    width = mask.shape[1]
-    done: list[dict[int, float]] = []
-    active: list[dict[int, float]] = []
-    for col in range(width):
-        tops = _run_tops(mask[:, col])
-        active = [t for t in active if col - next(reversed(t)) <= BRIDGE_COLUMNS + 1]
-        pairs = []
-        for ti, track in enumerate(active):
-            last = next(reversed(track))  # columns are added in increasing order
-            tol = TRACK_TOLERANCE_PX + (col - last - 1)
-            for ri, row in enumerate(tops):
-                d = abs(row - track[last])
-                if d <= tol:
-                    pairs.append((d, ti, ri))
-        used_t, used_r = set(), set()
-        for _, ti, ri in sorted(pairs):
-            if ti in used_t or ri in used_r:
-                continue
-            active[ti][col] = float(tops[ri])
-            used_t.add(ti)
-            used_r.add(ri)
-        for ri, row in enumerate(tops):
-            if ri not in used_r:
-                track = {col: float(row)}
-                active.append(track)
-                done.append(track)
-    return done
-
-
-def _as_row(track: dict[int, float], width: int) -> np.ndarray:
-    row = np.full(width, np.nan)
-    cols = np.fromiter(track, dtype=np.int64)
-    row[cols] = [track[c] for c in cols]
-    return row
-
-
-def _order(a: np.ndarray, b: np.ndarray) -> float:
-    """< 0 when layer `a` lies above `b` (smaller rows) where both are traced, else by their means."""
-    both = np.isfinite(a) & np.isfinite(b)
-    if both.any():
-        return float(np.mean(a[both] - b[both]))
-    return float(np.nanmean(a) - np.nanmean(b))
-
-
-def _continues(layer: np.ndarray, piece: np.ndarray, others: list[np.ndarray]) -> float | None:
-    """Row distance at the junction when `piece` continues `layer` (no overlap, same order), else None."""
-    if (np.isfinite(layer) & np.isfinite(piece)).any():
-        return None
-    lc, pc = np.flatnonzero(np.isfinite(layer)), np.flatnonzero(np.isfinite(piece))
-    dist = np.abs(lc[:, None] - pc[None, :])
-    i, j = np.unravel_index(np.argmin(dist), dist.shape)
-    gap = int(dist[i, j])
-    d = abs(layer[lc[i]] - piece[pc[j]])
-    if d > TRACK_TOLERANCE_PX + 0.1 * gap:
-        return None
-    for other in others:  # a continuation never jumps across another layer
-        if np.sign(_order(layer, other)) != np.sign(_order(piece, other)):
-            return None
-    return float(d)
-
-
-def _bridge(row: np.ndarray) -> np.ndarray:
-    cols = np.flatnonzero(np.isfinite(row))
-    out = row.copy()
-    for a, b in zip(cols[:-1], cols[1:]):
-        if 1 < b - a <= BRIDGE_COLUMNS + 1:
-            out[a + 1:b] = np.interp(np.arange(a + 1, b), [a, b], [row[a], row[b]])
-    return out
-
-
-def trace_label_image(mask: np.ndarray) -> np.ndarray:
-    """[L, W] layer rows traced from a boolean label image (white = layer top), top-down, NaN where absent."""
-    width = mask.shape[1]
-    pieces = [_as_row(t, width) for t in _tracks(np.asarray(mask, dtype=bool)) if len(t) >= MIN_TRACK_COLUMNS]
-    pieces.sort(key=lambda r: -np.isfinite(r).sum())  # long tracks first: they define the layers
-    layers: list[np.ndarray] = []
-    for piece in pieces:
-        best, best_d = None, None
-        for k, layer in enumerate(layers):
-            d = _continues(layer, piece, layers[:k] + layers[k + 1:])
-            if d is not None and (best_d is None or d < best_d):
-                best, best_d = k, d
-        if best is None:
-            layers.append(piece)
-        else:
-            layers[best] = np.where(np.isfinite(layers[best]), layers[best], piece)
-    if not layers:
-        return np.full((0, width), np.nan)
-    layers.sort(key=functools.cmp_to_key(lambda a, b: int(np.sign(_order(a, b)))))
-    return np.stack([_bridge(layer) for layer in layers])
 
 
 def _latlon(path: Path, raw: dict[str, Any], width: int, latlon_field: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -193,6 +91,10 @@ def read_seed_pair(image_mat: Path, label: Path, options: ReadOptions) -> Radarg
     layers = trace_label_image(mask)
     if layers.shape[0] == 0:
         raise UserError(f"{label}: no white (layer) pixels in the label image")
+    step, layer, col = largest_step(layers)
+    if step > TRACK_TOLERANCE_PX:
+        notes.append(f"label lines step up to {step:g} px between adjacent columns (layer {layer}, columns {col}-"
+                     f"{col + 1}); traced by their order in each column")
     arrays = {k: v for k, v in raw.items() if numeric(v) is not None and v.ndim == 2}  # images keep their dtype
     images = {k: v for k, v in arrays.items() if v.shape[1] == width and v.shape[0] > 2}
     echogram = max(images.items(), key=lambda kv: kv[1].size)[1] if images else None
