@@ -30,6 +30,23 @@ def test_paired_comparison_matches_scipy():
     assert format_mean_std(0.5, None) == "0.5000" and "±" in format_mean_std(0.5, 0.01)
 
 
+def test_search_config_and_ablation_csv():
+    from nivalis.experiments.nar import ablation_csv, paired_comparison
+    from nivalis.experiments.nar_runs import search_config
+
+    face = search_config("face:/nowhere", quick=True)  # the spec alone decides the proxy split; nothing is read
+    assert (face.proxy_per_class, face.proxy_val_per_class, face.epochs) == (36, 4, 9)
+    assert search_config("face:/nowhere", proxy_val_per_class=8).proxy_val_per_class == 8
+    assert (search_config("digits").proxy_per_class, search_config("digits").epochs) == (60, 60)
+    row = {"variant": "pretrain-controller", "pretrain": True, "strategy": "controller", "arch": [1, 0], "macs": 5,
+           "proxy_accuracy": 0.5, "test_acc_mean": 0.75, "test_acc_std": None, "macs_reduction": 0.1, "params": 9,
+           "vs_original": paired_comparison([0.75], [0.7]), "shared_epochs": 2, "children": 8, "search_seconds": 1.0}
+    header, line = ablation_csv([row]).splitlines()
+    cells = dict(zip(header.split(","), line.split(",")))
+    assert cells["arch"] == "1 0" and cells["test_acc_std"] == "" and cells["vs_original_t"] == ""
+    assert float(cells["vs_original_mean_pt"]) == pytest.approx(5.0)
+
+
 def test_retrain_seeds_json_and_paired_stats(tmp_path):
     r = invoke("refine", "search", *FAST, "--retrain-seeds", "2", "--retrain-epochs", "1", "--out",
                str(tmp_path / "s"), "--json").json()

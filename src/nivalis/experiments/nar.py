@@ -162,6 +162,23 @@ def refine_and_compare(config: NARConfig, data: ClassificationData | str = "digi
             "test_images": len(data.test)}
 
 
+def found_comparison(cmp: dict[str, Any]) -> dict[str, Any]:
+    """`refine_and_compare`'s retraining as `refine search` reports it: the controller's find is `found`, rows
+    in the order found, original, random, and the random search's own result in `random_search`."""
+    role = {"controller": "found", "original": "original", "random": "random"}
+    rows = [{**{k: v for k, v in row.items() if k != "role"}, "role": role[row["role"]]} for row in cmp["rows"]]
+    order = {"found": 0, "original": 1, "random": 2}
+    rnd = cmp["searches"]["random"]
+    return {"seeds": cmp["seeds"], "epochs": cmp["retrain_epochs"], "train_images": cmp["train_images"],
+            "test_images": cmp["test_images"], "rows": sorted(rows, key=lambda r: order[r["role"]]),
+            "paired": {"found_minus_original": cmp["paired"]["controller_minus_original"],
+                       "found_minus_random": cmp["paired"]["controller_minus_random"]},
+            "paired_test": cmp["paired_test"],
+            "random_search": {k: rnd.get(k) for k in ("arch", "operators", "macs", "flops_reduction", "accuracy",
+                                                      "arch_file")},
+            "seconds": round(sum(cmp["seconds"].values()), 2)}
+
+
 # --- ablation: PreTrain on/off x controller vs random, at equal budget -------------------------------
 ABLATION_VARIANTS = (("pretrain", "controller"), ("pretrain", "random"), ("no-pretrain", "controller"),
                      ("no-pretrain", "random"))
@@ -261,6 +278,30 @@ def ablate(config: NARConfig, data: ClassificationData, *, seeds: int = 2, retra
             "config": config.to_dict()}
 
 
+#: the columns of `ablation.csv`, one row per ablation variant
+ABLATION_COLUMNS = ("variant", "pretrain", "strategy", "arch", "proxy_accuracy", "test_acc_mean", "test_acc_std",
+                    "macs", "macs_reduction", "params", "vs_original_mean_pt", "vs_original_t", "shared_epochs",
+                    "children", "search_seconds")
+
+
+def ablation_csv(rows: list[dict[str, Any]]) -> str:
+    """`ablate`'s rows as CSV (`ABLATION_COLUMNS`): arch codes space-separated, the difference from the original
+    in percentage points, undefined values (one seed) empty."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=ABLATION_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**{k: r.get(k) for k in ABLATION_COLUMNS},
+                         "arch": " ".join(map(str, r["arch"])),
+                         "test_acc_std": "" if r["test_acc_std"] is None else r["test_acc_std"],
+                         "vs_original_mean_pt": 100 * r["vs_original"]["mean"],
+                         "vs_original_t": "" if r["vs_original"]["t"] is None else r["vs_original"]["t"]})
+    return buf.getvalue()
+
+
 def demo_config(quick: bool) -> NARConfig:
     """The demo's search: ResNet-18 at width `DEMO_WIDTH`, block granularity, the demo budget."""
     # 20 proxy-validation images per class instead of the seed's 4 (a 10-class reward needs more than 40 images)
@@ -276,7 +317,7 @@ def run_demo(out_dir: Path, quick: bool) -> dict[str, Any]:
                               out_dir=Path(out_dir) / "runs" / "nar-digits", desc="nar")
 
 
-__all__ = ["ABLATION_VARIANTS", "ARCH_ROLES", "DEMO_BUDGET", "PAIRED_TEST", "ablate", "ablation_configs", "demo_config",
-           "equal_budget_steps", "search_summary",
-           "format_mean_std", "format_paired", "mean_std", "original_spec", "paired_comparison", "refine_and_compare",
-           "retrain_roles", "run_demo", "run_searches"]
+__all__ = ["ABLATION_COLUMNS", "ABLATION_VARIANTS", "ARCH_ROLES", "DEMO_BUDGET", "PAIRED_TEST", "ablate",
+           "ablation_configs", "ablation_csv", "demo_config", "equal_budget_steps", "format_mean_std", "format_paired",
+           "found_comparison", "mean_std", "original_spec", "paired_comparison", "refine_and_compare", "retrain_roles",
+           "run_demo", "run_searches", "search_summary"]

@@ -123,6 +123,18 @@ def budget(quick: bool) -> dict[str, Any]:
     return {"pretrain_epochs": 10, "epochs": 60, "sgdr_t0": 10, "controller_steps": 5, "derive_samples": 10}
 
 
+def budget_config(quick: bool = False, *, epochs: int | None = None, pretrain_epochs: int | None = None,
+                  controller_steps: int | None = None, **settings: Any) -> NARConfig:
+    """A `NARConfig` on the CLI's search budget (`budget(quick)`): `epochs`, `pretrain_epochs` and
+    `controller_steps` replace the preset's where given (None keeps it); every other setting is passed on."""
+    preset = budget(quick)
+    for key, value in (("epochs", epochs), ("pretrain_epochs", pretrain_epochs),
+                       ("controller_steps", controller_steps)):
+        if value is not None:
+            preset[key] = value
+    return NARConfig(**preset, **settings)
+
+
 def model_kwargs_for(config: NARConfig, input_shape: tuple[int, ...]) -> dict[str, Any]:
     """Backbone keywords for the data: ResNet stem and width, or the IR net's input size."""
     family = model_family(config.backbone)
@@ -140,4 +152,4 @@ def model_kwargs_for(config: NARConfig, input_shape: tuple[int, ...]) -> dict[st
     return kwargs
 
 
-__all__ = ["REWARDS", "STRATEGIES", "NARConfig", "budget", "model_kwargs_for"]
+__all__ = ["REWARDS", "STRATEGIES", "NARConfig", "budget", "budget_config", "model_kwargs_for"]

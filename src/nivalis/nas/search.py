@@ -52,7 +52,7 @@ from nivalis.engine import autocast_for, get_context, resume_training, save_chec
 from nivalis.engine.seed import epoch_seed
 from nivalis.errors import UserError
 from nivalis.files import atomic_write_text
-from nivalis.nas.config import NARConfig, budget, model_kwargs_for
+from nivalis.nas.config import NARConfig, budget, budget_config, model_kwargs_for
 from nivalis.nas.controller import OperatorController, Reinforce
 from nivalis.nas.operators import OPERATOR_NAMES
 from nivalis.nas.retrain import ARCH_KEYS, load_arch, retrain, retrain_config
@@ -399,5 +399,5 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
     return SearchResult(result, history, steps, space, supernet, history[-1]["probabilities"])
 
 
-__all__ = ["ARCH_KEYS", "NARConfig", "ProxyTask", "SearchResult", "budget", "load_arch", "make_proxy",
+__all__ = ["ARCH_KEYS", "NARConfig", "ProxyTask", "SearchResult", "budget", "budget_config", "load_arch", "make_proxy",
            "model_kwargs_for", "retrain", "retrain_config", "reward", "search"]
