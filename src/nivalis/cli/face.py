@@ -45,42 +45,12 @@ def train(
 ) -> None:
     """Train a face backbone with a margin loss; verification accuracy ± std and TAR@FAR=1e-3 at the end."""
     setup(quiet)
-    from nivalis.errors import UserError
-    from nivalis.face.losses import LOSSES
-    from nivalis.face.train import FaceConfig, standin_config, train_face
+    from nivalis.face.commands import train_from_options, train_text
 
-    loss = loss.strip().lower()
-    if loss not in LOSSES:
-        raise UserError(f"--loss must be one of {', '.join(LOSSES)} (got {loss!r})")
-    if input_size is not None and input_size % 16:
-        raise UserError(f"--input must be a multiple of 16 (got {input_size})")
-    if precision not in ("fp32", "bf16"):
-        raise UserError(f"--precision must be fp32 or bf16 (got {precision!r})")
-    for b in bins or []:
-        if not b.is_file():
-            raise UserError(f"verification file not found: {b}")
-    overrides = dict(loss=loss, epochs=epochs, seed=seed, backbone=backbone, width=width, input_size=input_size,
-                     embedding_size=embedding_size, margin=margin, lr=lr, batch_size=batch_size, precision=precision,
-                     device=device)
-    if data == "digits":
-        if bins:
-            raise UserError("--bin is for face data; the digits stand-in verifies on its own pairs")
-        cfg = standin_config(**overrides)
-    else:
-        if not Path(data).exists():
-            raise UserError(f"face data not found: {data} (digits, a train.rec or a folder per identity)")
-        cfg = FaceConfig(**{k: v for k, v in overrides.items() if v is not None})
-    from nivalis.files import prepare_output_dir
-
-    prepare_output_dir(out or Path("runs") / f"face-{loss}")  # before the training, not at its first checkpoint
-    run = train_face(data, cfg, out or Path("runs") / f"face-{loss}", bins=bins or None, desc=f"face {loss}")
-    r = run.result
-    v = r["verification"]
-    human = (f"checkpoint: {r['checkpoint']}\n{r['data']}\n"
-             f"verification: accuracy {v['accuracy']:.4f} ± {v['accuracy_std']:.4f} ({v['folds']} folds, "
-             f"{v['pairs']} pairs), TAR@FAR={v['far_target']:g}: {v['tar_at_far']:.4f}"
-             + (f"\nnote: {r['note']}" if r.get("note") else ""))
-    emit(r, as_json, human=human)
+    result = train_from_options(data, out=out, bins=bins, loss=loss, epochs=epochs, seed=seed, backbone=backbone,
+                                width=width, input_size=input_size, embedding_size=embedding_size, margin=margin,
+                                lr=lr, batch_size=batch_size, precision=precision, device=device)
+    emit(result, as_json, human=train_text(result))
 
 
 @app.command()
@@ -96,28 +66,10 @@ def verify(
 ) -> None:
     """10-fold best-threshold accuracy ± std and TAR@FAR=1e-3 of a checkpoint on a .bin (image + flip embeddings)."""
     setup(quiet)
-    from nivalis.errors import UserError
-    from nivalis.face.train import verify_bin
-    from nivalis.files import atomic_write_text
+    from nivalis.face.commands import verify_file, verify_text
 
-    if roc is not None and roc.suffix.lower() != ".csv":
-        raise UserError(f"--roc must end in .csv (got {roc.name})")
-    if roc is not None:
-        from nivalis.files import prepare_output_file
-
-        prepare_output_file(roc, option="--roc")
-    result = verify_bin(bin_file, checkpoint, batch_size=batch_size)
-    curve = result.pop("roc")
-    result["bin"] = str(bin_file)
-    if roc is not None:
-        rows = [f"{t:.2f},{f:.6g},{p:.6g}" for t, f, p in zip(curve["thresholds"], curve["fpr"], curve["tpr"])]
-        atomic_write_text(roc, "threshold,fpr,tpr\n" + "\n".join(rows) + "\n")
-        result["roc"] = str(roc)
-    human = (f"{bin_file}: accuracy {result['accuracy']:.4f} ± {result['accuracy_std']:.4f} ({result['folds']} folds, "
-             f"{result['pairs']} pairs), TAR@FAR={result['far_target']:g}: {result['tar_at_far']:.4f} "
-             f"(measured FAR {result['far']:.4f})"
-             + ("\nnote: the checkpoint was trained on the digits stand-in, not faces" if result["stand_in"] else ""))
-    emit(result, as_json, human=human)
+    result = verify_file(bin_file, checkpoint, batch_size=batch_size, roc=roc)
+    emit(result, as_json, human=verify_text(result))
 
 
 @app.command()
@@ -133,32 +85,6 @@ def embed(
 ) -> None:
     """L2-normalised embeddings of images (one row per image, in the order given)."""
     setup(quiet)
-    import numpy as np
+    from nivalis.face.commands import embed_files
 
-    from nivalis.errors import UserError
-    from nivalis.face.io import decode_image
-    from nivalis.face.train import embed_images, load_face_model
-    from nivalis.files import atomic_path
-
-    if out.suffix.lower() not in (".npy", ".csv"):
-        raise UserError(f"--out must end in .npy or .csv (got {out.name})")
-    from nivalis.files import prepare_output_file
-
-    prepare_output_file(out)  # before the model is loaded and the images embedded
-    backbone, meta = load_face_model(checkpoint)
-    decoded = []
-    for path in images:
-        if not path.is_file():
-            raise UserError(f"image not found: {path}")
-        decoded.append(decode_image(path.read_bytes(), str(path)))
-    emb = embed_images(backbone, meta, decoded, flip=flip).numpy().astype(np.float32)
-    with atomic_path(out) as tmp:
-        if out.suffix.lower() == ".npy":
-            with open(tmp, "wb") as f:
-                np.save(f, emb)
-        else:
-            lines = [",".join(["path", *[f"e{i}" for i in range(emb.shape[1])]])]
-            lines += [",".join([str(p), *[f"{v:.7g}" for v in row]]) for p, row in zip(images, emb)]
-            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    emit({"embeddings": str(out), "count": int(emb.shape[0]), "dim": int(emb.shape[1]), "flip": flip,
-          "stand_in": bool(meta.get("stand_in", False))}, as_json)
+    emit(embed_files(images, checkpoint, out=out, flip=flip), as_json)

@@ -2,26 +2,10 @@
 
 from nivalis.lazy import lazy_exports
 
-_EXPORTS = {
-    "FaceFolder": ".io",
-    "RecordIO": ".io",
-    "VerificationPairs": ".io",
-    "load_bin": ".io",
-    "write_bin": ".io",
-    "write_recordio": ".io",
-    "ArcFaceHead": ".losses",
-    "CosFaceHead": ".losses",
-    "MarginHead": ".losses",
-    "SoftmaxHead": ".losses",
-    "build_head": ".losses",
-    "FaceConfig": ".train",
-    "load_face_model": ".train",
-    "standin_config": ".train",
-    "train_face": ".train",
-    "verify_bin": ".train",
-    "embed_with_flip": ".verify",
-    "evaluate_pairs": ".verify",
-    "verification_metrics": ".verify",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".io": ("FaceFolder", "RecordIO", "VerificationPairs", "load_bin", "write_bin", "write_recordio"),
+    ".losses": ("ArcFaceHead", "CosFaceHead", "MarginHead", "SoftmaxHead", "build_head"),
+    ".commands": ("embed_files", "train_from_options", "verify_file"),
+    ".train": ("FaceConfig", "load_face_model", "standin_config", "train_face", "verify_bin"),
+    ".verify": ("embed_with_flip", "evaluate_pairs", "roc_csv", "verification_metrics"),
+})

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from nivalis.errors import UserError
 
-__all__ = ["embed_with_flip", "evaluate_pairs", "kfold", "verification_metrics"]
+__all__ = ["embed_with_flip", "evaluate_pairs", "kfold", "roc_csv", "verification_metrics"]
 
 ACC_THRESHOLDS = np.arange(0, 4, 0.01)
 VAL_THRESHOLDS = np.arange(0, 4, 0.001)
@@ -132,3 +132,9 @@ def embed_with_flip(backbone: nn.Module | Callable[[torch.Tensor], torch.Tensor]
     if not out:
         raise UserError("no images to embed")
     return F.normalize(torch.cat(out), dim=1)
+
+
+def roc_csv(roc: dict) -> str:
+    """The ROC of `verification_metrics` (`thresholds`, fold-mean `fpr` and `tpr`) as CSV, one row per threshold."""
+    rows = [f"{t:.2f},{f:.6g},{p:.6g}" for t, f, p in zip(roc["thresholds"], roc["fpr"], roc["tpr"])]
+    return "threshold,fpr,tpr\n" + "\n".join(rows) + "\n"
