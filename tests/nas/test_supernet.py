@@ -105,11 +105,11 @@ def test_pretrained_backbone_goes_to_the_original_candidates(tmp_path):
     from nivalis.models import create_model
     from nivalis.models.weights import reference_names
     from nivalis.nas.space import SearchSpace
-    from tests.models.test_weights import _randomise
+    from tests.models.published_layouts import randomise
 
     kwargs = {"stem": "imagenet", "width_mult": 0.25}
     space = SearchSpace("resnet18", "layer", input_shape=(3, 64, 64), num_classes=5, model_kwargs=kwargs)
-    plain = _randomise(create_model("resnet18", num_classes=1000, **kwargs))  # ImageNet's 1000 classes
+    plain = randomise(create_model("resnet18", num_classes=1000, **kwargs))  # ImageNet's 1000 classes
     names = reference_names(plain, "torchvision")
     torch.save({names[k]: v for k, v in plain.state_dict().items()}, tmp_path / "resnet18-f37072fd.pth")
     torch.manual_seed(0)
