@@ -38,16 +38,12 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from nivalis.config import ConfigDict
-from nivalis.engine import (
-    TrainConfig,
-    classification_task,
-    fit,
-    get_context,
-    load_checkpoint,
-    save_checkpoint,
-    seed_everything,
-)
+from nivalis.engine.checkpoint import load_checkpoint, save_checkpoint
+from nivalis.engine.distributed import get_context
+from nivalis.engine.fit import TrainConfig, fit
+from nivalis.engine.metrics import classification_task
 from nivalis.engine.records import write_run_files
+from nivalis.engine.seed import seed_everything
 from nivalis.errors import UserError
 from nivalis.face.io import FaceFolder, RecordIO, VerificationPairs, load_bin, open_face_data
 from nivalis.face.losses import MarginHead, build_head
