@@ -4,8 +4,8 @@ Each family module keeps its rows as data in `default_cfgs` ({registered name: `
 builders. `weights` names the published model whose parameters the architecture reproduces
 (`torchvision:resnet50`, `timm:inception_resnet_v2`) and `file` the file that source distributes;
 `nivalis.models.weights` reads that file from a local path (nothing is downloaded). Models without a
-published counterpart (the seed networks, LeNet-5, U-Net, the face backbones) have `weights=None` and no
-normalisation of their own (`mean`/`std` None: the data set's applies).
+published counterpart (the seed networks, LeNet-5, U-Net) have `weights=None` and no normalisation of their
+own (`mean`/`std` None: the data set's applies).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class DefaultCfg:
         mean, std: per-channel input normalisation of the published weights (None: none of its own).
         interpolation: resize filter of the reference's evaluation transform.
         classifier: dotted path of the class layer (the family's `classifier_name`).
-        weights: "torchvision:NAME" / "timm:NAME" of the published counterpart, or None.
+        weights: "torchvision:NAME" / "timm:NAME" / "insightface:NAME" of the published counterpart, or None.
         file: the weights file that source distributes (what `--pretrained` expects), or None.
     """
 

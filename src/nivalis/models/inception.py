@@ -298,8 +298,11 @@ _INCEPTION_V3_RULES: tuple[tuple[str, str], ...] = (
     *[(rf"\.branch7x7\.{i}\.", f".branch7x7_{i + 1}.") for i in range(3)],
     *[(rf"\.branch7x7dbl\.{i}\.", f".branch7x7dbl_{i + 1}.") for i in range(5)],
     *[(rf"\.branch7x7x3\.{i}\.", f".branch7x7x3_{i + 1}.") for i in range(4)],
-    (r"^(Mixed_7[bc])\.branch3x3dbl_1\.0\.", r"\1.branch3x3dbl_1."),  # InceptionE: 1×1, 3×3 before the split
+    # InceptionE: nivalis's `branch3x3dbl_1` Sequential holds torchvision's `branch3x3dbl_1` (1×1) and
+    # `branch3x3dbl_2` (3×3), each a BasicConv2d. The `.1.` unit is renamed first: the rules apply one after the
+    # other, and `branch3x3dbl_1.0.1.` (the 1×1's BN) must not become `branch3x3dbl_1.1.` and then `_2`.
     (r"^(Mixed_7[bc])\.branch3x3dbl_1\.1\.", r"\1.branch3x3dbl_2."),
+    (r"^(Mixed_7[bc])\.branch3x3dbl_1\.0\.", r"\1.branch3x3dbl_1."),
     (r"\.branch_pool\.1\.", ".branch_pool."),
     *_BASIC_CONV,
 )

@@ -31,6 +31,7 @@ from nivalis.layers.classifier import ClassifierMixin
 from nivalis.layers.residual import ConvFactory, conv3x3_bn, downsample_shortcut
 from nivalis.models.configs import DefaultCfg
 from nivalis.models.registry import register_model
+from nivalis.models.weights import PublishedWeights, rule_map
 
 __all__ = ["IRBlock", "IResNet"]
 
@@ -155,7 +156,24 @@ def lresnet100e_ir(num_classes: int = 0, in_chans: int = 3, **kwargs) -> IResNet
     return _create_iresnet((3, 13, 30, 3), num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-# The face backbones (ArcFace LResNet-E-IR) read aligned 112×112 crops and end in a 512-d embedding.
+# The face backbones (ArcFace LResNet-E-IR) read aligned 112×112 crops and end in a 512-d embedding; insightface's
+# arcface_torch trains them as `iresnetNN` and saves the backbone's state dict as `backbone.pth`.
 default_cfgs = {name: DefaultCfg(input_size=(3, 112, 112), num_classes=0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-                                 classifier="classifier")
-                for name in ("lresnet34e_ir", "lresnet50e_ir", "lresnet100e_ir")}
+                                 classifier="classifier", weights=f"insightface:iresnet{depth}", file="backbone.pth")
+                for name, depth in (("lresnet34e_ir", 34), ("lresnet50e_ir", 50), ("lresnet100e_ir", 100))}
+
+# insightface `recognition/arcface_torch/backbones/iresnet.py`: stem `conv1`, `bn1`, `prelu`; `layerL.B` IBasicBlocks
+# with `bn1`, `conv1`, `bn2`, `prelu`, `conv2`, `bn3` and `downsample.0|1` (1×1 conv, BN; the first block of every
+# stage); the head `bn2`, `dropout`, `fc`, `features` (BatchNorm1d). nivalis: `stem.0|1|2`, each block's `conv1` /
+# `conv2` a unit (`.0` conv, `.1` BN) and `shortcut` for `downsample`; the block's `bn1`, `prelu` and the head
+# have insightface's names. The classifier on the embedding (num_classes > 0) has no counterpart: it stays fresh.
+_TO_INSIGHTFACE = (
+    (r"stem\.0\.(\w+)", r"conv1.\1"),
+    (r"stem\.1\.(\w+)", r"bn1.\1"),
+    (r"stem\.2\.(\w+)", r"prelu.\1"),
+    (r"(layer\d\.\d+)\.conv([12])\.0\.(\w+)", r"\1.conv\2.\3"),
+    (r"(layer\d\.\d+)\.conv([12])\.1\.(\w+)", lambda m: f"{m[1]}.bn{int(m[2]) + 1}.{m[3]}"),
+    (r"(layer\d\.\d+)\.shortcut\.(\d)\.(\w+)", r"\1.downsample.\2.\3"),
+)
+
+published_weights = {IResNet: PublishedWeights({"insightface": (rule_map(_TO_INSIGHTFACE), {})})}

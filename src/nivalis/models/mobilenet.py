@@ -258,7 +258,39 @@ def _to_torchvision(name: str, model: nn.Module) -> str:
     ))
 
 
+# timm's `mobilenetv1_100` (an EfficientNet-builder network, ReLU6 throughout): `conv_stem` + `bn1`, then
+# `blocks.s.j` in five stages of 1, 2, 2, 6, 2 DepthwiseSeparableConv blocks (the block that changes width opens
+# a stage), each `conv_dw` + `bn1`, `conv_pw` + `bn2`; no head convolution; `classifier`. nivalis: `stem.0|1`,
+# `blocks.b.conv_dw|conv_pw` (`.0` conv, `.1` BN), `classifier`.
+_TIMM_V1_UNIT = {("conv_dw", "0"): "conv_dw", ("conv_dw", "1"): "bn1", ("conv_pw", "0"): "conv_pw",
+                 ("conv_pw", "1"): "bn2"}
+
+
+def _v1_stage_index(model: nn.Module) -> list[tuple[int, int]]:
+    """(stage, index in stage) of every block: a new stage starts with each block that changes the width."""
+    where, stage, j = [], -1, 0
+    for block in model.blocks:
+        if block.conv_dw[0].in_channels != block.conv_pw[0].out_channels or stage < 0:
+            stage, j = stage + 1, 0
+        where.append((stage, j))
+        j += 1
+    return where
+
+
+def _v1_to_timm(name: str, model: nn.Module) -> str:
+    def block(m) -> str:
+        stage, j = _v1_stage_index(model)[int(m[1])]
+        return f"blocks.{stage}.{j}.{_TIMM_V1_UNIT[m[2], m[3]]}.{m[4]}"
+
+    return first_match(name, (
+        (r"stem\.0\.(\w+)", r"conv_stem.\1"),
+        (r"stem\.1\.(\w+)", r"bn1.\1"),
+        (r"blocks\.(\d+)\.(conv_dw|conv_pw)\.(\d)\.(\w+)", block),
+    ))
+
+
 published_weights = {
+    MobileNetV1: PublishedWeights({"timm": (_v1_to_timm, {"act": "relu6"})}),
     MobileNetV2: PublishedWeights({"torchvision": (_to_torchvision, {})}),
     MobileNetV3: PublishedWeights({"torchvision": (_to_torchvision, {"eps": 1e-3, "momentum": 0.01})}),
 }

@@ -24,6 +24,7 @@ from nivalis.layers.classifier import ClassifierHead, ClassifierMixin
 from nivalis.layers.repvgg_block import RepVGGBlock
 from nivalis.models.configs import IMAGENET_CFG
 from nivalis.models.registry import register_model
+from nivalis.models.weights import PublishedWeights
 
 __all__ = ["RepVGG"]
 
@@ -84,3 +85,20 @@ def repvgg_b0(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> RepVGG:
 
 
 default_cfgs = {name: replace(IMAGENET_CFG, weights=f"timm:{name}") for name in ("repvgg_a0", "repvgg_a1", "repvgg_b0")}
+
+# timm's `repvgg_*` (a ByobNet): `stem` is one RepVggBlock, `stages.s.j` the blocks of stage s + 1; each block
+# holds `conv_kxk` and `conv_1x1` (ConvNormAct: `.conv`, `.bn`) and, where stride is 1 and widths match,
+# `identity` (a BN); no final convolution; `head.fc`. nivalis: `stage0`, `stage1..4.j` with `conv3x3`,
+# `conv1x1` (`.0` conv, `.1` BN) and `identity`, `fc`. (timm registers `identity` first: in its files' order
+# it precedes the two convolutions.)
+_TO_TIMM = (
+    (r"^stage0\.", "stem."),
+    (r"^stage([1-4])\.", lambda m: f"stages.{int(m[1]) - 1}."),
+    (r"^fc\.", "head.fc."),
+    (r"\.conv3x3\.", ".conv_kxk."),
+    (r"\.conv1x1\.", ".conv_1x1."),
+    (r"\.(conv_kxk|conv_1x1)\.0\.weight$", r".\1.conv.weight"),
+    (r"\.(conv_kxk|conv_1x1)\.1\.", r".\1.bn."),
+)
+
+published_weights = {RepVGG: PublishedWeights({"timm": (_TO_TIMM, {})})}

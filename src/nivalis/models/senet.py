@@ -38,9 +38,10 @@ def seresnext50_32x4d(num_classes: int = 1000, in_chans: int = 3, **kwargs) -> R
                   base_width=4, **kwargs)
 
 
-# The published SE-ResNets (timm) load through the ResNet name map of `nivalis.models.resnet`.
+# The published SE-ResNets (timm) load through the ResNet name map of `nivalis.models.resnet`. timm has no
+# trained `seresnet18` (and squeezes its 64-channel blocks to 8, not C/16 = 4).
 default_cfgs = {
-    "seresnet18": replace(IMAGENET_CFG, weights="timm:seresnet18"),
+    "seresnet18": IMAGENET_CFG,
     "seresnet50": replace(IMAGENET_CFG, interpolation="bicubic", weights="timm:seresnet50"),
     "seresnext50_32x4d": replace(IMAGENET_CFG, interpolation="bicubic", weights="timm:seresnext50_32x4d"),
 }

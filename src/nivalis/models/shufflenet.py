@@ -134,7 +134,7 @@ default_cfgs = {
     "shufflenet_v1_g8": IMAGENET_CFG,
     "shufflenet_v2_x0_5": torchvision_cfg("shufflenet_v2_x0_5", "shufflenetv2_x0.5-f707e7126e.pth"),
     "shufflenet_v2_x1_0": torchvision_cfg("shufflenet_v2_x1_0", "shufflenetv2_x1-5666bf0f80.pth"),
-    "shufflenet_v2_x2_0": IMAGENET_CFG,
+    "shufflenet_v2_x2_0": torchvision_cfg("shufflenet_v2_x2_0", "shufflenetv2_x2_0-8be3c8ee.pth"),
 }
 
 # torchvision's `shufflenet_v2_x*`: `conv1.0|1` (stem conv, BN), `stage2|3|4.u` units with `branch1` = dw conv

@@ -3,10 +3,12 @@
 Every tensor goes through one explicit name map per architecture (the `published_weights` of its family
 module, written from the published architecture's parameter names), never through an order heuristic;
 every shape is checked and the first mismatch is named. Files are read with `torch.load(...,
-weights_only=True)` or `safetensors`, from a local path only: nothing is downloaded. When the model's
+weights_only=True)` or `safetensors`, from a local path or a model in the local Hugging Face cache
+(`hf-hub:timm/NAME`, `nivalis.models.hub_cache`) only: nothing is downloaded. When the model's
 `num_classes` differs from the file's, the class layer keeps its fresh initialisation (reported in
 `model.pretrained_report["reinitialised"]`). BatchNorm eps/momentum are set to the reference's (e.g. eps
-1e-3 for the TF-slim Inception-ResNet-v2).
+1e-3 for the TF-slim Inception-ResNet-v2), and so is the activation where the reference's differs from the
+paper's (timm's MobileNet V1 uses ReLU6).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch.nn as nn
 
 from nivalis.errors import UserError
 from nivalis.files import torch_load_weights
+from nivalis.models.hub_cache import HUB_PREFIX, resolve_hub_weights
 from nivalis.models.registry import family_modules
 
 __all__ = ["NameMap", "PublishedWeights", "TORCHVISION_STEM", "create_model", "first_match", "load_pretrained",
@@ -39,8 +42,8 @@ class PublishedWeights:
     """How the published files of one architecture name its tensors (a family module's `published_weights`).
 
     Attributes:
-        sources: {"torchvision" | "timm": (name map, settings of the reference: BN `eps`/`momentum`,
-            `transform_input`)}.
+        sources: {"torchvision" | "timm" | "insightface": (name map, settings of the reference: BN
+            `eps`/`momentum`, `transform_input`, `act` (the activation that replaces every ReLU))}.
         reshape: patterns of tensors whose published shape differs only by singleton axes.
         file_renames: rules applied to a file's own names first (legacy names still in distributed files).
         aux_heads: auxiliary class layers, re-initialised with the main one when the classes differ.
@@ -88,7 +91,8 @@ TORCHVISION_STEM = (r"stem\.(\d)\.(\w+)", r"features.0.\1.\2")
 
 
 def create_model(name: str, pretrained: str | os.PathLike | None = None, **kwargs) -> nn.Module:
-    """`nivalis.models.registry.create_model` plus `pretrained=PATH`: weights read from a local file."""
+    """`nivalis.models.registry.create_model` plus `pretrained=PATH`: weights read from a local file, or
+    `pretrained="hf-hub:timm/NAME"` from the local Hugging Face cache."""
     from nivalis.models.registry import create_model as build
 
     if pretrained is True:
@@ -106,8 +110,14 @@ def _wanted(name: str) -> str:
     cfg = default_cfg(name)
     if cfg.weights is None:
         return "no published weights exist for it; a nivalis checkpoint works"
-    source = cfg.weights.split(":", 1)[0]
-    return f"{source}'s {cfg.file}" if cfg.file else f"the {cfg.weights} weights"
+    return f"{_published_source(name)}'s {cfg.file}" if cfg.file else f"the {cfg.weights} weights"
+
+
+def _published_source(name: str) -> str | None:
+    from nivalis.models.configs import default_cfg
+
+    weights = default_cfg(name).weights
+    return weights.split(":", 1)[0] if weights else None
 
 
 def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
@@ -160,6 +170,16 @@ def reference_names(model: nn.Module, source: str) -> dict[str, str]:
     return {k: _apply(name_map, k, model) for k in model.state_dict()}
 
 
+def _use_activation(model: nn.Module, name: str) -> None:
+    """Replace every ReLU of `model` by activation `name` (the reference's, e.g. timm's ReLU6 MobileNet V1)."""
+    from nivalis.layers.conv_bn_act import make_activation
+
+    for parent in list(model.modules()):
+        for child_name, child in parent.named_children():
+            if type(child) is nn.ReLU:
+                setattr(parent, child_name, make_activation(name))
+
+
 def _head_names(model: nn.Module, maps: PublishedWeights) -> set[str]:
     heads = (model.classifier_name, *maps.aux_heads)
     return {f"{head}.{p}" for head in heads for p in ("weight", "bias")}
@@ -168,9 +188,10 @@ def _head_names(model: nn.Module, maps: PublishedWeights) -> set[str]:
 def load_pretrained(model: nn.Module, name: str, path: str | os.PathLike) -> dict:
     """Copy the weights in `path` into `model` (registered as `name`) through its family's name map.
 
+    `path` may be `hf-hub:ORG/NAME[@REVISION]`: the model's file in the local Hugging Face cache.
     Returns (and stores as `model.pretrained_report`) {"file", "source", "tensors", "reinitialised", "note"}.
     """
-    path = Path(path)
+    path = resolve_hub_weights(str(path)) if str(path).startswith(HUB_PREFIX) else Path(path)
     if not path.is_file():
         where = "is a folder" if path.is_dir() else "not found"
         raise UserError(f"weights file {where}: {path} ({name} needs {_wanted(name)}; nivalis downloads nothing)")
@@ -188,8 +209,11 @@ def load_pretrained(model: nn.Module, name: str, path: str | os.PathLike) -> dic
     head = _head_names(model, maps)
     body = [k for k in own if k not in head]
     # The source is the one whose names the file holds: nivalis's own, or a published layout.
+    # Layouts that name the file's tensors equally well (timm's ResNets use torchvision's names) go to the source
+    # of the model's published weights (timm for the SE-ResNets).
     covered = {s: sum(_apply(m, k, model) in state for k in body) for s, (m, _) in candidates.items()}
-    source = max(covered, key=covered.get)
+    published = (_published_source(name) or "",)
+    source = max(covered, key=lambda s: (covered[s], s in published))
     name_map, bn = candidates[source]
     if source == "nivalis" and covered[source] < len(body) and not meta and not maps.sources:
         known = ", ".join(sorted(c.__name__ for c, m in published_weights().items() if m.sources))
@@ -235,10 +259,14 @@ def load_pretrained(model: nn.Module, name: str, path: str | os.PathLike) -> dic
             m.momentum = bn.get("momentum", m.momentum)
     if "transform_input" in bn:
         model.transform_input = bn["transform_input"]
+    if "act" in bn:
+        _use_activation(model, bn["act"])
     note = (f"class layer {model.classifier_name} re-initialised: the file's classes differ from num_classes"
             if reinitialised else "")
     if bn.get("transform_input"):
         note = " ".join(filter(None, [note, "transform_input on: feed ImageNet-normalised RGB, as torchvision does"]))
+    if "act" in bn:
+        note = " ".join(filter(None, [note, f"activations are {bn['act']}, as in the {source} model"]))
     report = {"file": str(path), "source": source, "tensors": len(loaded), "reinitialised": reinitialised,
               "note": note}
     model.pretrained_report = report
