@@ -148,3 +148,12 @@ def test_a_run_that_diverges_saves_no_checkpoint_and_warnings_are_one_line(tmp_p
     from nivalis.cli.app import _warning_line
 
     assert _warning_line(UserWarning("a\nb"), UserWarning, "x.py", 3) == "warning: a b\n"
+
+
+def test_sizes_no_machine_holds_are_refused_before_allocating(tmp_path):
+    assert_user_error(invoke("zoo", "profile", "lenet5", "--num-classes", "1000000000000"), "GiB")
+    assert_user_error(invoke("zoo", "profile", "resnet18", "--input", "3x100000x100000"), "more than this machine")
+    assert_user_error(invoke("zoo", "export", "lenet5", "--onnx", str(tmp_path / "m.onnx"), "--num-classes",
+                             "100000000000"), "GiB")
+    assert_user_error(invoke("zoo", "compare", "--models", "lenet5,lenet5", "--threads", "100000"), "per CPU core")
+    assert sorted(tmp_path.iterdir()) == []

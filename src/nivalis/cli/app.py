@@ -61,10 +61,20 @@ _register()
 _INT_LIMIT = 2**63 - 1
 
 
+#: options that count threads or processes: more than this many per core only thrashes (and the OS refuses them)
+_PARALLEL_OPTIONS, _PER_CORE = ("threads", "workers"), 8
+
+
 def _finite_number(ctx, param, value):
     """Reject NaN, ±inf and integers beyond int64 when the option is parsed, before any work starts."""
+    import os
+
     values = value if isinstance(value, (list, tuple)) else [value]
+    limit = _PER_CORE * (os.cpu_count() or 1)
     for v in values:
+        if param.name in _PARALLEL_OPTIONS and isinstance(v, int) and v > limit:
+            raise typer.BadParameter(f"{v} is more than {_PER_CORE} per CPU core of this machine ({limit})", ctx=ctx,
+                                     param=param)
         if isinstance(v, float) and not math.isfinite(v):
             raise typer.BadParameter(f"{v} is not a finite number", ctx=ctx, param=param)
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) > _INT_LIMIT:

@@ -27,7 +27,7 @@ from torch.overrides import TorchFunctionMode
 from nivalis.models import create_model
 from nivalis.profile.counts import count, count_params
 
-__all__ = ["build_meta", "meta_counts", "param_count", "shape_only"]
+__all__ = ["build_meta", "check_fits", "machine_memory_bytes", "memory_bytes", "meta_counts", "param_count", "shape_only"]
 
 # In-place ops that only write values (never shapes): on a meta tensor they have nothing to write.
 _VALUE_FILLS = frozenset(getattr(torch.Tensor, name) for name in (
@@ -69,3 +69,46 @@ def meta_counts(name: str, input_shape: tuple[int, ...] | None = None, **kwargs)
     if input_shape is None:
         return {"params": count_params(model), "flops": None}
     return count(model, input_shape)
+
+
+def memory_bytes(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Bytes a float32 forward pass of `model` (on the meta device) at batch 1 needs: its weights plus every output
+    it produces along the way (an upper bound of the live activations)."""
+    outputs = [0]
+
+    def add(module, inputs, output):
+        if isinstance(output, torch.Tensor):
+            outputs[0] += output.numel()
+
+    hooks = [m.register_forward_hook(add) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.empty((1, *input_shape), device="meta"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return 4 * (count_params(model) + outputs[0])
+
+
+def machine_memory_bytes() -> int:
+    """Physical memory of this machine (what a run can at most hold)."""
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(name: str, input_shape: tuple[int, ...], *, what: str = "", **kwargs) -> int:
+    """Refuse in one line, before anything is allocated, a build of `name` (with `kwargs`, e.g. num_classes) whose
+    weights and batch-1 activations need more than 80 % of this machine's memory; returns the estimate in bytes."""
+    from nivalis.errors import UserError
+
+    try:
+        need = memory_bytes(build_meta(name, **kwargs), input_shape)
+    except RuntimeError:
+        return 0  # the shape does not fit the model: the caller's own check names that
+    have = machine_memory_bytes()
+    if need > 0.8 * have:
+        settings = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        raise UserError(f"{what or name}: {name} ({settings}) at input {'x'.join(map(str, input_shape))} needs about "
+                        f"{need / 2**30:,.1f} GiB, more than this machine's {have / 2**30:.0f} GiB can hold")
+    return need

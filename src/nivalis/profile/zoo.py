@@ -52,8 +52,10 @@ def profile_model(name: str, *, input: str | None = None, num_classes: int | Non
     """Parameters, FLOPs, CPU latency (median of `runs`, batch 1) and per-layer data flow of zoo model `name`."""
     from nivalis.profile.dataflow import dataflow
     from nivalis.profile.latency import latency_ms
+    from nivalis.profile.meta import check_fits
 
     shape, num_classes, input = model_input(name, input, num_classes)
+    check_fits(name, shape, what="zoo profile", num_classes=num_classes, in_chans=shape[0])
     model = create_model(name, num_classes=num_classes, in_chans=shape[0], pretrained=pretrained)
     try:
         counts = count(model, shape)
@@ -106,6 +108,10 @@ def export_model(name: str | None, onnx: str | os.PathLike | None, *, input: str
     kwargs = {"num_classes": num_classes, "in_chans": shape[0], "pretrained": pretrained}
     if checkpoint is not None and checkpoint.get("meta", {}).get("input_shape"):
         shape = tuple(checkpoint["meta"]["input_shape"])
+    if checkpoint is None:
+        from nivalis.profile.meta import check_fits
+
+        check_fits(name, shape, what="zoo export", num_classes=num_classes, in_chans=shape[0])
     data = _calibration_data(calibrate, data_dir, shape) if int8 else None
     model = (model_from_checkpoint(checkpoint, name, **kwargs) if checkpoint is not None
              else create_variant(name, **kwargs))
