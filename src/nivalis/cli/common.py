@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import math
 import sys
@@ -14,6 +16,9 @@ from nivalis.progress import set_quiet
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else there.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="With --resume: continue a checkpoint of another run (other "
+                                                        "data, model or settings); the result records it.")]
 
 
 def setup(quiet: bool) -> None:
@@ -57,3 +62,23 @@ def emit(result: dict[str, Any], as_json: bool, human: str | None = None) -> Non
             text = json.dumps(value)
             value = text if len(text) <= 100 else text[:97] + "..."
         print(f"{key:>16}: {value}")
+
+
+def option_group(name: str, options: dict, defaults: dict, build):
+    """A decorator: the command's parameter `name` becomes `options` (name → option) with `defaults` on the command
+    line, in its place, and the command is called with ``name=build(**their values)``."""
+    def decorate(command):
+        signature = inspect.signature(command, eval_str=True)
+        group = [inspect.Parameter(key, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=option,
+                                   default=defaults[key]) for key, option in options.items()]
+        parameters = [q for p in signature.parameters.values() for q in (group if p.name == name else [p])]
+
+        @functools.wraps(command)
+        def grouped(**values):
+            built = build(**{key: values.pop(key) for key in options})
+            return command(**values, **{name: built})
+
+        grouped.__signature__ = signature.replace(parameters=parameters)
+        grouped.__annotations__ = {p.name: p.annotation for p in parameters}
+        return grouped
+    return decorate

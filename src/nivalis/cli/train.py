@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+from nivalis.cli.common import ForceOpt, JsonOpt, QuietOpt, ResumeOpt, emit, setup
 
 
 def train(
@@ -31,9 +31,8 @@ def train(
     optimizer: Annotated[str, typer.Option(help="adam, adamw, sgd or rmsprop.")] = "adam",
     precision: Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast; faster, check the metric).")] = "fp32",
     out: Annotated[Path | None, typer.Option(help="Output directory [default: runs/MODEL-DATA].")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="With --resume: continue a checkpoint of another run (other "
-                                                        "data, model or settings); the result records it.")] = False,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
