@@ -58,7 +58,7 @@ TABLE: dict[str, Spec] = {
     "train": Spec(("--model", "lenet5", "--epochs", "1", *Q), outs=(("--out", "dir"),),
                   inputs=(("--pretrained", "{pt_garbage}"), ("--pretrained", "{pt_truncated}"),
                           ("--pretrained", "{bin}"), ("--pretrained", "{onnx}"), ("--pretrained", "{json}"),
-                          ("--data", "cifar10", "--data-dir", "{cifar_dir}"),
+                          ("--pretrained", "{empty_pt}"), ("--data", "cifar10", "--data-dir", "{cifar_dir}"),
                           ("--data", "svhn", "--data-dir", "{svhn_dir}"))),
     "demo": Spec(("--quick", "--only", "classification", *Q), outs=(("--out", "dir"),),
                  inputs=(("--only", "nope"),)),
@@ -88,7 +88,8 @@ TABLE: dict[str, Spec] = {
                                   ("--data", "avalanche:{scenes}"), ("--data", "nope:{w}"),
                                   ("--controller-steps", "3"))),
     "refine retrain": Spec(("--epochs", "1", *Q), outs=(("--out", "dir"),), positional=("{json}",),
-                           inputs=(("{json_truncated}",), ("{pt_garbage}",), ("{w}/missing.json",))),
+                           inputs=(("{json_truncated}",), ("{pt_garbage}",), ("{w}/missing.json",),
+                                   ("{empty_json}",))),
     "refine space": Spec((), inputs=(("--input", "0x0x0"), ("--input", "3xnanx32"), ("--candidates", "x"))),
     "avalanche simulate": Spec(("--scenes", "1", "--size", "64", *Q), outs=(("--out", "dir"),)),
     "avalanche train": Spec(("--data", "{scenes}", "--epochs", "1", "--windows-per-epoch", "64", *Q),
@@ -97,14 +98,16 @@ TABLE: dict[str, Spec] = {
                                     ("--data", "{w}/missing"))),
     "avalanche predict": Spec(("--checkpoint", "{pt_garbage}", *Q), outs=(("--out", "dir"),),
                               positional=("{png}",),
-                              inputs=(("{jpg}",), ("{tif}",), ("{png}", "--checkpoint", "{pt_truncated}"))),
+                              inputs=(("{jpg}",), ("{tif}",), ("{png}", "--checkpoint", "{pt_truncated}"),
+                                      ("{empty_jpg}",), ("{empty_png}",), ("{empty_tif}",),
+                                      ("{png}", "--checkpoint", "{empty_pt}"))),
     "avalanche evaluate": Spec(("--data", "{scenes}", "--checkpoint", "{pt_garbage}", *Q),
                                inputs=(("--checkpoint", "{pt_truncated}"), ("--labels", "{json}"))),
     "avalanche histogram": Spec(("--data", "{scenes}", *Q), outs=(("--out", "dir"),),
                                 inputs=(("--data", "{w}/missing"),)),
     "snow simulate": Spec(("--radargrams", "1", "--format", "v5", *Q), outs=(("--out", "dir"),)),
     "snow inspect": Spec((*Q,), positional=("{mat_garbage}",),
-                         inputs=(("{mat_truncated}",), ("{mat_dir}",), ("{png}",))),
+                         inputs=(("{mat_truncated}",), ("{mat_dir}",), ("{png}",), ("{empty_mat}",))),
     "snow paper": Spec(("--data", "{mat_dir}", "--epochs", "1", "--splits", "1", *Q), outs=(("--out", "dir"),)),
     "snow train": Spec(("--data", "{mat_dir}", "--epochs", "1", *Q), outs=(("--out", "dir"),)),
     "snow predict": Spec(("--checkpoint", "{pt_garbage}", *Q), outs=(("--csv", ".csv"),),
@@ -114,9 +117,10 @@ TABLE: dict[str, Spec] = {
                        inputs=(("--data", "{rec}"), ("--data", "{face_dir}"), ("--data", "{face_dir}", "--bin", "{bin}"),
                                ("--data", "{face_dir}", "--bin", "{w}/missing.bin"))),
     "face verify": Spec(("--bin", "{bin}", "--checkpoint", "{pt_garbage}", *Q), outs=(("--roc", ".csv"),),
-                        inputs=(("--checkpoint", "{pt_truncated}"), ("--bin", "{json}"))),
+                        inputs=(("--checkpoint", "{pt_truncated}"), ("--bin", "{json}"), ("--bin", "{empty_bin}"))),
     "face embed": Spec(("--checkpoint", "{pt_garbage}", *Q), outs=(("--out", ".npy"),), positional=("{jpg}",),
-                       inputs=(("{png}",), ("{tif}",), ("--checkpoint", "{pt_truncated}"))),
+                       inputs=(("{png}",), ("{tif}",), ("--checkpoint", "{pt_truncated}"), ("{empty_jpg}",),
+                               ("{empty_png}",), ("{empty_tif}",))),
 }
 
 
@@ -148,6 +152,7 @@ def ws(tmp_path, monkeypatch) -> dict[str, str]:
         "onnx": put("garbage.onnx", b"\x08\x07\x12\x07pytorch" + rnd.randbytes(64)),
         "json": put("garbage.json", b'{"arch": [0, 1], "backbone": 7, "type": "FeatureCollection", "features": 3}'),
         "json_truncated": put("truncated.json", b'{"backbone": "resnet18", "arch": [0, '),
+        **{f"empty_{ext}": put(f"empty.{ext}", b"") for ext in ("jpg", "png", "tif", "mat", "pt", "bin", "json")},
         "rec": put("faces/train.rec", rnd.randbytes(300)),
         "cifar_dir": str(Path(put("cifar/cifar-10-batches-py/data_batch_1", rnd.randbytes(300))).parent.parent),
         "svhn_dir": str(Path(put("svhn/train_32x32.mat", rnd.randbytes(300))).parent),
@@ -178,7 +183,8 @@ def hostile_outputs(kind: str, p: dict[str, str]) -> list[str]:
     """Places an output cannot go: an existing file where a folder is meant (or a folder where a file is), under a
     file, under /proc, in a read-only folder (not for root, who writes there anyway)."""
     name = "out" if kind == "dir" else f"out{kind}"
-    values = [f"{p['file']}/{name}", f"/proc/nivalis-fuzz/{name}", "/proc/nivalis-fuzz"]
+    values = [f"{p['file']}/{name}", f"/proc/nivalis-fuzz/{name}", "/proc/nivalis-fuzz", "",
+              f"{p['w']}/{'n' * 300}{'' if kind == 'dir' else kind}"]  # empty; a name the file system cannot hold
     values.append(p["file"] if kind == "dir" else p["folder"])
     if os.geteuid() != 0:
         values.append(f"{p['read_only']}/{name}")

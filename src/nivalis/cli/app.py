@@ -185,6 +185,12 @@ def main(argv: list[str] | None = None) -> None:
         if extra is None:
             raise
         _fail(extras.message(_what(group), extra, [exc.name]), as_json)
+    except OSError as exc:
+        import errno
+
+        if exc.errno != errno.ENAMETOOLONG:  # any path a command builds from a long input name (NAME_probability.tif)
+            raise
+        _fail(f"a file name is too long for the file system: {str(exc.filename)[:60]}...", as_json)
     except _USAGE as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: show its help
             print(exc.format_message())
