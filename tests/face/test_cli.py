@@ -16,6 +16,24 @@ def test_verify_bin_end_to_end(arcface_run, small_bin):
     assert 0.0 <= out["accuracy"] <= 1.0 and out["pairs"] == 40 and out["stand_in"] is True
 
 
+def test_verify_reads_build_eval_pack_bins_of_both_protocols(arcface_run, small_bin, tmp_path):
+    """The same pairs as cv2.imencode arrays with NumPy bool flags, pickled at protocol 2 and 5: same metrics."""
+    import pickle
+
+    import cv2
+
+    path, images, issame = small_bin
+    ckpt = arcface_run.result["checkpoint"]
+    ref = invoke("face", "verify", "--bin", str(path), "--checkpoint", ckpt, "--json").json()
+    bins = [cv2.imencode(".png", cv2.cvtColor(im, cv2.COLOR_RGB2BGR))[1] for im in images]
+    for protocol in (2, 5):
+        new = tmp_path / f"lfw{protocol}.bin"
+        new.write_bytes(pickle.dumps((bins, [np.bool_(s) for s in issame]), protocol=protocol))
+        res = invoke("face", "verify", "--bin", str(new), "--checkpoint", ckpt, "--json")
+        assert res.code == 0, res.err
+        assert res.json()["accuracy"] == ref["accuracy"] and res.json()["tar_at_far"] == ref["tar_at_far"]
+
+
 def test_embed_writes_npy_and_csv(arcface_run, tmp_path, small_bin):
     _, images, _ = small_bin
     files = []

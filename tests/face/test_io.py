@@ -44,6 +44,55 @@ def test_bin_protocols_and_numpy_issame(tmp_path, protocol):
     assert vp.images.shape == (4, 112, 112, 3) and vp.issame.tolist() == [True, False]
 
 
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_build_eval_pack_bin_of_imencode_arrays(tmp_path, protocol):
+    """insightface's current build_eval_pack.py: images are cv2.imencode's uint8 arrays, issame NumPy or Python bools."""
+    import cv2
+
+    images, _ = digit_faces(4)
+    bins = [cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR))[1] for im in images]
+    assert isinstance(bins[0], np.ndarray) and bins[0].dtype == np.uint8
+    issame = [np.bool_(True), False]
+    path = tmp_path / "lfw.bin"
+    path.write_bytes(pickle.dumps((bins, issame), protocol=protocol))
+    vp = load_bin(path)
+    assert vp.images.shape == (4, 112, 112, 3) and vp.issame.tolist() == [True, False]
+    expected = cv2.cvtColor(cv2.imdecode(bins[3], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(vp.images[3], expected)
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_bin_arrays_other_than_uint8_images_are_refused(tmp_path, protocol):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    images, _ = digit_faces(2)
+    cases = {
+        "float": [np.zeros(10, np.float32), np.zeros(10, np.float32)],
+        "object": [np.array([Evil()], dtype=object), np.zeros(3, np.uint8)],
+        "2-D": [np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8)],
+    }
+    for name, bins in cases.items():
+        path = tmp_path / f"{name}.bin"
+        path.write_bytes(pickle.dumps((bins, [True]), protocol=protocol))
+        with pytest.raises(UserError, match="refusing|encoded images"):
+            load_bin(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("issame", [[0.5] * 2, ["yes"] * 2, [[True, False]] * 2, None, [1, 0], []])
+def test_issame_must_be_flat_booleans(tmp_path, issame):
+    images, _ = digit_faces(4)
+    path = tmp_path / "lfw.bin"
+    path.write_bytes(pickle.dumps(([encode_image(im) for im in images], issame), protocol=4))
+    with pytest.raises(UserError, match="issame_list") as err:
+        load_bin(path)
+    assert "\n" not in str(err.value)
+
+
 def test_python2_style_bin(tmp_path):
     """Python 2's insightface wrote `str` images: SHORT_BINSTRING/BINSTRING opcodes, read with encoding='bytes'."""
     images, _ = digit_faces(2)
@@ -116,12 +165,11 @@ def test_recordio_with_header_record_reads_back(tmp_path):
     flag, _, _, _ = struct.unpack_from("<IfQQ", raw)
     first, end = np.frombuffer(raw[24:32], dtype="<f4")
     assert flag == 2 and int(first) == 13 and int(end) == 13 + len(set(labels.tolist()))
-    # without train.idx the file is scanned in order, with the same result
-    (tmp_path / "train.idx").unlink()
-    scanned = RecordIO(rec)
-    np.testing.assert_array_equal(scanned.labels, labels)
-    np.testing.assert_array_equal(scanned.image(5), images[5])
     assert isinstance(open_face_data(tmp_path), RecordIO)
+    # without train.idx the set is refused by name, not scanned into made-up images
+    (tmp_path / "train.idx").unlink()
+    with pytest.raises(UserError, match=r"train\.idx is missing"):
+        open_face_data(tmp_path)
 
 
 def test_recordio_without_header_and_with_the_magic_inside_a_payload(tmp_path):
@@ -148,7 +196,7 @@ def test_corrupt_recordio_is_one_line_user_error(tmp_path):
     with pytest.raises(UserError, match="train"):
         RecordIO(rec)
     rec.write_bytes(b"\x00" * 64)
-    (tmp_path / "train.idx").unlink()
+    (tmp_path / "train.idx").write_text("0\t0\n")
     with pytest.raises(UserError, match="not a RecordIO record"):
         RecordIO(rec)
 

@@ -86,3 +86,43 @@ def test_flip_embeddings_are_summed_then_normalised():
 def test_too_few_pairs_is_a_user_error():
     with pytest.raises(UserError, match="folds"):
         verification_metrics(np.zeros(5), np.ones(5, dtype=bool))
+
+
+def _insightface_calculate_val(dist, issame, far_target=1e-3):
+    """insightface's calculate_val written out plainly: per-threshold loop, SciPy <= 1.8's slinear spline."""
+    from scipy.interpolate import BSpline
+
+    thresholds = np.arange(0, 4, 0.001)
+    vals = []
+    for train, test in kfold(len(dist), 10):
+        far_train = np.zeros(len(thresholds))
+        for i, t in enumerate(thresholds):
+            p = np.less(dist[train], t)
+            far_train[i] = np.sum(p & ~issame[train]) / np.sum(~issame[train])
+        if np.max(far_train) >= far_target:
+            # interp1d(kind="slinear") in SciPy <= 1.8: make_interp_spline(k=1) = BSpline(r_[x0, x, xn], y, 1)
+            threshold = float(BSpline(np.r_[far_train[0], far_train, far_train[-1]], thresholds, 1)(far_target))
+        else:
+            threshold = 0.0
+        p = np.less(dist[test], threshold)
+        vals.append(np.sum(p & issame[test]) / np.sum(issame[test]))
+    return float(np.mean(vals))
+
+
+@pytest.mark.parametrize("noise,seed", [(1.2, 0), (1.6, 1), (2.5, 3)])
+def test_tar_at_far_is_insightfaces_calculate_val(noise, seed):
+    emb, issame = _pairs(600, noise=noise, seed=seed)
+    e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    dist = np.sum(np.square(e[0::2] - e[1::2]), 1)
+    expected = _insightface_calculate_val(dist, issame)
+    assert verification_metrics(dist, issame)["tar_at_far"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_slinear_at_plateaus_takes_the_ends_next_to_the_target():
+    from nivalis.face.verify import slinear_at
+
+    far = np.array([0.0, 0.0, 0.0, 0.1, 0.1, 0.2])
+    thr = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    assert slinear_at(far, thr, 0.05) == pytest.approx(2.5)  # between (0, 2) and (0.1, 3)
+    assert slinear_at(far, thr, 0.1) == pytest.approx(4.0)  # on a plateau: its last point
+    assert slinear_at(far, thr, 0.15) == pytest.approx(4.5)

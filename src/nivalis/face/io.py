@@ -5,10 +5,13 @@ and the identity labelling, and `open_face_data` picks among them; apart they wo
 
 - **Verification `.bin`** (`lfw.bin`, `cfp_fp.bin`, `agedb_30.bin` of insightface's `faces_emore`): a
   pickle of `(bins, issame_list)`; `bins` holds 2·P encoded JPEG/PNG images (pair k = images 2k, 2k+1),
-  `issame_list` P booleans. Written by Python 3 (protocol 2 or 4) or by Python 2 (`str` images, read with
-  `encoding="bytes"`); unpickled by an allow-list unpickler (`nivalis.data.pickles`), so a crafted file is
-  refused rather than run. Images are decoded with OpenCV (BGR → RGB) and must be 112×112; others are
-  resized, with a warning.
+  `issame_list` P booleans (Python or NumPy). Written by Python 3 (protocol 2 to 5) or by Python 2 (`str`
+  images, read with `encoding="bytes"`). insightface's current `build_eval_pack.py` stores each image as the
+  1-D uint8 array `cv2.imencode` returns instead of bytes; such arrays are rebuilt through NumPy's
+  `_reconstruct` (protocols 2-4) or `_frombuffer` (protocol 5) and `dtype`, each wrapped so that it builds
+  only a uint8 (image) or bool (issame) array of at most one dimension: the allow-list unpickler
+  (`nivalis.data.pickles`) rebuilds those and nothing else, so a crafted file is refused rather than run.
+  Images are decoded with OpenCV (BGR → RGB) and must be 112×112; others are resized, with a warning.
 - **MXNet RecordIO** (`train.rec` + `train.idx`), parsed without mxnet. A record is
   `uint32 magic 0xced7230a`, `uint32 lrecord` (upper 3 bits: continuation flag, lower 29: length), the
   payload, zero padding to 4 bytes; a payload holding the magic at an aligned position is split into parts
@@ -17,7 +20,7 @@ and the identity labelling, and `open_face_data` picks among them; apart they wo
   (the first is the identity), then the encoded image. In insightface's sets record 0 is a header record
   (`flag > 0`, labels = (first identity record, end)): the images are records 1 … label[0] − 1 and the
   records after them give each identity's image range. `train.idx` is text, `key<TAB>offset` per line;
-  without it the `.rec` is scanned in order.
+  a `.rec` without its `.idx` is refused by name (a scan cannot tell image records from the rest).
 - **Folders**: `ROOT/IDENTITY/*.jpg|jpeg|png|bmp`, identities numbered in sorted name order.
 
 Every reader yields uint8 RGB images (H, W, 3); a corrupt or truncated file is a one-line `UserError`
@@ -36,7 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from nivalis.data.pickles import BYTES, NUMPY_ARRAYS, safe_load
+from nivalis.data.pickles import BYTES, RestrictedUnpickler
 from nivalis.errors import UserError
 from nivalis.files import atomic_path
 
@@ -50,8 +53,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 RECORD_MAGIC = 0xCED7230A
 _IR_HEADER = struct.Struct("<IfQQ")
 _LENGTH_MASK = (1 << 29) - 1
-#: a `.bin` holds lists, tuples, bytes and booleans (no global at all); issame may be a NumPy bool array
-_BIN_ALLOWED = BYTES | NUMPY_ARRAYS
+#: the dtypes a `.bin` may rebuild: encoded images (uint8) and issame (bool)
+_BIN_DTYPES = (np.dtype(np.uint8), np.dtype(bool))
 
 
 # ------------------------------------------------------------------------------------------------ images
@@ -89,6 +92,87 @@ def _check_size(images: list[np.ndarray], source: str, size: int = FACE_SIZE) ->
 
 # ------------------------------------------------------------------------------------------------ .bin
 
+def _refuse(what: str):
+    raise pickle.UnpicklingError(f"refusing to rebuild {what} (a .bin holds uint8 images and bool flags only)")
+
+
+def _bin_dtype(obj, align=False, copy=False):
+    dtype = np.dtype(obj) if isinstance(obj, str) and obj in ("u1", "b1", "|u1", "|b1", "uint8", "bool") else None
+    if dtype is None or align or dtype not in _BIN_DTYPES:
+        _refuse(f"numpy.dtype({obj!r})")
+    return np.dtype(obj, align, copy)
+
+
+def _bin_reconstruct(cls, shape, typecode):
+    if cls is not np.ndarray or tuple(shape) != (0,):
+        _refuse(f"_reconstruct({cls!r}, {shape!r})")
+    return np.ndarray.__new__(np.ndarray, (0,), np.uint8)  # its __setstate__ sets dtype and data, checked after
+
+
+def _bin_frombuffer(buf, dtype, shape, order):
+    if not isinstance(buf, (bytes, bytearray, pickle.PickleBuffer)) or not isinstance(dtype, np.dtype) \
+            or dtype not in _BIN_DTYPES or len(tuple(shape)) > 1:
+        _refuse(f"_frombuffer(dtype {dtype!r}, shape {shape!r})")
+    return np.frombuffer(buf, dtype=dtype).reshape(shape).copy()
+
+
+def _bin_scalar(dtype, data):
+    if not isinstance(dtype, np.dtype) or dtype != np.dtype(bool) or not isinstance(data, bytes) or len(data) != 1:
+        _refuse(f"numpy scalar of {dtype!r}")
+    return np.frombuffer(data, dtype=bool)[0]
+
+
+#: (module, name) → the guarded stand-in rebuilt in its place, NumPy 1.x (`numpy.core`) and 2.x (`numpy._core`)
+_BIN_GLOBALS = {
+    ("numpy", "dtype"): _bin_dtype, ("numpy", "ndarray"): np.ndarray,
+    **{(f"numpy.{core}.multiarray", "_reconstruct"): _bin_reconstruct for core in ("core", "_core")},
+    **{(f"numpy.{core}.numeric", "_frombuffer"): _bin_frombuffer for core in ("core", "_core")},
+    **{(f"numpy.{core}.multiarray", "scalar"): _bin_scalar for core in ("core", "_core")},
+}
+
+
+class _BinUnpickler(RestrictedUnpickler):
+    """`RestrictedUnpickler` with NumPy's array constructors replaced by the guarded ones above."""
+
+    def __init__(self, file):
+        super().__init__(file, BYTES)
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _BIN_GLOBALS:
+            return _BIN_GLOBALS[module, name]
+        return super().find_class(module, name)
+
+
+def _read_bin_payload(f):
+    try:
+        return _BinUnpickler(f).load()
+    except (OverflowError, RecursionError, MemoryError, IndexError, KeyError) as exc:
+        raise pickle.UnpicklingError(f"corrupt pickle ({type(exc).__name__})") from None
+
+
+def _image_bytes(b) -> bytes | None:
+    """An encoded image as bytes: bytes, or the 1-D (or (N, 1)) uint8 array of `cv2.imencode`; else None."""
+    if isinstance(b, (bytes, bytearray)):
+        return bytes(b)
+    if isinstance(b, np.ndarray) and b.dtype == np.uint8 and (b.ndim == 1 or (b.ndim == 2 and b.shape[1] == 1)):
+        return b.tobytes()
+    return None
+
+
+def _issame_flags(issame, path: Path) -> np.ndarray:
+    """insightface's issame list: Python or NumPy booleans, flat; anything else is a UserError."""
+    if isinstance(issame, np.ndarray) and issame.dtype == bool and issame.ndim == 1:
+        flags = issame
+    elif isinstance(issame, (list, tuple)) and all(isinstance(s, (bool, np.bool_)) for s in issame):
+        flags = np.array([bool(s) for s in issame], dtype=bool)
+    else:
+        kind = type(issame).__name__ if not isinstance(issame, (list, tuple)) or not issame else \
+            next((type(s).__name__ for s in issame if not isinstance(s, (bool, np.bool_))), "?")
+        raise UserError(f"{path}: issame_list must be a flat list of booleans (found {kind})")
+    if flags.size == 0:
+        raise UserError(f"{path}: issame_list is empty")
+    return flags
+
 @dataclass
 class VerificationPairs:
     """A verification set: images (2P, H, W, 3) uint8 RGB, pair k = images 2k and 2k+1, `issame` (P,) bool."""
@@ -108,7 +192,7 @@ def load_bin(path: str | os.PathLike, image_size: int = FACE_SIZE) -> Verificati
         raise UserError(f"verification file not found: {path}")
     try:
         with open(path, "rb") as f:
-            payload = safe_load(f, _BIN_ALLOWED)
+            payload = _read_bin_payload(f)
     except pickle.UnpicklingError as exc:
         raise UserError(f"refusing to read {path}: not a plain (images, issame) pickle ({exc})") from None
     except (EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError,
@@ -118,15 +202,13 @@ def load_bin(path: str | os.PathLike, image_size: int = FACE_SIZE) -> Verificati
     if not (isinstance(payload, (tuple, list)) and len(payload) == 2):
         raise UserError(f"{path} is not an insightface verification .bin (expected a pickled (bins, issame) pair)")
     bins, issame = payload
-    try:
-        issame = np.asarray(issame).astype(bool).reshape(-1)
-    except (TypeError, ValueError):
-        raise UserError(f"{path}: issame_list is not a list of booleans") from None
-    if not isinstance(bins, (list, tuple)) or not all(isinstance(b, (bytes, bytearray)) for b in bins):
-        raise UserError(f"{path}: the images must be a list of encoded image bytes")
-    if len(issame) == 0 or len(bins) < 2 * len(issame):
-        raise UserError(f"{path}: {len(bins)} images for {len(issame)} pairs (needs 2 per pair, at least one pair)")
-    images = [decode_image(bytes(bins[i]), f"{path} image {i}") for i in range(2 * len(issame))]
+    issame = _issame_flags(issame, path)
+    encoded = [_image_bytes(b) for b in bins] if isinstance(bins, (list, tuple)) else [None]
+    if any(b is None for b in encoded):
+        raise UserError(f"{path}: the images must be a list of encoded images (bytes or cv2.imencode's uint8 arrays)")
+    if len(encoded) < 2 * len(issame):
+        raise UserError(f"{path}: {len(encoded)} images for {len(issame)} pairs (needs 2 per pair)")
+    images = [decode_image(encoded[i], f"{path} image {i}") for i in range(2 * len(issame))]
     images = _check_size(images, str(path), image_size)
     return VerificationPairs(path.stem, np.stack(images), issame)
 
@@ -224,7 +306,10 @@ class RecordIO:
             raise UserError(f"RecordIO file not found: {self.path}")
         self.size = self.path.stat().st_size
         idx = Path(idx_path) if idx_path is not None else self.path.with_suffix(".idx")
-        self.offsets = self._read_idx(idx) if idx.is_file() else self._scan()
+        if not idx.is_file():
+            raise UserError(f"{self.path}: its index {idx.name} is missing (a RecordIO set is {self.path.name} + "
+                            f"{idx.name}, as insightface distributes it)")
+        self.offsets = self._read_idx(idx)
         if not self.offsets:
             raise UserError(f"{self.path}: empty RecordIO file")
         flag, label, _ = self._header(self.read(min(self.offsets)))
@@ -252,19 +337,6 @@ class RecordIO:
             if not 0 <= offset < self.size:
                 raise UserError(f"{idx}: line {n} points at offset {offset}, beyond {self.path} ({self.size} bytes)")
             offsets[key] = offset
-        return offsets
-
-    def _scan(self) -> dict[int, int]:
-        offsets, offset, key = {}, 0, 0
-        with open(self.path, "rb") as f:
-            while offset < self.size:
-                offsets[key] = offset
-                while True:
-                    cflag, length = self._record_head(f, offset)
-                    offset += 8 + length + (-length % 4)
-                    if cflag in (0, 3):
-                        break
-                key += 1
         return offsets
 
     def _record_head(self, f, offset: int) -> tuple[int, int]:

@@ -8,11 +8,18 @@ L2-normalised. Pair k compares images 2k and 2k+1 by the squared distance
   fold the threshold on the grid 0, 0.01, …, 3.99 with the best accuracy on the other 9 folds is applied to
   the held-out fold; the result is the mean ± standard deviation (population, `np.std`) of the 10 fold
   accuracies. The ROC is the fold-mean TPR and FPR on the same grid.
-- **TAR@FAR** (insightface's `calculate_val`, FAR target 1e-3): on the grid 0, 0.001, …, 3.999 the threshold
-  at which the training folds' FAR equals the target is interpolated linearly (0 if the target is never
-  reached); TAR and FAR are measured with it on the held-out fold and averaged. insightface interpolates with
-  `scipy.interpolate.interp1d(kind="slinear")`, which current SciPy refuses when the FAR curve repeats a
-  value (it always does, in plateaus); here each plateau keeps its largest threshold before interpolating.
+- **TAR@FAR** (insightface's `calculate_val`, FAR target 1e-3): on the grid 0, 0.001, …, 3.999 the training
+  folds' FAR is computed per threshold; the threshold at the target FAR is read off that curve exactly as
+  insightface's `interpolate.interp1d(far_train, thresholds, kind="slinear")` does under SciPy ≤ 1.8 (0 if
+  the target is never reached), and TAR and FAR are measured with it on the held-out fold and averaged.
+  SciPy ≤ 1.8 builds the degree-1 B-spline with knots :math:`t = (f_0, f_0, f_1, …, f_{n-1}, f_{n-1})` and
+  coefficients = thresholds, duplicates (the FAR curve's plateaus) included, and evaluates it in the knot
+  interval :math:`t_l \le x < t_{l+1}` (largest such :math:`l`, at most :math:`n-1`): with :math:`i` the
+  last grid index whose FAR is :math:`\le x`, the threshold is the straight line between
+  :math:`(f_i, \tau_i)` and :math:`(f_{i+1}, \tau_{i+1})` — the largest threshold of the plateau below the
+  target and the smallest of the plateau above it — and 0 when that interval is empty (:math:`f_i = f_{i+1}`,
+  de Boor's rule for a zero-length knot span). Current SciPy refuses the repeated values, so the rule is
+  written out here (`slinear_at`).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import torch.nn.functional as F
 
 from nivalis.errors import UserError
 
-__all__ = ["embed_with_flip", "evaluate_pairs", "kfold", "roc_csv", "verification_metrics"]
+__all__ = ["embed_with_flip", "evaluate_pairs", "kfold", "roc_csv", "slinear_at", "verification_metrics"]
 
 ACC_THRESHOLDS = np.arange(0, 4, 0.01)
 VAL_THRESHOLDS = np.arange(0, 4, 0.001)
@@ -57,12 +64,23 @@ def _rates(thresholds: np.ndarray, dist: np.ndarray, issame: np.ndarray) -> tupl
     return tpr, fpr, (tp + tn) / dist.size
 
 
+def slinear_at(x: np.ndarray, y: np.ndarray, target: float) -> float:
+    """SciPy ≤ 1.8's `interp1d(x, y, kind="slinear")(target)` for non-decreasing `x` with repeats (module docstring)."""
+    n = len(x)
+    if n < 2:
+        raise ValueError("slinear interpolation needs two points")
+    # knot interval l in [1, n-1] with t[l] <= target < t[l+1], t[j] = x[j-1]: data points l-1 and l
+    l = int(np.clip(np.searchsorted(x, target, side="right"), 1, n - 1))
+    xa, xb = float(x[l - 1]), float(x[l])
+    if xa == xb:
+        return 0.0
+    return float((y[l - 1] * (xb - target) + y[l] * (target - xa)) / (xb - xa))
+
+
 def _threshold_at_far(thresholds: np.ndarray, far: np.ndarray, target: float) -> float:
     if far.max() < target:
         return 0.0
-    # far rises with the threshold; keep each plateau's largest threshold so the curve is strictly increasing
-    last = np.r_[far[1:] != far[:-1], True]
-    return float(np.interp(target, far[last], thresholds[last]))
+    return slinear_at(far, thresholds, target)
 
 
 def verification_metrics(dist: np.ndarray, issame: np.ndarray, *, folds: int = 10,
