@@ -24,8 +24,9 @@ LabelsOpt = Annotated[Path | None, typer.Option(help="Avalanche polygons (GeoJSO
 BandsOpt = Annotated[str | None, typer.Option(help="Bands to read: 1-based indices (1,2,3) or names from the band "
                                               "descriptions (red,green,blue,nir) [default: gray/RGB, or the bands "
                                               "described red, green, blue; predict/evaluate: the model's].")]
-PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast: about 2× faster maps; "
-                                               "probabilities differ by ~1e-2).")]
+PrecisionOpt = Annotated[str, typer.Option(help="fp32, or bf16 (CPU autocast: faster only where the CPU has "
+                                               "native bf16 convolutions; benchmarks/avalanche_throughput.py "
+                                               "measures its speed and its effect on the map).")]
 
 
 @app.command()
