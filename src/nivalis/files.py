@@ -167,7 +167,8 @@ def prepare_output_dir(path: str | os.PathLike, *, option: str = "--out", need_b
     _check_free(ancestor, need_bytes, option, shown)
     if lock:
         acquire_lock(folder, option=option)
-    clean_stale_temps(folder)
+    if os.environ.get("WORLD_SIZE", "1") == "1":  # under torchrun a temp may be another host's live process's
+        clean_stale_temps(folder)
     return folder
 
 
