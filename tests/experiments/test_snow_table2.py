@@ -84,10 +84,25 @@ def test_gcn_lstm_learns_on_simulated_radargrams(campaign):
     assert after < 0.85 * before, (before, after)
 
 
-def test_same_seed_same_table_with_one_or_two_workers(campaign, tmp_path):
+def test_same_seed_same_table_with_one_or_two_workers(campaign, tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("NIVALIS_LOG_SECONDS", "0")             # stderr is no terminal here: a log line per batch
+    monkeypatch.setenv("NIVALIS_QUIET", "0")
     cfg = SnowConfig(epochs=1, splits=2, batch_size=16, seed=7)
     first = run_paper(campaign, cfg, tmp_path / "a", threads=1)
+    logged = capfd.readouterr().err
     second = run_paper(campaign, SnowConfig(epochs=1, splits=2, batch_size=16, seed=7), None, workers=2, threads=1)
+    # the worker processes log too (they write to the same stderr), each line naming its model, split and epoch
+    logged_by_workers = capfd.readouterr().err
+    for log in (logged, logged_by_workers):
+        for model in ("lstm", "gcn", "gcn_lstm"):
+            for split in (1, 2):
+                assert f"] {model} split {split}/2 epoch 1/1: " in log, (model, split, log[-2000:])
+    assert "Table II (2 workers): " in logged_by_workers
+    monkeypatch.setenv("NIVALIS_QUIET", "1")                   # --quiet reaches the workers through the environment
+    run_paper(campaign, SnowConfig(epochs=1, splits=1, batch_size=16, seed=7, models=("gcn",)), None, workers=2,
+              threads=1)
+    assert "[nivalis" not in capfd.readouterr().err
+    monkeypatch.setenv("NIVALIS_QUIET", "0")
     assert first.table == second.table and first.table_mwe == second.table_mwe
     assert set(first.table_mwe) == set(first.table) and first.mwe_source
     for model, entry in first.table_mwe.items():  # the same predictions: m w.e. are px times ~1-2 cm w.e.

@@ -152,6 +152,23 @@ def test_user_errors(capsys, tmp_path):
     assert_user_error(*run(capsys, "snow", "simulate", "--out", str(tmp_path / "x"), "--format", "v4"),
                       "unknown MAT format")
     assert_user_error(*run(capsys, "snow", "paper", "--data", str(tmp_path), "--device", "tpu"), "unknown device")
+    long = "x" * 300                  # a name the file system cannot hold: refused by option, before any work
+    for args, option in ((("inspect", str(tmp_path / long)), "PATH"),
+                         (("simulate", "--out", str(tmp_path / long)), "--out"),
+                         (("paper", "--data", str(tmp_path), "--out", str(tmp_path / long / "t")), "--out"),
+                         (("paper", "--data", str(tmp_path / long)), "--data"),
+                         (("train", "--data", str(tmp_path / long)), "--data"),
+                         (("predict", str(tmp_path / "notes.mat"), "--checkpoint", str(tmp_path / "none.pt"), "--csv",
+                           str(tmp_path / f"{long}.csv")), "--csv"),
+                         (("predict", str(tmp_path / long), "--checkpoint", str(tmp_path / "none.pt")), "PATH")):
+        assert_user_error(*run(capsys, "snow", *args), f"{option}: the name xxxx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nolayers.mat", "notes.mat"]      # nothing left behind
+    layers = np.vstack([np.full((1, 256), 5.0 + 40 * k) for k in range(17)])
+    write_radargram(tmp_path / "r.mat", {"layers_vector": layers, "Latitude": lat, "Longitude": lat})
+    assert_user_error(*run(capsys, "snow", "inspect", str(tmp_path / "r.mat"), "--pixel-m", "1e30"), "--pixel-m")
+    code, out, err = run(capsys, "snow", "inspect", str(tmp_path / "r.mat"), "--pixel-m", "4", "--json")
+    assert code == 0 and json.loads(out)["thickness_m"][0] == pytest.approx(160.0)
+    assert err.startswith("warning: --pixel-m 4: ") and "--pixel-m 0.04" in err
     if not torch.cuda.is_available():  # asking for a GPU that is not there fails before any data is read
         assert_user_error(*run(capsys, "snow", "train", "--data", str(tmp_path), "--device", "cuda"), "no CUDA GPU")
 

@@ -257,6 +257,18 @@ def test_longitudes_0_360_empty_elevation_and_one_nan_latitude_are_fixed_and_sai
     assert_user_error(invoke("snow", "inspect", str(tmp_path / "bad" / "e.mat")), "too many to interpolate")
 
 
+@pytest.mark.parametrize("fmt", ["v5", "v7.3"])
+def test_a_negative_layer_row_is_not_usable_in_either_mat_format(tmp_path, fmt):
+    layers = np.vstack([np.full((1, W), 5.0 + 40 * k) for k in range(17)])
+    layers[0, 10] = -3.0                                  # above the image: no pixel row
+    lat = np.linspace(69.0, 69.1, W).reshape(-1, 1)
+    write_radargram(tmp_path / f"neg_{fmt}.mat", {"layers_vector": layers, "Latitude": lat, "Longitude": -lat}, fmt)
+    ok, reason = load_radargram(tmp_path / f"neg_{fmt}.mat").usability()
+    assert not ok and reason == "row 0 has negative pixel rows (above the image) in 1 of 256 columns"
+    assert load_radargram_folder(tmp_path, include_unusable=True)[1].to_dict()["unusable_reasons"] == {
+        "negative rows": 1}
+
+
 def test_survey_year_option_relabels_the_layers(tmp_path):
     write_radargram(tmp_path / "20170402_01_003.mat", _layers_vector(), fmt="v5")
     info = invoke("snow", "inspect", str(tmp_path / "20170402_01_003.mat"), "--json").json()

@@ -52,3 +52,24 @@ def test_firn_model_rejects_impossible_values():
         FirnModel(pixel_m=0).validate()
     with pytest.raises(UserError, match="density"):
         FirnModel(density=917).validate()      # kg/m³ where g/cm³ is meant
+    for bad in (1e30, float("inf"), float("nan"), -0.04, 1e-6):
+        with pytest.raises(UserError, match="pixel-m"):
+            FirnModel(pixel_m=bad).validate()
+    with pytest.raises(UserError, match=r"kg/m³\? that is 0.35\)"):
+        FirnModel(density=350).validate()
+    with pytest.raises(UserError, match=r"kg/m³\? that is 0.3\)"):
+        FirnModel(surface_density=300).validate()
+    with pytest.raises(UserError, match=r"kelvin\? that is -20 °C"):
+        FirnModel(temperature_c=253.15).validate()
+    with pytest.raises(UserError, match=r"mm w.e. .*that is 0.25\)"):
+        FirnModel(accumulation=250).validate()
+    for bad in (0.0, 11.0, float("nan")):
+        with pytest.raises(UserError, match="accumulation"):
+            FirnModel(accumulation=bad).validate()
+
+
+def test_firn_model_warns_when_a_value_looks_given_in_another_unit():
+    assert FirnModel().validate().unit_warnings() == []
+    assert FirnModel(pixel_m=0.5).validate().unit_warnings() == []       # a coarse radar, not a unit mistake
+    (line,) = FirnModel(pixel_m=4).validate().unit_warnings()            # 4 cm given as 4 m
+    assert "centimetres" in line and "--pixel-m 0.04" in line

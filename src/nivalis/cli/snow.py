@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import inspect as _inspect
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+from nivalis.cli.common import ForceOpt, JsonOpt, QuietOpt, ResumeOpt, emit, option_group, setup
 from nivalis.snow.config import SnowConfig as _Cfg  # defaults come from the config (the seed's values)
 from nivalis.snow.units import FirnModel  # physical defaults (not in the seed, except the pixel size)
 
@@ -56,28 +54,15 @@ FIRN_OPTIONS = {
 }
 
 
-def option_group(name: str, options: dict, defaults: dict, build):
-    """A decorator: the command's parameter `name` becomes `options` (name → option) with `defaults` on the command
-    line, in its place, and the command is called with ``name=build(**their values)``."""
-    def decorate(command):
-        signature = _inspect.signature(command, eval_str=True)
-        group = [_inspect.Parameter(key, _inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=option,
-                                    default=defaults[key]) for key, option in options.items()]
-        parameters = [q for p in signature.parameters.values() for q in (group if p.name == name else [p])]
-
-        @functools.wraps(command)
-        def grouped(**values):
-            built = build(**{key: values.pop(key) for key in options})
-            return command(**values, **{name: built})
-
-        grouped.__signature__ = signature.replace(parameters=parameters)
-        grouped.__annotations__ = {p.name: p.annotation for p in parameters}
-        return grouped
-    return decorate
+def _firn(**values) -> FirnModel:
+    """The firn model of the options: refused when impossible, a warning line when a value looks in another unit."""
+    firn = FirnModel(**values).validate()
+    for line in firn.unit_warnings():
+        print(f"warning: {line}", file=sys.stderr)
+    return firn
 
 
-with_firn_options = option_group("firn", FIRN_OPTIONS, {key: getattr(FirnModel, key) for key in FIRN_OPTIONS},
-                                 lambda **values: FirnModel(**values).validate())
+with_firn_options = option_group("firn", FIRN_OPTIONS, {key: getattr(FirnModel, key) for key in FIRN_OPTIONS}, _firn)
 with_training_options = option_group("training", TRAINING_OPTIONS, {
     **{key: getattr(_Cfg, key) for key in TRAINING_OPTIONS}, "extra_features": ""}, dict)
 
@@ -178,9 +163,8 @@ def train(
     training: dict = None,
     survey_year: SurveyYearOpt = None,
     out: Annotated[Path | None, typer.Option(help="Run folder [default: runs/snow-MODEL].")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/checkpoint.pt.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="With --resume: continue a checkpoint of another run (other "
-                                                        "data, model or settings); the result records it.")] = False,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
     threads: ThreadsOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,

@@ -37,7 +37,7 @@ from nivalis.engine import (
 from nivalis.files import atomic_write_text
 from nivalis.layers import native_lstm
 from nivalis.snow.baselines import predict_baseline
-from nivalis.snow.commands import CommandOutput, note_lines, survey_year_notes
+from nivalis.snow.commands import CommandOutput, checked_paths, note_lines, survey_year_notes
 from nivalis.snow.config import SnowConfig
 from nivalis.snow.graphs import (
     RadargramArrays,
@@ -90,7 +90,7 @@ def _run_job(arrays: RadargramArrays, train_idx: np.ndarray, test_idx: np.ndarra
     seed = cfg.seed * 1000 + split
     model, _ = build_model(name, stats, cfg, seed)
     fitted = fit(model, train_set, None, config=_train_config(cfg, seed), task=regression_task(), out_dir=None,
-                 desc=f"{name} split {split + 1}/{cfg.splits}")
+                 desc=f"{name} split {split + 1}/{cfg.splits} epoch")  # fit adds "k/epochs"
     pred = predict_thickness(model, test_set, cfg.precision)
     job = {"model": name, "split": split, **_scores(pred, test_set.targets, test_arrays), "seconds": fitted.seconds,
            "history": fitted.history}
@@ -123,11 +123,13 @@ _WORKER_ARRAYS: RadargramArrays | None = None
 
 
 def _init_worker(payload: dict[str, Any], threads: int) -> None:
+    """A worker process: its trainings log lines (never bars, which would overwrite the other workers'); --quiet
+    reaches it through the environment it inherits (`nivalis.progress.set_quiet`)."""
     global _WORKER_ARRAYS
-    from nivalis.progress import set_quiet
+    from nivalis.progress import log_only
 
     torch.set_num_threads(threads)
-    set_quiet(True)
+    log_only()
     _WORKER_ARRAYS = RadargramArrays.from_payload(payload)
 
 
@@ -152,7 +154,7 @@ def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None 
     threads per training (floating-point summation order) and on the LSTM cell (compiled or PyTorch, which
     round differently: ``lstm_cell`` in results.json), not on the number of workers.
     """
-    from nivalis.progress import bar
+    from nivalis.progress import bar, progress
 
     cfg.validate()
     t0 = time.perf_counter()
@@ -180,16 +182,17 @@ def run_paper(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path | None 
         # long training while the others idle; results go back to the split-major order of `jobs`
         order = sorted(range(len(jobs)), key=lambda i: (_JOB_COST_RANK.get(jobs[i][2], 0), i))
         finished: dict[int, dict[str, Any]] = {}
-        progress = bar(len(jobs), desc=f"Table II ({workers} workers)")
+        jobs_done = bar(len(jobs), desc=f"Table II ({workers} workers)")
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_init_worker, initargs=(arrays.to_payload(), threads or 1)) as pool:
             for i, job in zip(order, pool.map(_worker_job, [jobs[i] for i in order])):
                 finished[i] = job
-                progress.update(1)
-        progress.close()
+                jobs_done.update(1)
+        jobs_done.close()
         done = [finished[i] for i in range(len(jobs))]
-    done += [_baseline_job(arrays, train_idx, test_idx, name, s) for s, (train_idx, test_idx) in enumerate(splits)
-             for name in cfg.baselines]
+    baselines = [(train_idx, test_idx, name, s) for s, (train_idx, test_idx) in enumerate(splits)
+                 for name in cfg.baselines]
+    done += [_baseline_job(arrays, *job) for job in progress(baselines, desc="baselines (climatology, ridge)")]
     runs = [SplitResult(j["model"], j["split"], j["rmse"], j["total"], j["seconds"], j["history"],
                         j.get("rmse_mwe"), j.get("total_mwe")) for j in done]
     examples: dict[str, Any] = {j["model"]: j["example"] for j in done if "example" in j}
@@ -210,6 +213,7 @@ def reproduce_table2(data_dir: str | Path, cfg: SnowConfig, out_dir: str | Path,
     `survey_year` (else the data's own, `nivalis.snow.survey.survey_year_of`); Table II in px and m w.e."""
     from nivalis.files import prepare_output_dir
 
+    checked_paths(data=data_dir, out=out_dir)
     cfg.survey_year, year_source = survey_year_of(data_dir, survey_year)
     prepare_output_dir(out_dir)  # before the trainings, not when Table II is written
     result = run_paper(data_dir, cfg, out_dir, workers=workers, threads=threads, firn=firn)

@@ -47,6 +47,16 @@ def survey_year_notes(source: str) -> list[str]:
     return note_lines({"survey year": [source]}) if is_default(source) else []
 
 
+def checked_paths(**paths: str | os.PathLike | None) -> None:
+    """Refuse, in one line naming the option, any path the file system cannot hold (`nivalis.files.check_path_name`),
+    before anything looks at it: a name over 255 bytes raises OSError from the first `exists()`."""
+    from nivalis.files import check_path_name
+
+    for option, path in paths.items():
+        if path is not None:
+            check_path_name(path, option if option.isupper() else "--" + option.replace("_", "-"))
+
+
 def simulate_radargrams(out: str | os.PathLike, *, radargrams: int = 816, seed: int = 0, echograms: bool = False,
                         fmt: str = "v7.3", quality_db: float | None = None, layout: str = "layers_vector"
                         ) -> CommandOutput:
@@ -91,6 +101,7 @@ def inspect_radargrams(path: str | os.PathLike, *, feature_layers: int = SnowCon
                        firn: FirnModel | None = None) -> CommandOutput:
     """`nivalis snow inspect`: layout, layers, usability and mean thickness per layer (px, m, m w.e., top-down,
     dated by the survey year) of one radargram file, or a summary of a folder with every radargram's."""
+    checked_paths(PATH=path)
     firn = firn or FirnModel()
     options = ReadOptions(columns=columns, latlon_field=latlon_field, firn=firn)
     rows = 1 + feature_layers + target_layers
@@ -138,6 +149,7 @@ def train_model(data: str | os.PathLike, model: str, cfg: SnowConfig, out: str |
     from nivalis.files import prepare_output_dir
     from nivalis.snow.train import train_snow
 
+    checked_paths(data=data, out=out)
     if threads:
         torch.set_num_threads(threads)
     cfg.survey_year, year_source = survey_year_of(data, survey_year)
@@ -190,6 +202,7 @@ def predict_radargrams(path: str | os.PathLike, checkpoint: str | os.PathLike, *
     from nivalis.files import prepare_output_file
     from nivalis.snow.predict import predict_path
 
+    checked_paths(PATH=path, checkpoint=checkpoint, csv=csv, gpkg=gpkg)
     path, checkpoint = Path(path), Path(checkpoint)
     csv, gpkg = (None if p is None else Path(p) for p in (csv, gpkg))
     if csv is not None and csv.is_dir():  # before the work, not after it
@@ -217,5 +230,5 @@ def predict_radargrams(path: str | os.PathLike, checkpoint: str | os.PathLike, *
     return CommandOutput(result, _prediction_text(path, result), notes)
 
 
-__all__ = ["NOTE_LINES", "CommandOutput", "inspect_radargrams", "note_lines", "predict_radargrams",
+__all__ = ["NOTE_LINES", "CommandOutput", "checked_paths", "inspect_radargrams", "note_lines", "predict_radargrams",
            "simulate_radargrams", "survey_year_notes", "train_model"]

@@ -58,6 +58,8 @@ C_LIGHT = 299_792_458.0     # m/s
 RHO_ICE = 0.917             # g/cm³ (Mg/m³)
 GAS_CONSTANT = 8.314        # J/(mol K)
 DEPTH_STEP_M = 0.005        # grid of the travel time → depth integration
+PIXEL_M_RANGE = (1e-4, 100.0)   # m per pixel row: from a tenth of a millimetre to the coarsest deep-ice radar row
+MAX_ACCUMULATION = 10.0     # m w.e. per year: above the wettest glaciers
 
 
 @dataclass
@@ -71,23 +73,44 @@ class FirnModel(ConfigDict):
     accumulation: float = 0.3             # m w.e. per year (not in the seed)
 
     def validate(self) -> FirnModel:
-        if not self.pixel_m > 0:
-            raise UserError(f"--pixel-m must be positive, got {self.pixel_m}")
-        if self.density is not None and not 0.05 < self.density < RHO_ICE + 1e-9:
-            raise UserError(f"--density must be in g/cm³ between 0.05 and {RHO_ICE}, got {self.density}")
+        """Self, or a UserError for a value no firn can have (the hint names the unit it was likely given in)."""
+        if not PIXEL_M_RANGE[0] <= self.pixel_m <= PIXEL_M_RANGE[1]:
+            raise UserError(f"--pixel-m must be metres of firn per pixel row, {PIXEL_M_RANGE[0]:g} to "
+                            f"{PIXEL_M_RANGE[1]:g}, got {self.pixel_m:g}")
+        if self.density is not None and not 0.05 < self.density <= RHO_ICE:
+            raise UserError(f"--density must be in g/cm³, above 0.05 and at most {RHO_ICE} (ice), got "
+                            f"{self.density:g}{_per_thousand(self.density, 'kg/m³', RHO_ICE)}")
         if not 0.05 < self.surface_density < 0.55:
-            raise UserError(f"--surface-density must be in g/cm³ between 0.05 and 0.55, got {self.surface_density}")
+            raise UserError(f"--surface-density must be in g/cm³ between 0.05 and 0.55, got "
+                            f"{self.surface_density:g}{_per_thousand(self.surface_density, 'kg/m³', 0.55)}")
         if not -80 < self.temperature_c < 0:
-            raise UserError(f"--temperature-c must be a mean annual temperature below 0 °C, got {self.temperature_c}")
-        if not self.accumulation > 0:
-            raise UserError(f"--accumulation must be positive (m w.e. per year), got {self.accumulation}")
+            kelvin = 193.15 < self.temperature_c < 273.15
+            raise UserError(f"--temperature-c must be a mean annual temperature in °C, above -80 and below 0, got "
+                            f"{self.temperature_c:g}" + (f" (kelvin? that is {self.temperature_c - 273.15:.4g} °C)"
+                                                         if kelvin else ""))
+        if not 0 < self.accumulation <= MAX_ACCUMULATION:
+            raise UserError(f"--accumulation must be in m w.e. per year, above 0 and at most {MAX_ACCUMULATION:g}, "
+                            f"got {self.accumulation:g}"
+                            f"{_per_thousand(self.accumulation, 'mm w.e. (kg/m² per year)', MAX_ACCUMULATION)}")
         return self
+
+    def unit_warnings(self) -> list[str]:
+        """One line per value that firn can have but that looks given in another unit."""
+        if self.pixel_m > 1:
+            return [f"--pixel-m {self.pixel_m:g}: {self.pixel_m:g} m of firn per pixel row, far coarser than Snow "
+                    f"Radar's few centimetres; if it is in centimetres, give --pixel-m {self.pixel_m / 100:g}"]
+        return []
 
     def describe(self) -> str:
         if self.density is not None:
             return f"constant density {self.density:g} g/cm³"
         return (f"Herron-Langway (rho0 {self.surface_density:g} g/cm³, T {self.temperature_c:g} °C, "
                 f"A {self.accumulation:g} m w.e./a)")
+
+
+def _per_thousand(value: float, unit: str, top: float) -> str:
+    """The hint that `value` is in `unit` (a thousand times the expected one), when dividing brings it in range."""
+    return f" ({unit}? that is {value / 1000:g})" if 0 < value / 1000 <= top else ""
 
 
 def kovacs_permittivity(density: np.ndarray | float) -> np.ndarray:
