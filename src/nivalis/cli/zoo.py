@@ -14,7 +14,8 @@ app = typer.Typer(help="The model zoo: list, profile (params, FLOPs, latency, da
 
 
 PretrainedOpt = Annotated[Path | None, typer.Option(
-    help="Weights file: torchvision .pth, timm .pth/.safetensors or a nivalis checkpoint (read locally).")]
+    help="Weights file: torchvision .pth, timm .pth/.safetensors, insightface backbone.pth or a nivalis checkpoint "
+         "(read locally), or hf-hub:ORG/NAME from the local Hugging Face cache.")]
 
 
 def _emit(result: dict, as_json: bool, human: str | None = None) -> None:
