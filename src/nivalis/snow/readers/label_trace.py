@@ -67,7 +67,6 @@ def align(runs: np.ndarray, predicted: np.ndarray, skip_cost: float) -> tuple[np
     cost[0] = cols * skip_cost
     matched = np.zeros((n + 1, m + 1), dtype=bool)      # reached (i, k) by matching run i to layer k
     came_from = np.zeros((n + 1, m + 1), dtype=np.int64)  # (i, j) is (i, k) then layers k+1..j unmatched
-    came_from[0] = 0
     for i in range(1, n + 1):
         best = cost[i - 1] + skip_cost                   # run i unmatched
         match = np.full(m + 1, np.inf)
@@ -97,7 +96,7 @@ def _align_shifted(runs: np.ndarray, predicted: np.ndarray, skip_cost: float) ->
     ok = first >= 0
     if not ok.any():
         return first, cost
-    step = float(_median(runs[ok] - predicted[first[ok]]))
+    step = _median(runs[ok] - predicted[first[ok]])
     if step == 0:
         return first, cost
     second, cost2 = align(runs, predicted + step, skip_cost)
@@ -143,7 +142,7 @@ class _Layers:
     def skip_cost(self, previous: list[int], runs: np.ndarray) -> float:
         rows = np.sort([self.predicted[k] for k in previous]) if len(previous) > 1 else runs
         gaps = np.diff(rows)
-        spacing = float(_median(gaps)) if gaps.size else 4.0 * TRACK_TOLERANCE_PX
+        spacing = _median(gaps) if gaps.size else 4.0 * TRACK_TOLERANCE_PX
         return max(float(TRACK_TOLERANCE_PX), 0.5 * spacing)
 
     def smoothed_runs(self, col: int) -> np.ndarray:
