@@ -45,7 +45,8 @@ SEARCH_OPTIONS: dict[str, tuple[Any, Any]] = {
     "image_size": (ImageSizeOpt, None),
     "identities": (IdentitiesOpt, None),
     "windows": (WindowsOpt, None),
-    "quick": (Annotated[bool, typer.Option("--quick", help="Small budget: 1 + 9 epochs, one SGDR cycle.")], False),
+    "quick": (Annotated[bool, typer.Option("--quick", help="Small budget: 1 + 9 epochs, one SGDR cycle, width 0.5 "
+                                                        "and 10 derive fine-tune steps unless given.")], False),
     "epochs": (Annotated[int | None, typer.Option(min=1, help="Search epochs after pre-training [full 60, quick "
                                                               "9].")], None),
     "pretrain_epochs": (Annotated[int | None, typer.Option(min=0, help="Epochs of uniformly random paths before "
@@ -58,8 +59,9 @@ SEARCH_OPTIONS: dict[str, tuple[Any, Any]] = {
     "sample_floor": (Annotated[float, typer.Option(min=0.0, max=0.5, help="Least sampling probability of every "
                                                    "operator in the shared-weight phase (0 = sample the "
                                                    "policy).")], 0.05),
-    "derive_finetune_steps": (Annotated[int, typer.Option(min=0, help="SGD steps on each derived candidate's path "
-                                                          "alone before candidates are compared (0 = none).")], 20),
+    "derive_finetune_steps": (Annotated[int | None, typer.Option(min=0, help="SGD steps on each derived candidate's "
+                                                                 "path alone before candidates are compared (0 = "
+                                                                 "none) [20; quick 10].")], None),
     "strategy": (Annotated[str, typer.Option(help="controller (ENAS REINFORCE) or random (random search, same "
                                                   "budget).")], "controller"),
     "reward": (Annotated[str, typer.Option(help="acc (the seed), acc-flops or acc-latency (accuracy x cost "
@@ -73,8 +75,8 @@ SEARCH_OPTIONS: dict[str, tuple[Any, Any]] = {
                                                     "4 conv5x5, 5 sep5x5.")], "0,1,2,3"),
     "param_rule": (Annotated[bool, typer.Option("--param-rule/--no-param-rule", help="Only candidates with no more "
                                                 "parameters than the original operator (the seed's rule).")], True),
-    "width": (Annotated[float, typer.Option(min=0.01, help="Channel multiplier of the backbone (1.0 = "
-                                                           "original).")], 1.0),
+    "width": (Annotated[float | None, typer.Option(min=0.01, help="Channel multiplier of the backbone (1.0 = "
+                                                                  "original) [1.0; quick 0.5].")], None),
     "stem": (Annotated[str, typer.Option(help="ResNet stem: auto (cifar for inputs <= 64 px), cifar, imagenet.")],
              "auto"),
     "proxy_per_class": (Annotated[int | None, typer.Option(min=2, help="Proxy-task images per class (seed: 40) [60; "

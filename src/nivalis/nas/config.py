@@ -59,6 +59,15 @@ class NARConfig:
     # beyond the seed: against the collapse onto parameter-free operators (ours)
     sample_floor: float = 0.05            # ε: shared-weight paths from (1 − Kε)π + ε, every operator keeps training
     derive_finetune_steps: int = 20       # SGD steps on each derived candidate alone before it is compared
+    # ours, after FairNAS (Chu et al. 2019): every shared-weight step (-PreTrain and between controller updates)
+    # takes a strictly fair path, so no operator trains more often than another whatever the policy prefers:
+    # parameter-free pooling fits fastest early, and a policy that samples it more trains it more (the collapse)
+    fair_sampling: bool = True
+    # ours: advantages divided by the update's reward spread, so the controller's step does not vanish as the
+    # rewards of one minibatch bunch together (ENAS: False)
+    normalize_reward: bool = True
+    # ours: children of one update evaluated in one pass sharing their common prefix (same rewards, less time)
+    shared_prefix: bool = True
     # beyond the seed
     reward: str = "acc"                   # acc | acc-flops | acc-latency
     cost_exponent: float = -0.07          # β: w of the cost term above the target (MnasNet)
@@ -97,8 +106,7 @@ class NARConfig:
             raise UserError(f"cost-target must be a positive ratio of the original's cost, got {self.cost_target}")
         if self.proxy_val_per_class >= self.proxy_per_class:
             raise UserError("proxy-val-per-class must be smaller than proxy-per-class")
-        if self.width <= 0:
-            raise UserError(f"width must be positive, got {self.width}")
+        check_width(self.width)
 
     def to_dict(self) -> dict[str, Any]:
         return config_to_dict(self)
@@ -108,14 +116,32 @@ class NARConfig:
         return config_from_dict(cls, d)
 
 
+#: the widest channel multiplier accepted: ResNet-50 at this width has ~10^12 parameters, far beyond any memory here
+MAX_WIDTH = 64.0
+#: `--quick`'s defaults where the command line leaves them: ResNet-18 at half width (a quarter of the MACs) and
+#: 10 fine-tune steps per derived candidate, so the quick search takes minutes on a 2-core CPU
+QUICK_WIDTH = 0.5
+QUICK_DERIVE_FINETUNE_STEPS = 10
+
+
+def check_width(width: float) -> float:
+    """A channel multiplier in (0, `MAX_WIDTH`], else a UserError (an absurd width must not reach the builder)."""
+    if not width > 0 or width != width:
+        raise UserError(f"width must be positive, got {width}")
+    if width > MAX_WIDTH:
+        raise UserError(f"width {width:g} is beyond {MAX_WIDTH:g} (no memory here holds such a network)")
+    return width
+
+
 def budget(quick: bool) -> dict[str, Any]:
     """The CLI's search budget on this 2-core CPU (the seed's 150 epochs on 160k faces took 10 GPU hours).
 
     Full: 10 uniform pre-training + 60 search epochs, so SGDR (T_0 = 10, T_mult = 2) ends exactly at
     the end of its third cycle (10 + 20 + 40 = 70), ENAS's baseline decay 0.99 over 300 controller
     updates. Quick: 1 + 9 epochs, i.e. the seed's first SGDR cycle (T_0 = 10) only, and a baseline decay
-    of 0.9 so the baseline follows the rising reward within its 45 updates. Both take 5 updates per
-    epoch of `samples_per_update` (20) children each, instead of ENAS's 50.
+    of 0.9 so the baseline follows the rising reward within its 45 updates, at width `QUICK_WIDTH` with
+    `QUICK_DERIVE_FINETUNE_STEPS` (`budget_config` applies those two only where not given). Both take 5
+    updates per epoch of `samples_per_update` (20) children each, instead of ENAS's 50.
     """
     if quick:
         return {"pretrain_epochs": 1, "epochs": 9, "sgdr_t0": 10, "controller_steps": 5, "derive_samples": 6,
@@ -126,8 +152,14 @@ def budget(quick: bool) -> dict[str, Any]:
 def budget_config(quick: bool = False, *, epochs: int | None = None, pretrain_epochs: int | None = None,
                   controller_steps: int | None = None, **settings: Any) -> NARConfig:
     """A `NARConfig` on the CLI's search budget (`budget(quick)`): `epochs`, `pretrain_epochs` and
-    `controller_steps` replace the preset's where given (None keeps it); every other setting is passed on."""
+    `controller_steps` replace the preset's where given (None keeps it); every other setting is passed on
+    (`width` and `derive_finetune_steps` of None: the quick preset's, else NARConfig's)."""
     preset = budget(quick)
+    if quick:
+        for key, value in (("width", QUICK_WIDTH), ("derive_finetune_steps", QUICK_DERIVE_FINETUNE_STEPS)):
+            if settings.get(key) is None:
+                settings[key] = value
+    settings = {k: v for k, v in settings.items() if not (k in ("width", "derive_finetune_steps") and v is None)}
     for key, value in (("epochs", epochs), ("pretrain_epochs", pretrain_epochs),
                        ("controller_steps", controller_steps)):
         if value is not None:
@@ -152,4 +184,5 @@ def model_kwargs_for(config: NARConfig, input_shape: tuple[int, ...]) -> dict[st
     return kwargs
 
 
-__all__ = ["REWARDS", "STRATEGIES", "NARConfig", "budget", "budget_config", "model_kwargs_for"]
+__all__ = ["MAX_WIDTH", "QUICK_DERIVE_FINETUNE_STEPS", "QUICK_WIDTH", "REWARDS", "STRATEGIES", "NARConfig",
+           "budget", "check_width", "budget_config", "model_kwargs_for"]

@@ -13,7 +13,15 @@ averaged over the M architectures sampled for one update (ENAS and NNI aggregate
 
 .. math::
     R'_m = R_m + \\lambda_H H_m, \\qquad b \\leftarrow \\beta b + (1 - \\beta) \\tfrac1M \\textstyle\\sum_m R'_m, \\qquad
-    \\mathcal{L} = -\\frac1M \\sum_{m=1}^{M} (R'_m - b) \\sum_d \\log \\pi(a^m_d \\mid a^m_{<d})
+    \\mathcal{L} = -\\frac1M \\sum_{m=1}^{M} \\frac{R'_m - b}{s} \\sum_d \\log \\pi(a^m_d \\mid a^m_{<d})
+
+with s = 1 (ENAS) or, with `normalize=True`, s = the standard deviation of the update's R' (floored at
+1e-3): the advantage is then in units of the update's own spread, so the step does not shrink as the
+rewards of a converging supernet bunch together.
+
+`FairSampler` draws FairNAS's strictly fair paths (Chu et al. 2019): every K_d steps each decision d
+runs each of its K_d candidates exactly once (a fresh random permutation per cycle), so every operator
+receives the same number of shared-weight steps whatever the policy prefers.
 
 The policy's entropy H(π) = E_a[Σ_d H(π_d | a_<d)] (chain rule) is estimated by `policy_entropy` from
 samples drawn with a fixed generator, so successive estimates differ by the policy, not by the draw.
@@ -148,8 +156,9 @@ class Reinforce:
     """
 
     def __init__(self, controller: OperatorController, lr: float = 1e-3, entropy_weight: float = 1e-4,
-                 baseline_decay: float = 0.99):
+                 baseline_decay: float = 0.99, normalize: bool = False):
         self.controller = controller
+        self.normalize = normalize
         self.optimizer = torch.optim.Adam(controller.parameters(), lr=lr, betas=(0.0, 0.999))
         self.entropy_weight = entropy_weight
         self.baseline_decay = baseline_decay
@@ -172,6 +181,9 @@ class Reinforce:
             self.baseline = mean
         self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * mean
         advantages = [r - self.baseline for r in rewards]
+        if self.normalize and len(rewards) > 1:
+            spread = max(float(torch.tensor(rewards, dtype=torch.float64).std()), 1e-3)
+            advantages = [a / spread for a in advantages]
         loss = -sum(a * lp for a, (lp, _, _) in zip(advantages, samples, strict=True)) / len(samples)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -189,4 +201,27 @@ class Reinforce:
         self.baseline = state["baseline"]
 
 
-__all__ = ["OperatorController", "Reinforce"]
+class FairSampler:
+    """FairNAS's strict fairness: per decision, cycles of a random permutation of its candidates.
+
+    Args:
+        choices: allowed codes per decision.
+        generator: the random source of the permutations.
+    """
+
+    def __init__(self, choices: Sequence[Sequence[int]], generator: torch.Generator | None = None):
+        self.choices = [list(c) for c in choices]
+        self.generator = generator
+        self.queues: list[list[int]] = [[] for _ in self.choices]
+
+    def __call__(self) -> list[int]:
+        arch = []
+        for d, allowed in enumerate(self.choices):
+            if not self.queues[d]:
+                perm = torch.randperm(len(allowed), generator=self.generator).tolist()
+                self.queues[d] = [allowed[i] for i in perm]
+            arch.append(self.queues[d].pop())
+        return arch
+
+
+__all__ = ["FairSampler", "OperatorController", "Reinforce"]

@@ -3,13 +3,15 @@
 The skips of a proven backbone stay; an ENAS controller chooses one operator per block or per 3×3
 slot (`nivalis.nas.space`). One search epoch alternates two phases (§3.2, after ENAS):
 
-1. shared weights ω: one pass over the proxy training images, each SGD step on a path a ~ π_θ
-   floored at `sample_floor` per operator (or a uniform path during the first `pretrain_epochs`,
-   the seed's "-PreTrain" against the controller's early sampling bias; or always uniform for
-   `strategy="random"`);
+1. shared weights ω: one pass over the proxy training images, each SGD step on a strictly fair path
+   (FairNAS, `fair_sampling`, the default: every K_d steps each operator of decision d trains once)
+   or, without it, a path a ~ π_θ floored at `sample_floor` per operator (a uniform path during the
+   first `pretrain_epochs`, the seed's "-PreTrain" against the controller's early sampling bias, and
+   always for `strategy="random"`);
 2. controller θ: `controller_steps` REINFORCE updates, each on the rewards of `samples_per_update`
    sampled children (ENAS aggregates 20) evaluated with the shared weights on one proxy-validation
-   minibatch.
+   minibatch, in one pass that computes their common prefixes once (`evaluate_archs`); advantages
+   are divided by the update's reward spread (`normalize_reward`).
 
 .. math::
     \\min_\\omega \\mathbb{E}_{a\\sim\\pi_\\theta}\\big[\\mathcal{L}_{train}(a, \\omega)\\big], \\qquad
@@ -25,7 +27,8 @@ proxy-validation split after the same `derive_finetune_steps` SGD steps on each 
 `derive_samples` samples (ENAS's derivation); the original architecture is scored the same way. The
 random-search baseline spends the same budget (same shared-weight steps, same number of evaluated
 children) with uniform paths and derives from its best-rewarded children. Every epoch records the
-policy's entropy, its per-decision probabilities and how often each operator trained its weights.
+policy's entropy, its per-decision probabilities, how often each operator trained its weights, the
+accuracy of each operator's homogeneous path (`operator_paths`) and the seconds of each phase.
 
 The proxy task (§4.1.1) is a class-balanced subset of the training split, `proxy_per_class` images
 per class of which `proxy_val_per_class` form its own validation split; the test split is never seen.
@@ -53,11 +56,11 @@ from nivalis.engine.seed import epoch_seed
 from nivalis.errors import UserError
 from nivalis.files import atomic_write_text
 from nivalis.nas.config import NARConfig, budget, budget_config, model_kwargs_for
-from nivalis.nas.controller import OperatorController, Reinforce
+from nivalis.nas.controller import FairSampler, OperatorController, Reinforce
 from nivalis.nas.operators import OPERATOR_NAMES
 from nivalis.nas.retrain import ARCH_KEYS, load_arch, retrain, retrain_config
 from nivalis.nas.space import SearchSpace
-from nivalis.nas.supernet import Supernet, evaluate_arch, random_shift, train_shared_epoch
+from nivalis.nas.supernet import Supernet, evaluate_arch, evaluate_archs, random_shift, train_shared_epoch
 from nivalis.progress import bar
 
 SEARCH_CHECKPOINT = "search.pt"
@@ -149,19 +152,20 @@ def _controller_phase(config: NARConfig, space: SearchSpace, supernet: Supernet,
         idx = torch.randperm(len(proxy.val_labels), generator=gen)[:config.reward_batch_size]
         images, labels = proxy.val_images[idx], proxy.val_labels[idx]
         update = len({s["update"] for s in steps}) + 1 if steps else 1
+        if config.strategy == "controller":
+            drawn = [controller(generator=gen) for _ in range(config.samples_per_update)]
+        else:
+            drawn = [(space.random_arch(gen), None, None) for _ in range(config.samples_per_update)]
+        accs = evaluate_archs(supernet, [d[0] for d in drawn], images, labels, precision=config.precision,
+                              shared_prefix=config.shared_prefix)
         samples, rows = [], []
-        for _ in range(config.samples_per_update):
-            if config.strategy == "controller":
-                arch, log_prob, entropy = controller(generator=gen)
-            else:
-                arch = space.random_arch(gen)
-            acc = evaluate_arch(supernet, arch, images, labels, precision=config.precision)
+        for (arch, log_prob, entropy), acc in zip(drawn, accs, strict=True):
             ratio = cost_ratio(arch)
             r = reward(acc, ratio, config.reward, config.cost_exponent, target=config.cost_target,
                        exponent_below=config.cost_exponent_below)
             rows.append({"step": len(steps) + len(rows) + 1, "update": update, "epoch": epoch + 1, "arch": arch,
                          "accuracy": acc, "cost_ratio": ratio, "reward": r})
-            if config.strategy == "controller":
+            if log_prob is not None:
                 samples.append((log_prob, entropy, r))
             rewards.append(r)
         if samples:
@@ -173,6 +177,17 @@ def _controller_phase(config: NARConfig, space: SearchSpace, supernet: Supernet,
         progress.set_postfix(reward=f"{np.mean(rewards):.3f}")
     progress.close()
     return float(np.mean(rewards))
+
+
+def _operator_paths(config: NARConfig, space: SearchSpace, supernet: Supernet, proxy: ProxyTask) -> dict[str, float]:
+    """Proxy-validation accuracy, with the shared weights, of each operator's homogeneous path: that operator at
+    every decision that allows it (the original elsewhere). Recorded every epoch, it shows which operators'
+    weights fit first under weight sharing (pooling paths early: the root of the collapse)."""
+    codes = sorted({c for choice in space.choices for c in choice})
+    archs = [[code if code in choice else choice[0] for choice in space.choices] for code in codes]
+    accs = evaluate_archs(supernet, archs, proxy.val_images, proxy.val_labels, precision=config.precision,
+                          shared_prefix=config.shared_prefix)
+    return {OPERATOR_NAMES[c]: round(a, 5) for c, a in zip(codes, accs, strict=True)}
 
 
 def _finetuned_accuracy(supernet: Supernet, arch: list[int], proxy: ProxyTask, config: NARConfig) -> float:
@@ -296,7 +311,7 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
     controller = OperatorController(space.choices, hidden=config.controller_hidden,
                                     tanh_constant=config.tanh_constant)
     trainer = Reinforce(controller, lr=config.controller_lr, entropy_weight=config.entropy_weight,
-                        baseline_decay=config.baseline_decay)
+                        baseline_decay=config.baseline_decay, normalize=config.normalize_reward)
     history: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
     start_epoch, elapsed_before = 0, 0.0
@@ -338,8 +353,13 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
 
         counts = np.zeros((space.num_decisions, len(OPERATOR_NAMES)), dtype=np.int64)
 
-        def sample_arch(uniform: bool = uniform, gen: torch.Generator = gen, counts: np.ndarray = counts) -> list[int]:
-            if uniform:
+        fair = FairSampler(space.choices, gen) if config.fair_sampling else None
+
+        def sample_arch(uniform: bool = uniform, gen: torch.Generator = gen, counts: np.ndarray = counts,
+                        fair: FairSampler | None = fair) -> list[int]:
+            if fair is not None:
+                arch = fair()
+            elif uniform:
                 arch = space.random_arch(gen)
             else:
                 with torch.no_grad():
@@ -354,10 +374,13 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
                                       optimizer=optimizer, scheduler=scheduler, model=trainable, epoch=epoch,
                                       batch_size=config.batch_size, generator=gen, precision=config.precision,
                                       augment=augment, desc=f"{desc} {phase} {epoch + 1}/{total}"))
+        row["seconds_shared"] = time.perf_counter() - t0
         if not pretrain and config.controller_steps:
             row["mean_reward"] = _controller_phase(config, space, supernet, controller, trainer, proxy, steps,
                                                    cost_ratio, epoch, gen,
                                                    desc=f"{desc} controller {epoch + 1}/{total}")
+        row["seconds_controller"] = time.perf_counter() - t0 - row["seconds_shared"]
+        row["operator_paths"] = _operator_paths(config, space, supernet, proxy)
         row.update(_policy_stats(config, space, controller, counts))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
@@ -369,6 +392,7 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
                                    "seconds": elapsed_before + time.perf_counter() - t_start})
         ctx.barrier()
 
+    t_derive = time.perf_counter()
     scored, baseline_acc = _derive(config, space, supernet, controller, proxy, steps, cost_ratio, total,
                                    desc=f"{desc} derive")
     best_reward, best_acc, best = max(scored, key=lambda t: t[0])
@@ -388,6 +412,10 @@ def search(config: NARConfig, data: ClassificationData | str = "digits", *, data
         "derived_from": [{"arch": a, "accuracy": acc, "reward": r} for r, acc, a in scored],
         **_entropy_summary(history, controller),
         "frequencies": _search_frequencies(history),
+        "operator_paths": [h["operator_paths"] for h in history],
+        "timing": {"shared": round(sum(h.get("seconds_shared", 0.0) for h in history), 2),
+                   "controller": round(sum(h.get("seconds_controller", 0.0) for h in history), 2),
+                   "derive": round(time.perf_counter() - t_derive, 2)},
         "config": config.to_dict(), "seconds": round(seconds, 2),
     }
     if pretrained is not None:

@@ -11,6 +11,13 @@ averages mix architectures. The supernet is therefore always evaluated with batc
 (`evaluate_arch` runs BN in training mode over evaluation batches of ≥ 32 images, ENAS's choice for
 its reward), and only a retrained child uses running statistics.
 
+Shared-prefix evaluation (`evaluate_archs`): the children of one controller update are scored on the
+same minibatch, and children that agree on their first k decisions compute the same activations up
+to the end of the k-th residual block (BN on batch statistics of that same batch). The children are
+visited in lexicographic order of their per-slot codes, i.e. a depth-first walk of their prefix trie,
+keeping one activation per depth: each distinct prefix is computed once, and every child's logits are
+exactly those of `evaluate_arch` (tested).
+
 Training: the shared-weight phase samples a new path before every optimisation step (from the
 controller or uniformly) and alternates with the controller's phase inside one epoch, so it is not
 `nivalis.engine.fit` (one fixed network per call) but the engine's `train_one_epoch` with a
@@ -254,4 +261,75 @@ def evaluate_arch(supernet: Supernet, arch: Sequence[int], images: torch.Tensor,
     return float(correct[0] / correct[1].clamp_min(1))
 
 
-__all__ = ["MixedOperator", "Supernet", "evaluate_arch", "random_shift", "train_shared_epoch"]
+def _segments(supernet: Supernet) -> tuple[list[tuple[nn.Module, int]], Callable[[torch.Tensor], torch.Tensor]] | None:
+    """The network as stem, residual blocks, head: [(module, slots up to and including it)] and the head,
+    for backbones built as `stem`, `layer1..4` of blocks, `forward_head` or `fc` (the zoo's ResNets and
+    IR nets); None for any other layout (then `evaluate_archs` scores child by child)."""
+    net = supernet.net
+    if not all(hasattr(net, name) for name in ("stem", "layer1", "layer2", "layer3", "layer4")):
+        return None
+    head = getattr(net, "forward_head", None) or getattr(net, "fc", None)
+    if head is None:
+        return None
+    segments, slots = [], 0
+
+    def count(module: nn.Module) -> int:
+        return sum(isinstance(m, MixedOperator) for m in module.modules())
+
+    slots += count(net.stem)
+    segments.append((net.stem, slots))
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        for block in getattr(net, name).children():
+            slots += count(block)
+            segments.append((block, slots))
+    if slots != len(supernet.mixed):
+        return None
+    return segments, head
+
+
+@torch.no_grad()
+def evaluate_archs(supernet: Supernet, archs: Sequence[Sequence[int]], images: torch.Tensor, labels: torch.Tensor,
+                   *, precision: str = "fp32", shared_prefix: bool = True) -> list[float]:
+    """`evaluate_arch` of every arch on the same (images, labels), in the order given, computing each
+    distinct prefix once (module docstring). One pass over all images per child (`images` is one reward
+    minibatch); `shared_prefix=False`, a run under torchrun or an unknown layout score child by child."""
+    split = _segments(supernet) if shared_prefix and not get_context().enabled else None
+    if split is None or len(images) < 2:
+        return [evaluate_arch(supernet, a, images, labels, precision=precision,
+                              batch_size=max(len(images), 1)) for a in archs]
+    segments, head = split
+    expanded = [tuple(supernet.space.expand(a)) for a in archs]
+    order = sorted(range(len(archs)), key=lambda i: expanded[i])
+    was_training = supernet.training
+    supernet.train()  # batch statistics
+    momenta = [(m, m.momentum) for m in supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m, _ in momenta:
+        m.momentum = 0.0
+    acts: list[torch.Tensor] = []  # acts[j]: output of segment j on the current path
+    prev: tuple[int, ...] | None = None
+    out = [0.0] * len(archs)
+    try:
+        for i in order:
+            codes = expanded[i]
+            keep = 0  # segments whose slots all agree with the previous child's
+            if prev is not None:
+                while keep < len(segments) and codes[:segments[keep][1]] == prev[:segments[keep][1]]:
+                    keep += 1
+            del acts[keep:]
+            supernet.set_arch(archs[i])
+            with autocast_for(precision):
+                x = acts[-1] if acts else images
+                for module, _ in segments[keep:]:
+                    x = module(x)
+                    acts.append(x)
+                logits = head(x)
+            out[i] = float((logits.argmax(1) == labels).float().mean())
+            prev = codes
+    finally:
+        for m, momentum in momenta:
+            m.momentum = momentum
+        supernet.train(was_training)
+    return out
+
+
+__all__ = ["MixedOperator", "Supernet", "evaluate_arch", "evaluate_archs", "random_shift", "train_shared_epoch"]
