@@ -66,8 +66,8 @@ def _duration(seconds: float) -> str:
 class Ticker:
     """A bar's interface (`update`, `set_postfix`, `close`) that logs throttled lines instead of drawing."""
 
-    def __init__(self, total: int | None, desc: str = ""):
-        self.total, self.desc, self.n = total or None, desc, 0
+    def __init__(self, total: int | None, desc: str = "", then: int = 0):
+        self.total, self.desc, self.n, self.then = total or None, desc, 0, then
         self.start = time.monotonic()
         self.postfix = ""
 
@@ -79,7 +79,9 @@ class Ticker:
         _last_line[0] = now
         elapsed = now - self.start
         where = f"{self.n}/{self.total} ({100 * self.n / self.total:.0f}%)" if self.total else f"{self.n}"
-        left = f", ~{_duration(elapsed / self.n * (self.total - self.n))} left" if self.total and self.n else ""
+        # `then` more passes of this size follow (the epochs after this one): the estimate covers them too
+        left = (f", ~{_duration(elapsed / self.n * (self.total - self.n + self.then * self.total))} left"
+                if self.total and self.n else "")
         extra = f" [{self.postfix}]" if self.postfix else ""
         print(f"[nivalis {time.strftime('%H:%M:%S')}] {self.desc or 'working'}: {where}, {_duration(elapsed)} elapsed"
               f"{left}{extra}", file=sys.stderr, flush=True)
@@ -108,9 +110,9 @@ def progress(iterable: Iterable[T], *, total: int | None = None, desc: str = "",
     yield from tqdm(iterable, total=total, desc=desc, leave=leave, file=sys.stderr, dynamic_ncols=True)
 
 
-def bar(total: int, desc: str = "", leave: bool = False) -> tqdm | Ticker:
+def bar(total: int, desc: str = "", leave: bool = False, then: int = 0) -> tqdm | Ticker:
     """A manual bar (`.update(n)`, `.set_postfix(...)`, `.close()`): drawn on a terminal, a ticker otherwise, silent
-    with --quiet."""
+    with --quiet. `then`: how many more passes of the same size follow (a log line's estimate includes them)."""
     if not _quiet() and not _terminal():
-        return Ticker(total, desc)
+        return Ticker(total, desc, then)
     return tqdm(total=total, desc=desc, leave=leave, file=sys.stderr, dynamic_ncols=True, disable=not enabled())

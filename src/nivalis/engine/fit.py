@@ -225,18 +225,20 @@ def predict(model: nn.Module, dataset: Dataset, *, batch_size: int = 256) -> tor
 def train_one_epoch(model: nn.Module, batches: Iterable, optimizer: torch.optim.Optimizer, *,
                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], epoch: int = 0,
                     device: torch.device | None = None, precision: str = "fp32", grad_clip: float | None = None,
-                    total: int | None = None, desc: str = "train", before_step: Callable[[int], None] | None = None,
+                    total: int | None = None, desc: str = "train", then: int = 0,
+                    before_step: Callable[[int], None] | None = None,
                     after_step: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> dict[str, float]:
     """One optimisation pass over `batches` (each `(inputs, target)`); returns `{"train_loss": mean per sample}`.
 
     `model` may be DDP-wrapped (`wrap_ddp`). `before_step(step)` runs after batch `step` is drawn and before
     its forward pass (a per-step learning rate, a sampled path); `after_step(output, target)` sees each
     step's detached output (running metrics). `epoch` only names the epoch in the divergence error;
-    `total` (number of batches) sizes the progress bar.
+    `total` (number of batches) sizes the progress bar; `then` epochs of the same size follow (a log line's estimate
+    of the time left covers them).
     """
     device = device or module_device(model)
     model.train()
-    progress = bar(total or 0, desc=desc)
+    progress = bar(total or 0, desc=desc, then=then)
     loss_sum, n_sum = 0.0, 0
     try:
         for step, batch in enumerate(batches):
@@ -383,7 +385,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None = None, *,
         total = len(loader) if not isinstance(train_set, IterableDataset) else None
         train = train_one_epoch(train_model, loader, optimizer, loss_fn=task.loss, epoch=epoch, device=device,
                                 precision=cfg.precision, grad_clip=cfg.grad_clip, total=total,
-                                desc=f"{desc} {epoch + 1}/{cfg.epochs}")
+                                desc=f"{desc} {epoch + 1}/{cfg.epochs}", then=cfg.epochs - epoch - 1)
         scheduler.step()
         row: dict[str, float] = {"epoch": epoch + 1, "train_loss": train["train_loss"],
                                  "lr": optimizer.param_groups[0]["lr"]}
