@@ -97,3 +97,39 @@ def test_train_on_recordio_with_bin_beside_it(tmp_path, small_bin):
     assert r["stand_in"] is False and "note" not in r and r["num_classes"] == len(set(labels.tolist()))
     assert r["verification"]["pairs"] == 40 and r["verification"]["folds"] == 10
     assert list(r["verification_sets"]) == ["lfw"]
+
+
+def test_sizes_and_margins_out_of_range_are_refused_before_anything_is_built(tmp_path):
+    out = str(tmp_path / "run")
+    cases = [(["--width", "1e30"], "--width"), (["--input", "100000"], "--input"),
+             (["--input", "1024", "--batch-size", "4096"], "GiB"), (["--margin", "1e30"], "π/2"),
+             (["--margin", "-5"], "arcface"), (["--loss", "cosface", "--margin", "1.5"], "[0, 1]"),
+             (["--loss", "softmax", "--margin", "0.3"], "softmax"), (["--sample-rate", "0"], "--sample-rate"),
+             (["--sample-rate", "1.5"], "--sample-rate")]
+    for args, fragment in cases:
+        assert_user_error(invoke("face", "train", *args, "--out", out), fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_truncated_files_give_one_line(tmp_path, arcface_run, capfd):
+    import cv2
+
+    from nivalis.errors import UserError
+    from nivalis.face.io import decode_image
+
+    ok, buf = cv2.imencode(".tif", np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    data = buf.tobytes()[: buf.size // 2]
+    capfd.readouterr()
+    try:
+        decode_image(data, "half.tif")
+    except UserError as exc:
+        assert "half.tif" in str(exc)
+    else:
+        raise AssertionError("a truncated TIFF decoded")
+    assert capfd.readouterr().err == ""  # no OpenCV/libtiff lines before our error
+    ckpt = arcface_run.result["checkpoint"]
+    half = tmp_path / "half.pt"
+    with open(ckpt, "rb") as f:
+        half.write_bytes(f.read()[:2000])
+    assert_user_error(invoke("face", "verify", "--bin", str(half), "--checkpoint", ckpt), "half.pt")
+    assert_user_error(invoke("face", "verify", "--bin", str(ckpt), "--checkpoint", ckpt), "not an insightface")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+from nivalis.cli.common import JsonOpt, QuietOpt, ResumeOpt, emit, setup
 
 app = typer.Typer(help="Face verification (seed 004 §4, insightface's protocol): ArcFace / CosFace / softmax heads on "
                        "LResNet-E-IR backbones, insightface .bin pairs, MXNet RecordIO, folders per identity. "
@@ -28,11 +28,15 @@ def train(
     backbone: Annotated[str | None, typer.Option(help="lresnet34e_ir, lresnet50e_ir or lresnet100e_ir "
                                                       "[default: lresnet34e_ir at width 1/8 on digits, "
                                                       "lresnet50e_ir otherwise].")] = None,
-    width: Annotated[float | None, typer.Option(min=0.01, help="Channel width multiplier.")] = None,
-    input_size: Annotated[int | None, typer.Option("--input", min=16, help="Input side, a multiple of 16 "
+    width: Annotated[float | None, typer.Option(help="Channel width multiplier, 0.01 to 8.")] = None,
+    input_size: Annotated[int | None, typer.Option("--input", help="Input side, a multiple of 16 from 16 to 1024 "
                                                    "[default: 16 on digits, 112 otherwise].")] = None,
     embedding_size: Annotated[int | None, typer.Option(min=2, help="Embedding dimension.")] = None,
-    margin: Annotated[float | None, typer.Option(help="Margin m [default: the loss's].")] = None,
+    margin: Annotated[float | None, typer.Option(help="Margin m: ArcFace [0, π/2), CosFace [0, 1] [default: the "
+                                                      "loss's].")] = None,
+    sample_rate: Annotated[float, typer.Option(help="Share of each rank's negative class centres scoring a step "
+                                                    "(PartialFC; positives always), in (0, 1]. Under torchrun the "
+                                                    "classifier is sharded by identity across ranks.")] = 1.0,
     lr: Annotated[float | None, typer.Option(min=0.0, help="Learning rate.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1)] = None,
     bins: Annotated[list[Path] | None, typer.Option("--bin", help="Verification .bin file(s) [default: the *.bin "
@@ -40,6 +44,7 @@ def train(
                                                     "any].")] = None,
     precision: Annotated[str, typer.Option(help="fp32 or bf16 (CPU autocast).")] = "fp32",
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    resume: ResumeOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -49,7 +54,8 @@ def train(
 
     result = train_from_options(data, out=out, bins=bins, loss=loss, epochs=epochs, seed=seed, backbone=backbone,
                                 width=width, input_size=input_size, embedding_size=embedding_size, margin=margin,
-                                lr=lr, batch_size=batch_size, precision=precision, device=device)
+                                lr=lr, batch_size=batch_size, precision=precision, device=device,
+                                sample_rate=sample_rate, resume=resume)
     emit(result, as_json, human=train_text(result))
 
 

@@ -107,6 +107,30 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return box[0]
 
 
+def all_reduce_(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """`tensor` reduced in place over every rank (`op`: sum, max or min) and returned; unchanged in one process."""
+    if get_context().enabled:
+        ops = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
+        dist.all_reduce(tensor, op=ops[op])
+    return tensor
+
+
+def all_gather_rows(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """Every rank's `tensor` (same trailing shape, any number of rows), in rank order; `[tensor]` in one process."""
+    ctx = get_context()
+    if not ctx.enabled:
+        return [tensor]
+    rows = torch.tensor([tensor.shape[0]], dtype=torch.int64, device=tensor.device)
+    counts = [torch.zeros_like(rows) for _ in range(ctx.world_size)]
+    dist.all_gather(counts, rows)
+    most = int(max(int(c) for c in counts))
+    padded = tensor.new_zeros((most, *tensor.shape[1:]))
+    padded[:tensor.shape[0]] = tensor
+    out = [torch.empty_like(padded) for _ in range(ctx.world_size)]
+    dist.all_gather(out, padded.contiguous())
+    return [o[:int(c)] for o, c in zip(out, counts)]
+
+
 def shutdown() -> None:
     global _context
     if dist.is_available() and dist.is_initialized():

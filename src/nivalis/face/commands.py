@@ -16,13 +16,53 @@ import numpy as np
 
 from nivalis.errors import UserError
 from nivalis.face.io import decode_image
-from nivalis.face.losses import LOSSES
-from nivalis.face.train import FaceConfig, embed_images, load_face_model, standin_config, train_face, verify_bin
+from nivalis.face.losses import LOSSES, check_margin
+from nivalis.face.train import (
+    STANDIN_IMAGES,
+    FaceConfig,
+    embed_images,
+    load_face_model,
+    standin_config,
+    train_face,
+    verify_bin,
+)
 from nivalis.face.verify import roc_csv
 from nivalis.files import atomic_path, atomic_write_text, prepare_output_dir, prepare_output_file
 
 PRECISIONS = ("fp32", "bf16")
 EMBEDDING_SUFFIXES = (".npy", ".csv")
+#: option ranges checked before anything is built: (low, high) inclusive
+RANGES = {"width": (0.01, 8.0), "input_size": (16, 1024), "embedding_size": (2, 8192), "batch_size": (1, 65536)}
+_OPTION = {"input_size": "--input", "embedding_size": "--embedding-size", "batch_size": "--batch-size"}
+
+
+def _check_ranges(settings: dict[str, Any]) -> None:
+    for key, (low, high) in RANGES.items():
+        value = settings.get(key)
+        if value is not None and not low <= value <= high:
+            raise UserError(f"{_OPTION.get(key, '--' + key)} must be in [{low:g}, {high:g}] (got {value:g})")
+
+
+def check_memory(cfg: FaceConfig, in_chans: int, images_in_memory: int = 0) -> int:
+    """Refuse in one line, before anything is allocated, a run whose estimate exceeds this machine's memory:
+    weights ×4 (weights, gradients, two optimizer moments), `images_in_memory` float32 inputs and, when training
+    on the CPU, every forward output of a sample (an upper bound of what the backward pass keeps) × batch.
+    Returns the estimate in bytes."""
+    from nivalis.profile.meta import build_meta, machine_memory_bytes, memory_bytes
+
+    model = build_meta(cfg.backbone, **cfg.backbone_kwargs(in_chans))
+    weights = 4 * sum(p.numel() for p in model.parameters())
+    pixels = in_chans * cfg.input_size ** 2 * 4
+    need = 4 * weights + images_in_memory * pixels
+    if cfg.device == "cpu":
+        activations = memory_bytes(model, (in_chans, cfg.input_size, cfg.input_size)) - weights
+        need += cfg.batch_size * (activations + pixels)
+    have = machine_memory_bytes()
+    if need > have:
+        raise UserError(f"face train: {cfg.backbone} at width {cfg.width:g}, input {cfg.input_size}, batch "
+                        f"{cfg.batch_size} needs about {need / 2**30:,.1f} GiB, more than this machine's "
+                        f"{have / 2**30:.0f} GiB (lower --input, --width or --batch-size)")
+    return need
 
 
 def train_config(data: str | os.PathLike = "digits", *, bins: Sequence[Path] | None = None, loss: str = "arcface",
@@ -32,8 +72,12 @@ def train_config(data: str | os.PathLike = "digits", *, bins: Sequence[Path] | N
     loss = loss.strip().lower()
     if loss not in LOSSES:
         raise UserError(f"--loss must be one of {', '.join(LOSSES)} (got {loss!r})")
+    _check_ranges({"input_size": input_size, **settings})
     if input_size is not None and input_size % 16:
         raise UserError(f"--input must be a multiple of 16 (got {input_size})")
+    rate = settings.get("sample_rate")
+    if rate is not None and not 0.0 < rate <= 1.0:
+        raise UserError(f"--sample-rate must be in (0, 1] (got {rate:g})")
     if precision not in PRECISIONS:
         raise UserError(f"--precision must be fp32 or bf16 (got {precision!r})")
     for b in bins or []:
@@ -43,20 +87,26 @@ def train_config(data: str | os.PathLike = "digits", *, bins: Sequence[Path] | N
     if str(data) == "digits":
         if bins:
             raise UserError("--bin is for face data; the digits stand-in verifies on its own pairs")
-        return standin_config(**overrides)
-    if not Path(data).exists():
+        cfg = standin_config(**overrides)
+    elif not Path(data).exists():
         raise UserError(f"face data not found: {data} (digits, a train.rec or a folder per identity)")
-    return FaceConfig(**{k: v for k, v in overrides.items() if v is not None})
+    else:
+        cfg = FaceConfig(**{k: v for k, v in overrides.items() if v is not None})
+    check_margin(cfg.loss, cfg.scale, cfg.margin)
+    stand_in = str(data) == "digits"
+    check_memory(cfg, 1 if stand_in else 3, images_in_memory=STANDIN_IMAGES if stand_in else 0)
+    return cfg
 
 
 def train_from_options(data: str | os.PathLike = "digits", *, out: str | os.PathLike | None = None,
-                       bins: Sequence[Path] | None = None, **settings: Any) -> dict[str, Any]:
+                       bins: Sequence[Path] | None = None, resume: bool = False, **settings: Any) -> dict[str, Any]:
     """Train with `train_config(data, bins=bins, **settings)` into `out` (default `runs/face-LOSS`); the result
     of `train_face` (checkpoint, verification on the `.bin` files or held-out pairs, ...)."""
     cfg = train_config(data, bins=bins, **settings)
     out = Path(out) if out is not None else Path("runs") / f"face-{cfg.loss}"
     prepare_output_dir(out)  # before the training, not at its first checkpoint
-    return train_face(data, cfg, out, bins=list(bins) if bins else None, desc=f"face {cfg.loss}").result
+    return train_face(data, cfg, out, bins=list(bins) if bins else None, desc=f"face {cfg.loss}",
+                      resume=resume).result
 
 
 def train_text(result: dict[str, Any]) -> str:
@@ -121,4 +171,4 @@ def embed_files(images: Sequence[str | os.PathLike], checkpoint: str | os.PathLi
             "stand_in": bool(meta.get("stand_in", False))}
 
 
-__all__ = ["embed_files", "train_config", "train_from_options", "train_text", "verify_file", "verify_text"]
+__all__ = ["check_memory", "embed_files", "train_config", "train_from_options", "train_text", "verify_file", "verify_text"]

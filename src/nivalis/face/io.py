@@ -62,7 +62,13 @@ _BIN_DTYPES = (np.dtype(np.uint8), np.dtype(bool))
 def decode_image(data: bytes, source: str) -> np.ndarray:
     """Encoded JPEG/PNG/BMP bytes → uint8 RGB (H, W, 3); undecodable bytes are a UserError naming `source`."""
     buf = np.frombuffer(data, dtype=np.uint8) if len(data) else np.zeros(0, np.uint8)
-    image = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)  # a truncated TIFF's libtiff errors: the UserError below says it
+    try:
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    finally:
+        logging.setLogLevel(level)
     if image is None:
         raise UserError(f"{source}: not a decodable image ({len(data)} bytes)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -190,6 +196,9 @@ def load_bin(path: str | os.PathLike, image_size: int = FACE_SIZE) -> Verificati
     path = Path(path)
     if not path.is_file():
         raise UserError(f"verification file not found: {path}")
+    with open(path, "rb") as f:
+        if f.read(2) == b"PK":
+            raise UserError(f"{path} is a zip archive (a PyTorch .pt?), not an insightface verification .bin")
     try:
         with open(path, "rb") as f:
             payload = _read_bin_payload(f)

@@ -37,7 +37,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["LOSSES", "ArcFaceHead", "CosFaceHead", "MarginHead", "SoftmaxHead", "build_head"]
+__all__ = ["LOSSES", "MARGIN_RANGES", "ArcFaceHead", "CosFaceHead", "MarginHead", "SoftmaxHead", "build_head",
+           "check_margin"]
 
 
 class MarginHead(nn.Module):
@@ -120,6 +121,23 @@ class SoftmaxHead(MarginHead):
 
 
 LOSSES = {"arcface": ArcFaceHead, "cosface": CosFaceHead, "softmax": SoftmaxHead}
+#: margins that keep the target logit a penalty: ArcFace's angle m in [0, π/2) (θ + m stays within the range
+#: where cos falls for a well-classified sample), CosFace's cosine shift m in [0, 1], none for softmax
+MARGIN_RANGES = {"arcface": (0.0, math.pi / 2, "[0, π/2)"), "cosface": (0.0, 1.0, "[0, 1]"), "softmax": (0.0, 0.0, "0")}
+
+
+def check_margin(loss: str, scale: float, margin: float | None) -> None:
+    """A UserError unless the scale s is finite and > 0 and the margin m lies in the loss's `MARGIN_RANGES`."""
+    from nivalis.errors import UserError
+
+    if not (math.isfinite(scale) and scale > 0):
+        raise UserError(f"the scale s must be a finite number > 0 (got {scale:g})")
+    if margin is None:
+        return
+    low, high, text = MARGIN_RANGES[loss]
+    inside = math.isfinite(margin) and low <= margin and (margin < high if loss == "arcface" else margin <= high)
+    if not inside:
+        raise UserError(f"--margin {margin:g} is outside {loss}'s meaningful range {text}")
 
 
 def build_head(loss: str, embedding_size: int, num_classes: int, scale: float = 64.0,
@@ -130,4 +148,5 @@ def build_head(loss: str, embedding_size: int, num_classes: int, scale: float = 
     key = loss.strip().lower()
     if key not in LOSSES:
         raise UserError(f"unknown face loss {loss!r} (arcface, cosface, softmax)")
+    check_margin(key, scale, margin)
     return LOSSES[key](embedding_size, num_classes, scale=scale, margin=margin)

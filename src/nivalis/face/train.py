@@ -56,6 +56,7 @@ __all__ = [
 
 STANDIN_NOTE = ("stand-in, not faces: identities are scikit-learn digits classes (train 0-6, verify on unseen 7-9), "
                 "images 16x16")
+STANDIN_IMAGES = 1797  # scikit-learn's digits, all held in memory as inputs
 STANDIN_TRAIN_IDS = tuple(range(7))
 STANDIN_TEST_IDS = (7, 8, 9)
 #: share of each training identity's images kept out of training for the verification pairs
@@ -85,6 +86,7 @@ class FaceConfig(ConfigDict):
     pairs_per_fold: int = 300  # LFW View 2: 300 same + 300 different pairs in each of 10 folds
     val_fraction: float = 0.1
     flip: bool = True  # random horizontal flips in training (insightface's augmentation)
+    sample_rate: float = 1.0  # share of negative class centres scoring each step (PartialFC; positives always)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
@@ -374,9 +376,19 @@ def _scalars(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "roc"}
 
 
+def _sharded_checkpoint(out_dir: Path) -> bool:
+    path = out_dir / "checkpoint.pt"
+    return path.is_file() and "head_optimizer" in load_checkpoint(path)
+
+
 def train_face(data: str | os.PathLike, config: FaceConfig, out_dir: str | os.PathLike, *,
-               bins: list[Path] | None = None, evaluate_untrained: bool = False, desc: str = "face") -> FaceRun:
-    """Train `config.backbone` with `config.loss` on `data` ("digits" or a path), checkpoint, verify on pairs."""
+               bins: list[Path] | None = None, evaluate_untrained: bool = False, desc: str = "face",
+               resume: bool = False) -> FaceRun:
+    """Train `config.backbone` with `config.loss` on `data` ("digits" or a path), checkpoint, verify on pairs.
+
+    Under torchrun, with `sample_rate < 1`, or resuming a checkpoint of such a run, the classifier is sharded
+    by identity across the ranks (`nivalis.face.sharded_train`); otherwise the engine's `fit` trains the whole
+    `FaceModel` (with validation accuracy)."""
     cfg = config
     out_dir = Path(out_dir)
     seed_everything(cfg.seed)
@@ -388,8 +400,17 @@ def train_face(data: str | os.PathLike, config: FaceConfig, out_dir: str | os.Pa
     untrained = ({name: _pair_metrics(backbone, *v, batch) for name, v in fd.verification.items()}
                  if evaluate_untrained else None)
     meta = face_meta(cfg, fd.num_classes, fd.in_chans, "digits" if stand_in else str(data), stand_in)
-    fitted = fit(model, fd.train, fd.val, config=cfg.train_config(), task=classification_task(fd.num_classes),
-                 out_dir=out_dir, meta=meta, desc=desc)
+    if get_context().enabled or cfg.sample_rate < 1.0 or (resume and _sharded_checkpoint(out_dir)):
+        from nivalis.face.partial_fc import ShardedMarginHead
+        from nivalis.face.sharded_train import fit_sharded
+
+        head = ShardedMarginHead(cfg.loss, cfg.embedding_size, fd.num_classes, cfg.scale, cfg.margin,
+                                 sample_rate=cfg.sample_rate, seed=cfg.seed)
+        fitted = fit_sharded(backbone, head, fd.train, cfg, out_dir, meta=meta, resume=resume, desc=desc)
+        model.head.weight.data.copy_(load_checkpoint(fitted.checkpoint)["model"]["head.weight"])
+    else:
+        fitted = fit(model, fd.train, fd.val, config=cfg.train_config(), task=classification_task(fd.num_classes),
+                     out_dir=out_dir, meta=meta, desc=desc, resume=resume)
     model.cpu()
     full = {name: _pair_metrics(backbone, *v, batch) for name, v in fd.verification.items()}
     scalars = {name: _scalars(m) for name, m in full.items()}
