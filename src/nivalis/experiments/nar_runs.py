@@ -55,6 +55,10 @@ def refine_search(data: str = "digits", data_dir: str | Path | None = None, *, o
     retrained against the original and a random search's find (`found_comparison`, under `retrain`).
     One seed: that search's result; several: `{"runs": [results], "summary": search_summary(results)}`."""
     cfg = search_config(data, **settings)
+    quick_note = None
+    if settings.get("quick") and (settings.get("width") is None or settings.get("derive_finetune_steps") is None):
+        quick_note = (f"--quick ran at width {cfg.width:g} with {cfg.derive_finetune_steps} derive fine-tune steps "
+                      "(its defaults; --width 1 --derive-finetune-steps 20 for the full-width search)")
     if pretrained is not None:
         if not Path(pretrained).is_file():
             raise UserError(f"weights file not found: {pretrained} (nivalis downloads nothing)")
@@ -79,6 +83,8 @@ def refine_search(data: str = "digits", data_dir: str | Path | None = None, *, o
             result["data_options"] = resolved.options
         if resolved.note:
             result["data_note"] = resolved.note
+        if quick_note:
+            result["budget_note"] = quick_note
         if "arch_file" in result:
             record_data_options(result["arch_file"], resolved)
         if retrain_seeds:
@@ -183,6 +189,8 @@ def search_text(result: dict[str, Any]) -> str:
     ]
     if r.get("data_note"):
         lines.append(f"  data:           {r['data_note']}")
+    if r.get("budget_note"):
+        lines.append(f"  budget:         {r['budget_note']}")
     if r.get("pretrained"):
         p = r["pretrained"]
         lines.append(f"  started from:   {p['file']} ({p['source']} names, {p['tensors']} tensors"
