@@ -5,8 +5,10 @@
     python benchmarks/nar_mitigations.py --tiny --results /tmp/RESULTS.md   # smoke run (not a result)
 
 Every variant is one `nivalis.nas.search.search` on the same proxy task and budget; only the named settings
-differ from the first row (ENAS as it is: 20 children per update, no sampling floor, candidates compared
-with the shared weights as they are). For each: the policy entropy first → last epoch, the found
+differ from the first row (ENAS as it is: 20 children per update, shared-weight paths from the policy with
+no sampling floor, raw advantages, candidates compared with the shared weights as they are). The last
+column pair shows why pooling wins under shared weights: the proxy accuracy of the all-conv 3×3 and the
+all-avg-pool path after the first epoch (`operator_paths`). For each: the policy entropy first → last epoch, the found
 architecture, how many blocks pool, the MACs change, how often conv 3×3 trained its shared weights in
 the last epoch (mean over blocks), the proxy accuracy of the found and the original path as the search
 compares them, and the found architecture retrained from scratch (`--seeds` seeds) on the full training
@@ -28,17 +30,21 @@ import torch
 
 from results import RESULTS, record
 
+#: the settings of nivalis's default search (`NARConfig`'s defaults) that differ from plain ENAS
+DEFAULT = {"fair_sampling": True, "normalize_reward": True, "derive_finetune_steps": 20, "sample_floor": 0.05}
 #: (label, settings changed from the plain ENAS row)
 VARIANTS = [
     ("ENAS (no floor, no fine-tune)", {}),
     ("+ sampling floor 0.05", {"sample_floor": 0.05}),
     ("+ fine-tuned comparison (20 steps)", {"derive_finetune_steps": 20}),
-    ("floor + fine-tune (the default)", {"sample_floor": 0.05, "derive_finetune_steps": 20}),
-    ("default without -PreTrain", {"sample_floor": 0.05, "derive_finetune_steps": 20, "pretrain_epochs": 0}),
-    ("default, acc-flops, T = 0.75, alpha = +0.3", {"sample_floor": 0.05, "derive_finetune_steps": 20,
-                                                    "reward": "acc-flops", "cost_target": 0.75,
+    ("floor + fine-tune", {"sample_floor": 0.05, "derive_finetune_steps": 20}),
+    ("+ FairNAS paths (fine-tune)", {"fair_sampling": True, "derive_finetune_steps": 20}),
+    ("+ normalised advantages (fine-tune)", {"normalize_reward": True, "derive_finetune_steps": 20}),
+    ("FairNAS + normalised + fine-tune (the default)", DEFAULT),
+    ("default without -PreTrain", {**DEFAULT, "pretrain_epochs": 0}),
+    ("default, acc-flops, T = 0.75, alpha = +0.3", {**DEFAULT, "reward": "acc-flops", "cost_target": 0.75,
                                                     "cost_exponent_below": 0.3}),
-    ("random search (same budget)", {"strategy": "random", "derive_finetune_steps": 20}),
+    ("random search (same budget)", {**DEFAULT, "strategy": "random"}),
 ]
 
 
@@ -69,12 +75,12 @@ def main() -> None:
     set_quiet(not sys.stderr.isatty())
     data = load_classification("digits", image_size=args.image_size)
     base = NARConfig(backbone="resnet18", granularity="block", width=args.width, batch_size=32, sample_floor=0.0,
-                     derive_finetune_steps=0, **budget(not args.full))
+                     derive_finetune_steps=0, fair_sampling=False, normalize_reward=False, **budget(not args.full))
     variants = VARIANTS
     if args.tiny:
         base = replace(base, width=0.0625, proxy_per_class=12, proxy_val_per_class=4, epochs=1, controller_steps=2,
                        samples_per_update=4, derive_samples=2, reward_batch_size=16)
-        variants, args.seeds, args.retrain_epochs = VARIANTS[:1] + VARIANTS[3:4], 1, 1
+        variants, args.seeds, args.retrain_epochs = VARIANTS[:1] + VARIANTS[6:7], 1, 1
     print(f"NAR mitigations: ResNet-18 (block) width {base.width} on {args.image_size}x{args.image_size} digits, "
           f"{'full' if args.full else 'quick'} budget ({base.pretrain_epochs} + {base.epochs} epochs, "
           f"{base.controller_steps} x {base.samples_per_update} children per epoch), {torch.get_num_threads()} "
@@ -86,8 +92,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     lines = ["| variant | entropy first → last | arch | pooling blocks | MACs vs original | conv3x3 trained "
-             "(last epoch) | proxy acc found / original | retrained test acc | search s |",
-             "|---|---|---|---:|---:|---:|---|---|---:|"]
+             "(last epoch) | proxy acc found / original | epoch-1 path acc conv / avg | retrained test acc | search s |",
+             "|---|---|---|---:|---:|---:|---|---|---|---:|"]
     original = None
     for label, change in variants:
         t = time.perf_counter()
@@ -99,9 +105,11 @@ def main() -> None:
         accs = retrained(r)
         conv = statistics.fmean(row[0] for row in run.history[-1]["frequencies"])
         pools = sum(code in (2, 3) for code in r["arch"])
+        first = r["operator_paths"][0]
         lines.append(f"| {label} | {r['entropy'][0]:.2f} → {r['entropy'][-1]:.2f} | {r['arch']} | {pools} "
                      f"| {-100 * r['flops_reduction'] + 0.0:+.1f}% | {conv:.2f} | {r['accuracy']:.3f} / "
-                     f"{r['baseline_accuracy']:.3f} | {_mean_std(accs)} | {seconds:.0f} |")
+                     f"{r['baseline_accuracy']:.3f} | {first.get('conv3x3', float('nan')):.3f} / "
+                     f"{first.get('avg3x3', float('nan')):.3f} | {_mean_std(accs)} | {seconds:.0f} |")
         print(lines[-1], flush=True)
     lines += ["", f"Original (all conv 3×3) retrained the same way: {_mean_std(original)} "
                   f"({args.seeds} seed(s), {args.retrain_epochs} epochs); total {time.perf_counter() - t0:.0f} s."]

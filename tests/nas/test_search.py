@@ -57,6 +57,11 @@ def test_search_writes_outputs_and_resume_repeats_it(digits, tmp_path):
     for h in history["epochs"]:  # per decision: π and sampling frequencies are distributions over the codes
         assert len(h["probabilities"]) == len(h["frequencies"]) == 8
         assert all(sum(row) == pytest.approx(1, abs=1e-3) for row in h["probabilities"] + h["frequencies"])
+        # each operator's homogeneous path scored on the proxy-validation split every epoch
+        assert set(h["operator_paths"]) == {"conv3x3", "sep3x3", "max3x3", "avg3x3"}
+        assert all(0 <= v <= 1 for v in h["operator_paths"].values())
+        assert h["seconds_shared"] > 0 and h["seconds_controller"] >= 0
+    assert len(r["operator_paths"]) == 3 and set(r["timing"]) == {"shared", "controller", "derive"}
 
     search(NARConfig(epochs=1, **TINY), digits, out_dir=tmp_path / "b")  # "interrupted" after epoch 2 of 3
     resumed = search(NARConfig(epochs=2, **TINY), digits, out_dir=tmp_path / "b", resume=True)

@@ -187,6 +187,14 @@ def search_text(result: dict[str, Any]) -> str:
         f"({-100 * r['entropy_drop']:+.1f}%; uniform {r['entropy_max']:.2f})",
         f"  search time:    {r['seconds']:.0f} s   arch file: {r.get('arch_file', '-')}",
     ]
+    if r.get("operator_paths"):  # each operator everywhere, with the shared weights: who fits first
+        first, last = r["operator_paths"][0], r["operator_paths"][-1]
+        lines.append("  operator paths: " + ", ".join(f"{k} {first[k]:.2f}->{last[k]:.2f}" for k in first)
+                     + " (proxy accuracy, epoch 1 -> last)")
+    if r.get("timing"):
+        t = r["timing"]
+        lines.append(f"  time by phase:  shared weights {t['shared']:.0f} s, controller {t['controller']:.0f} s, "
+                     f"derive {t['derive']:.0f} s")
     if r.get("data_note"):
         lines.append(f"  data:           {r['data_note']}")
     if r.get("budget_note"):

@@ -54,7 +54,10 @@ def build(out_dir: Path, quick: bool) -> Section:
         f"{cfg.sgdr_t_mult}), {cfg.controller_steps} controller updates per epoch of {cfg.samples_per_update} "
         f"sampled children each (Adam lr {cfg.controller_lr:g})"
         f"{' (the budget of `nivalis refine search --quick`)' if quick else ' (two SGDR cycles)'}, "
-        f"shared-weight paths sampled with a floor of {cfg.sample_floor:g} per operator and candidates compared "
+        + ("shared-weight paths strictly fair (FairNAS: every operator trains equally often), advantages "
+           "normalised per update, " if cfg.fair_sampling else
+           f"shared-weight paths sampled with a floor of {cfg.sample_floor:g} per operator, ")
+        + "candidates compared "
         f"after {cfg.derive_finetune_steps} fine-tuning steps each, "
         f"on a class-balanced proxy task of {ctrl['proxy']['train']} training and "
         f"{ctrl['proxy']['val']} validation images from the training split. Random search gets the same budget "
