@@ -62,6 +62,11 @@ SEARCH_OPTIONS: dict[str, tuple[Any, Any]] = {
     "derive_finetune_steps": (Annotated[int | None, typer.Option(min=0, help="SGD steps on each derived candidate's "
                                                                  "path alone before candidates are compared (0 = "
                                                                  "none) [20; quick 10].")], None),
+    "fair_sampling": (Annotated[bool, typer.Option("--fair-sampling/--no-fair-sampling", help="Shared-weight "
+                                                   "steps on strictly fair paths (FairNAS), else on the policy's "
+                                                   "paths with --sample-floor.")], True),
+    "normalize_reward": (Annotated[bool, typer.Option("--normalize-reward/--no-normalize-reward", help="Divide "
+                                                      "advantages by the update's reward spread.")], True),
     "strategy": (Annotated[str, typer.Option(help="controller (ENAS REINFORCE) or random (random search, same "
                                                   "budget).")], "controller"),
     "reward": (Annotated[str, typer.Option(help="acc (the seed), acc-flops or acc-latency (accuracy x cost "
@@ -109,9 +114,9 @@ def _options(names: str, **own: tuple[Any, Any]) -> Callable[[Callable[..., None
 
 @app.command()
 @_options("backbone pretrained granularity data data_dir image_size identities windows out quick epochs "
-          "pretrain_epochs controller_steps samples_per_update controller_lr sample_floor derive_finetune_steps "
-          "strategy reward cost_target cost_exponent_below candidates param_rule width stem proxy_per_class "
-          "proxy_val_per_class augment seed seeds retrain_seeds retrain_epochs precision resume",
+          "pretrain_epochs controller_steps samples_per_update controller_lr sample_floor fair_sampling "
+          "normalize_reward derive_finetune_steps strategy reward cost_target cost_exponent_below candidates "
+          "param_rule width stem proxy_per_class proxy_val_per_class augment seed seeds retrain_seeds retrain_epochs precision resume",
           out=(Annotated[Path | None, typer.Option(help="Output directory [default: "
                                                         "runs/refine-BACKBONE-DATA].")], None),
           controller_steps=(Annotated[int | None, typer.Option(min=0, help="Controller updates per epoch [5].")],
