@@ -43,6 +43,7 @@ def run(label: str, args: list[str], out: Path, pythonpath: str | None) -> dict:
         sys.exit(f"{label} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     res = json.loads(proc.stdout)
     res["wall"] = wall
+    res["load"] = os.getloadavg()[1]  # 5-minute mean run queue: above the core count, both runs were slowed
     print(f"[{label}] {wall:.0f} s", flush=True)
     return res
 
@@ -62,13 +63,13 @@ def main() -> None:
         rows = [("new defaults", run("new", extra, args.out / "new", None))]
         # the old CLI had width 1.0 and 20 derive steps as its defaults, which is what "previous" means here
         rows.append((f"previous ({args.base_rev})", run("previous", extra, args.out / "previous", f"{tmp}/src")))
-    lines = ["| configuration | width | wall s | search s | shared / controller / derive s | arch | MACs change "
-             "| proxy acc (original path) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| configuration | width | load (5 min) | wall s | search s | shared / controller / derive s | arch | MACs change "
+             "| proxy acc (original path) |", "|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows:
         t = r.get("timing")
         phases = f"{t['shared']:.0f} / {t['controller']:.0f} / {t['derive']:.0f}" if t else "not recorded"
         width = r.get("model_kwargs", {}).get("width_mult", 1.0)
-        lines.append(f"| {name} | {width:g} | {r['wall']:.0f} | {r['seconds']:.0f} | {phases} | {r['arch']} "
+        lines.append(f"| {name} | {width:g} | {r['load']:.1f} | {r['wall']:.0f} | {r['seconds']:.0f} | {phases} | {r['arch']} "
                      f"| {-100 * r['flops_reduction']:+.1f}% | {r['accuracy']:.4f} ({r['baseline_accuracy']:.4f}) |")
     speed = rows[1][1]["wall"] / rows[0][1]["wall"]
     lines += ["", f"Speed-up {speed:.2f}x; target (new --quick ≤ 180 s): "
