@@ -80,7 +80,8 @@ def memory_bytes(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         if isinstance(output, torch.Tensor):
             outputs[0] += output.numel()
 
-    hooks = [m.register_forward_hook(add) for m in model.modules()]
+    # leaf modules only: a container's output is its last child's, counted once
+    hooks = [m.register_forward_hook(add) for m in model.modules() if next(m.children(), None) is None]
     try:
         with torch.no_grad():
             model.eval()(torch.empty((1, *input_shape), device="meta"))
