@@ -1,8 +1,9 @@
 """Progress on stderr: bars on a terminal, throttled log lines otherwise (a batch job, nohup, CI), none with --quiet.
 
-Without a terminal a bar becomes a ticker that prints at most one line every 30 s across the whole process
-(`[nivalis 14:02:11] epoch 3/30: 120/400 (30%), 1m05s elapsed, ~2m32s left`), so a log shows a slow run is alive.
-The first line comes only after 30 s of work: short commands stay silent. `NIVALIS_LOG_SECONDS` changes the interval.
+Without a terminal a bar becomes a ticker that prints at most one line per interval across the whole process
+(`[nivalis 14:02:11] lenet5 3/30: 120/400 (30%), 1m05s elapsed, ~2m32s left`), so a log shows a slow run is alive.
+The first line comes only after one interval of work, so short commands stay silent. The interval is
+`NIVALIS_LOG_SECONDS` (thirty seconds by default).
 """
 
 from __future__ import annotations
