@@ -1,5 +1,6 @@
 """Batch prediction: an archive of GeoTIFFs (one truncated) mapped by 1 process and by torchrun with 2 (gloo), the
-manifest, resume after a real kill, the VRT mosaic and merged GeoPackage, STAC/list/glob inputs, broken single scenes."""
+manifest, resume after a real kill, the VRT mosaic and merged GeoPackage, STAC/list/glob inputs, broken single scenes;
+a scene larger than the rest mapped tile-share by tile-share by both ranks."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 from pyogrio.raw import read
 from rasterio.transform import from_origin
 
-from nivalis.avalanche.batch import predict_batch
+from nivalis.avalanche.batch import predict_batch, shared_scenes
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import predict_probability
 from nivalis.avalanche.models import build_classifier, classifier_meta
@@ -30,25 +31,26 @@ SIZE = 80
 BANDS = ("blue", "green", "red", "nir")
 
 
-def write_scene(path: Path, seed: int, *, described: bool = True, date: str | None = None, x0: float = 300_000.0):
+def write_scene(path: Path, seed: int, *, described: bool = True, date: str | None = None, x0: float = 300_000.0,
+                size: int = SIZE):
     """A 4-band uint16 GeoTIFF (UTM 13N, 2 m) with bright blobs on darker snow and a nodata (0) strip."""
     rng = np.random.default_rng(seed)
-    data = rng.normal(5000, 300, (4, SIZE, SIZE))
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    for _ in range(3):
-        r, c = rng.integers(10, SIZE - 10, 2)
+    data = rng.normal(5000, 300, (4, size, size))
+    yy, xx = np.mgrid[:size, :size]
+    for _ in range(3 * (size // SIZE) ** 2 or 3):
+        r, c = rng.integers(10, size - 10, 2)
         data[:, (yy - r) ** 2 + (xx - c) ** 2 < 64] += 3000
     data = np.clip(data, 1, 65535).astype(np.uint16)
     data[:, :, :4] = 0
-    profile = {"driver": "GTiff", "height": SIZE, "width": SIZE, "count": 4, "dtype": "uint16", "nodata": 0,
+    profile = {"driver": "GTiff", "height": size, "width": size, "count": 4, "dtype": "uint16", "nodata": 0,
                "crs": "EPSG:32613", "transform": from_origin(x0, 4_300_000.0, 2.0, 2.0)}
     with rasterio.open(path, "w", **profile) as ds:
-        ds.write(data)
         if described:
             for k, name in enumerate(BANDS):
                 ds.set_band_description(k + 1, name)
         if date:
             ds.update_tags(TIFFTAG_DATETIME=date)
+        ds.write(data)  # after the tags: GDAL writes the header first, not after the pixels (a cut file opens)
     return path
 
 
@@ -138,6 +140,71 @@ def test_one_process_and_torchrun_give_the_same_outputs(archive, tmp_path, capsy
     assert {"scene", "acquired", "area_m2", "mean_prob"} <= set(names) and meta["crs"] == "EPSG:32613"
     acquired = dict(zip(fields[names.index("scene")], fields[names.index("acquired")]))
     assert acquired["s2"] == "2024-02-12T10:30:00"
+
+
+def test_a_scene_larger_than_the_rest_is_mapped_by_both_ranks(archive, tmp_path, capsys):
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    for k in range(3):
+        write_scene(folder / f"small{k}.tif", 20 + k, size=64, x0=300_000.0 + 600.0 * k)
+    write_scene(folder / "big.tif", 30, size=256)
+    whole = (folder / "big.tif").read_bytes()
+    (folder / "big_cut.tif").write_bytes(whole[: len(whole) * 3 // 4])  # only the lower rank's tiles cannot be read
+    args = ["avalanche", "predict", str(folder), "--checkpoint", str(archive / "checkpoint.pt"), "--tile", "64",
+            "--json", "--quiet"]
+    code, one = _cli([*args, "--out", str(tmp_path / "one")], capsys)
+    assert code == 1 and one["done"] == 4 and [f["scene"] for f in one["failed"]] == ["big_cut"]
+
+    two = tmp_path / "two"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "nivalis", *args, "--out", str(two)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 1, proc.stderr[-2000:]  # no rank hung or crashed on the shared scene that failed
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["world_size"] == 2 and result["done"] == 4 and result["failed"] == one["failed"]
+    assert "cannot read image" in result["failed"][0]["error"]
+    records = {r["scene"]: r for r in json.loads((two / "manifest.json").read_text())["scenes"]}
+    assert records["big"]["status"] == "done" and records["big"]["rank"] == "all" and records["big"]["ranks"] == [0, 1]
+    assert records["big_cut"]["rank"] == "all" and records["big_cut"]["status"] == "failed"
+    assert {records[f"small{k}"]["rank"] for k in range(3)} <= {0, 1}
+    assert not [p.name for p in (two / "scenes").iterdir() if p.name.startswith(".")]  # no parts, no partial folder
+
+    maps1, maps2 = _maps(tmp_path / "one"), _maps(two)
+    assert sorted(maps2) == sorted(maps1) == ["big", "small0", "small1", "small2"]
+    for name in maps1:
+        assert np.array_equal(maps1[name], maps2[name], equal_nan=True), name
+    for name in ("big", "small0"):
+        masks = [rasterio.open(p / "scenes" / name / f"{name}_mask.tif").read(1) for p in (tmp_path / "one", two)]
+        np.testing.assert_array_equal(*masks)
+    polys = _polygons(Path(one["gpkg"]))
+    assert any(s == "big" for s, _ in polys) and polys == _polygons(Path(result["gpkg"]))
+    # a shared scene's record resumes like any other
+    code, again = _cli([*args, "--out", str(two), "--resume"], capsys)
+    assert code == 1 and again["resumed"] == 4 and again["done"] == 4
+
+
+def test_shared_scenes_are_the_ones_larger_than_the_rest():
+    from nivalis.avalanche.stream import tile_grid, tile_owners
+
+    def every(i):
+        return True
+
+    assert shared_scenes([1, 1, 1, 8], 2, every) == [3] and shared_scenes([1, 1, 1, 8], 1, every) == []
+    assert shared_scenes([1, 1, 1, 2], 2, every) == []  # not more than a balanced rank's load
+    # after one is shared the next is measured against what is left: 60 · 2 > 112, then 50 · 2 > 52
+    assert shared_scenes([60, 50, 1, 1], 2, every) == [0, 1]
+    assert shared_scenes([5] * 6, 6, every) == [] and shared_scenes([5] * 6, 7, every) == list(range(6))
+    # one that cannot be split stays whole; the next is still a candidate; only candidates are asked
+    asked: list[int] = []
+    assert shared_scenes([9, 1, 9], 4, lambda i: asked.append(i) or i != 0) == [2] and asked == [0, 2]
+    # a shared grid: every cell once, contiguous runs per rank, each within one cell of an equal pixel share
+    grid = tile_grid(256, 200, 64)
+    assert len(grid) == 16 and grid[3] == (0, 192, 64, 8)
+    for world in (1, 2, 3, 5):
+        owners = tile_owners(grid, world)
+        assert owners == sorted(owners) and set(owners) == set(range(world))
+        loads = [sum(th * tw for (*_, th, tw), k in zip(grid, owners) if k == r) for r in range(world)]
+        assert all(abs(load - 256 * 200 / world) <= 64 * 64 for load in loads)
 
 
 def test_a_killed_run_resumes_without_redoing_its_scenes(archive, tmp_path, capsys):

@@ -11,11 +11,23 @@ the file, not its name), the same checkpoint content and the same settings, and 
 
 Under torchrun (`torchrun --nnodes N --nproc_per_node P -m nivalis avalanche predict ...`) every rank resolves
 the same scene list, hashes its round-robin share of the inputs, and the hashes are all-gathered; the scenes left
-to map are split by file size (largest first, each to the least-loaded rank: `engine.distributed.shard`). Rank
-k writes `manifest.rank<k>.json` after each of its scenes; at the end the records are all-gathered and rank 0
+to map are split by file size (`shared_scenes`, then `engine.distributed.shard`):
+
+- A scene larger than the rest is *shared*: taking scenes largest first, while a scene's size times the world
+  size exceeds the total size of the scenes not yet shared (it alone would outweigh a balanced rank's load), it is
+  shared if it can be mapped window by window (`stream.can_stream`: a GeoTIFF/VRT, a dense model, no refinement,
+  no pyramid level); one that cannot stays whole. Shared scenes are mapped first, one after the other, by every
+  rank: rank k maps its contiguous run of the scene's tile grid (`stream.tile_owners`, about equal pixel counts)
+  into part files in the scene's `.partial` folder; the ranks all-gather their errors (any rank's error is the
+  scene's failure, on every rank, and the run goes on) and rank 0 writes the outputs from the parts exactly as
+  one process does, then the scene's record, with `rank: "all"` and `ranks` (those that mapped tiles).
+- The other scenes are mapped whole, each by one rank: largest first, each to the least-loaded rank.
+
+Rank k writes `manifest.rank<k>.json` after each of its scenes; at the end the records are all-gathered and rank 0
 writes `manifest.json` (removing the rank files), the VRT mosaics and the merged GeoPackage (`mosaic.py`), then
 broadcasts the result, so every rank returns the same. With several machines `OUT` must be one shared folder.
-The per-scene outputs do not depend on the number of processes: each scene is mapped whole by one rank.
+The per-scene outputs do not depend on the number of processes or on which scenes are shared (a shared scene's
+tile grid is the one-process grid).
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,26 +116,89 @@ def _write_manifest(path: Path, header: dict, records: list[dict]) -> None:
 
 # ------------------------------------------------------------------------------------------------ one scene
 
+def _config(classifier, options: dict):
+    """The model's configuration as `predict_image` uses it (`tile` set from the options)."""
+    from dataclasses import replace
+
+    from nivalis.avalanche.config import AvalancheConfig
+
+    cfg = AvalancheConfig.from_dict(getattr(classifier, "meta", {}).get("config", {}))
+    return replace(cfg, tile=int(options["tile"])) if options["tile"] else cfg
+
+
+def _agreed(step: Callable[[], Any]) -> list[Any]:
+    """`step()` on every rank: every rank's value, in rank order; if any rank failed, the first failed rank's
+    one-line error is raised on every rank (so that all take the same way after it)."""
+    from nivalis.engine.distributed import gather_objects
+
+    try:
+        mine = (step(), None)
+    except Exception as exc:
+        mine = (None, _one_line(exc))
+    answers = gather_objects(mine)
+    errors = [e for _, e in answers if e]
+    if errors:
+        raise UserError(errors[0])
+    return [v for v, _ in answers]
+
+
+def _map_shared(path: str, classifier, partial: Path, options: dict, bands) -> tuple[dict | None, list[int]]:
+    """Every rank maps its tiles of the scene into `partial/.parts`; rank 0 then writes the scene's outputs into
+    `partial` from them. Returns rank 0's result (`predict_image`'s keys; None on the other ranks) and the ranks
+    that mapped tiles."""
+    from nivalis.avalanche.predict import mask_threshold
+    from nivalis.avalanche.stream import map_tile_share, predict_geotiff_windowed
+    from nivalis.engine.distributed import get_context
+
+    ctx = get_context()
+    parts = partial / ".parts"
+    cfg = _config(classifier, options)
+    common = {"threshold": mask_threshold(classifier, options["threshold"], cfg), "precision": options["precision"],
+              "bands": bands, "tile": options["tile"]}
+    cells = _agreed(lambda: map_tile_share(classifier, path, parts, rank=ctx.rank, world=ctx.world_size, **common))
+    ranks = [k for k, n in enumerate(cells) if n]
+    if not ctx.is_main:
+        return None, ranks
+    result = predict_geotiff_windowed(classifier, path, partial, config=cfg, min_area_px=options["min_area_px"],
+                                      simplify_m=options["simplify_m"], parts=parts, world=ctx.world_size, **common)
+    shutil.rmtree(parts)
+    return result, ranks
+
+
 def _map_scene(scene: SceneInput, classifier, out: Path, options: dict, selection: BandSelection | None,
-               digest: str | None = None) -> dict:
-    """Map one scene into OUT/scenes/<id>/ (whole or absent); its manifest record."""
+               digest: str | None = None, shared: int | None = None) -> dict | None:
+    """Map one scene into OUT/scenes/<id>/ (whole or absent); its manifest record. `shared` (the run's token, the
+    same on every rank): every rank calls this for the scene and maps its share of the tiles; rank 0 writes the
+    outputs and returns the record, the others None."""
     from nivalis.avalanche.inputs import model_bands
     from nivalis.avalanche.predict import predict_image
+    from nivalis.engine.distributed import get_context
 
+    main = shared is None or get_context().is_main
     t0 = time.perf_counter()
     record = {"scene": scene.scene, "path": scene.path, "status": "failed", "seconds": 0.0, "outputs": {},
               "error": None, "input_sha256": None, "acquired": scene.acquired}
     final = out / "scenes" / scene.scene
-    partial = out / "scenes" / f".{scene.scene}.{os.getpid()}.partial"
-    try:
+    partial = out / "scenes" / f".{scene.scene}.{os.getpid() if shared is None else shared}.partial"
+
+    def prepare():
         if scene.error:
             raise UserError(scene.error)
         if not Path(scene.path).is_file():
             raise UserError(f"image not found: {scene.path}")
-        record["input_sha256"] = digest or file_sha256(scene.path)
-        shutil.rmtree(partial, ignore_errors=True)
-        bands = scene.bands(model_bands(classifier), selection)
-        result = predict_image(scene.path, classifier, partial, bands=bands, **options)
+        if main:
+            record["input_sha256"] = digest or file_sha256(scene.path)
+            shutil.rmtree(partial, ignore_errors=True)
+        return scene.bands(model_bands(classifier), selection)
+
+    try:
+        if shared is None:
+            result = predict_image(scene.path, classifier, partial, bands=prepare(), **options)
+        else:
+            result, ranks = _map_shared(scene.path, classifier, partial, options, _agreed(prepare)[get_context().rank])
+            record["ranks"] = ranks
+        if not main:
+            return None
         shutil.rmtree(final, ignore_errors=True)
         os.replace(partial, final)
         keys = ("probability", "mask", "overlay", "gpkg", "polygons")
@@ -134,12 +210,30 @@ def _map_scene(scene: SceneInput, classifier, out: Path, options: dict, selectio
     except Exception as exc:  # any scene's failure is recorded; the batch goes on
         record["error"] = _one_line(exc)
     finally:
-        shutil.rmtree(partial, ignore_errors=True)
+        if main:
+            shutil.rmtree(partial, ignore_errors=True)
     record["seconds"] = round(time.perf_counter() - t0, 3)
-    return record
+    return record if main else None
 
 
 # ------------------------------------------------------------------------------------------------ the batch
+
+def shared_scenes(weights: Sequence[float], world_size: int, splittable: Callable[[int], bool]) -> list[int]:
+    """The scenes (indices into `weights`) every rank maps together (see the module docstring): largest first, while
+    `weight · world_size` exceeds the total weight of the scenes not yet shared, each one that is `splittable`
+    (asked of those candidates only); none in one process."""
+    if world_size <= 1:
+        return []
+    rest = float(sum(weights))
+    shared = []
+    for i in sorted(range(len(weights)), key=lambda i: (-float(weights[i]), i)):
+        if float(weights[i]) * world_size <= rest:
+            break
+        if splittable(i):
+            shared.append(i)
+            rest -= float(weights[i])
+    return sorted(shared)
+
 
 def predict_batch(inputs: list[str | Path], checkpoint: str | Path, out_dir: str | Path, *, resume: bool = False,
                   asset: str | None = None, refine: str = "none", threshold: float | None = None,
@@ -150,6 +244,7 @@ def predict_batch(inputs: list[str | Path], checkpoint: str | Path, out_dir: str
     group, None without georeferenced maps), `mosaics` (all), `gpkg`, `polygons`, `seconds`, `world_size`."""
     from nivalis.avalanche.models import load_classifier
     from nivalis.avalanche.mosaic import merge_polygons, write_mosaics
+    from nivalis.avalanche.stream import can_stream
     from nivalis.engine.distributed import broadcast_object, gather_objects, get_context, shard
     from nivalis.progress import bar
 
@@ -179,11 +274,22 @@ def predict_batch(inputs: list[str | Path], checkpoint: str | Path, out_dir: str
                for i, h in hashes.items() if h in previous}
     pending = [i for i in range(len(scenes)) if i not in carried]
     sizes = [Path(scenes[i].path).stat().st_size if Path(scenes[i].path).is_file() else 0 for i in pending]
-    todo = [pending[k] for k in shard(sizes, ctx)]
+    config = _config(classifier, options)
+    together = [pending[k] for k in shared_scenes(sizes, ctx.world_size, lambda k: not scenes[pending[k]].error and
+                                                  can_stream(classifier, scenes[pending[k]].path, refine, config))]
+    alone = [k for k, i in enumerate(pending) if i not in together]
+    todo = [pending[alone[k]] for k in shard([sizes[k] for k in alone], ctx)]
+    token = broadcast_object(os.getpid())  # rank 0's: names the folder every rank writes a shared scene's parts in
 
     own_manifest = out / (MANIFEST if not ctx.enabled else f"manifest.rank{ctx.rank}.json")
     records: dict[int, dict] = dict(carried) if ctx.is_main else {}
-    progress = bar(len(todo), "scenes")
+    progress = bar(len(together) + len(todo), "scenes")
+    for i in together:
+        record = _map_scene(scenes[i], classifier, out, options, selection, hashes.get(i), shared=token)
+        if record is not None:
+            records[i] = {**record, "rank": "all"}
+            _write_manifest(own_manifest, header, [records[k] for k in sorted(records)])
+        progress.update(1)
     for i in todo:
         records[i] = {**_map_scene(scenes[i], classifier, out, options, selection, hashes.get(i)), "rank": ctx.rank}
         _write_manifest(own_manifest, header, [records[k] for k in sorted(records)])

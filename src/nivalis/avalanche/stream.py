@@ -12,6 +12,12 @@ Outputs: probability (float32, NaN = nodata) and mask (uint8: 1 avalanche, 0 non
 tile by tile into tiled GeoTIFFs, then copied to Cloud-Optimized GeoTIFFs with overviews; polygons come
 from the mask file's band (GDAL polygonises it block by block), their mean/max probability from windowed reads of
 each polygon's bounding box; the overlay is drawn from decimated reads (at most `OVERLAY_SIDE` px a side).
+
+Several processes can share one scene's tiles (`batch.py` does so for a scene larger than the rest under torchrun):
+`tile_owners` gives each rank a contiguous run of the same row-major grid with about equal pixel counts,
+`map_tile_share` writes a rank's cells as flat arrays into part files, and `predict_geotiff_windowed(parts=...)`
+writes those cells into the tiled GeoTIFFs instead of mapping them, then goes on exactly as for one process: the
+cells, hence the outputs, are the same whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterator
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +50,7 @@ from nivalis.avalanche.outputs import mapped_result, output_tags, overlay_image,
 from nivalis.avalanche.vectorize import mask_to_polygons, write_polygons
 from nivalis.avalanche.windows import pad_widths
 from nivalis.engine import autocast_for
+from nivalis.files import atomic_path
 from nivalis.progress import bar
 
 OVERLAY_SIDE = 1024
@@ -63,6 +72,28 @@ def reach_tile(window: int, overhead: float = 0.10, step: int = 64, largest: int
     1 + o`, and at most `largest` (which bounds the feature maps held: memory)."""
     side = (window - 1) / (math.sqrt(1.0 + overhead) - 1.0)
     return int(min(largest, max(step, step * math.ceil(side / step))))
+
+
+def tile_side(classifier: WindowClassifier, tile: int | None) -> int:
+    """The output tile side the windowed map uses: `tile`, else `reach_tile` of the window, within the net's limit."""
+    return max(16, min(int(tile or reach_tile(classifier.window)), getattr(dense_net(classifier), "max_tile", 4096)))
+
+
+def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
+    """The cells (r0, c0, rows, cols) of a `height` × `width` raster in tiles of `tile` px, row by row."""
+    return [(r0, c0, min(tile, height - r0), min(tile, width - c0))
+            for r0 in range(0, height, tile) for c0 in range(0, width, tile)]
+
+
+def tile_owners(grid: list[tuple[int, int, int, int]], world: int) -> list[int]:
+    """The rank that maps each cell when `world` processes share a grid: contiguous runs of cells with about equal
+    pixel counts, cell j to rank ⌊world · (pixels of the cells before j + half of its own) / all pixels⌋."""
+    total = sum(th * tw for *_, th, tw in grid)
+    owners, before = [], 0
+    for *_, th, tw in grid:
+        owners.append(min(world - 1, world * (2 * before + th * tw) // (2 * total)))
+        before += th * tw
+    return owners
 
 
 class _TileReader:
@@ -158,14 +189,87 @@ def _reflect_read(ds, index: list[int], r0: int, c0: int, th: int, tw: int, befo
     return image, valid
 
 
+def _dense_pass(net, precision: str, threshold: float):
+    """The dense pass of one read cell: (cell, probability with NaN outside the valid core, mask 1/0/255)."""
+    def dense(item):
+        (r0, c0, th, tw), x, core = item
+        with autocast_for(precision):
+            logits = net(x)
+        p = torch.sigmoid(logits[0, 0, :th, :tw].float()).numpy()
+        p = np.where(core, p, np.float32(np.nan)).astype(np.float32)
+        return (r0, c0, th, tw), p, np.where(core, (p >= threshold).astype(np.uint8), np.uint8(255))
+    return dense
+
+
+def _part(parts: Path, rank: int, name: str) -> Path:
+    return Path(parts) / f"rank{rank}.{name}.npy"
+
+
+@torch.inference_mode()
+def map_tile_share(classifier: WindowClassifier, image_path: str | Path, parts: str | Path, *, rank: int, world: int,
+                   threshold: float, precision: str = "fp32", bands: BandSelection | str | list | None = None,
+                   tile: int | None = None, overlap: bool = True) -> int:
+    """Map rank `rank` of `world`'s cells (`tile_owners`) of the grid `predict_geotiff_windowed` maps with the same
+    arguments into `parts/rank<k>.probability.npy` (float32) and `rank<k>.mask.npy` (uint8): flat, cell after cell
+    in grid order, each file written atomically. Returns the number of cells (0: no files)."""
+    import rasterio
+
+    net = dense_net(classifier)
+    classifier.eval()
+    before, after = pad_widths(classifier.window)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), open_raster(image_path) as ds:
+        header = model_header(classifier, ds, Path(image_path), BandSelection.parse(bands))
+        grid = tile_grid(header.height, header.width, tile_side(classifier, tile))
+        cells = [c for c, k in zip(grid, tile_owners(grid, world)) if k == rank]
+        if not cells:
+            return 0
+        offsets = dict(zip(cells, accumulate((th * tw for *_, th, tw in cells), initial=0)))
+        size = sum(th * tw for *_, th, tw in cells)
+        progress = bar(len(cells), f"windowed map, rank {rank}")
+        with atomic_path(_part(parts, rank, "probability")) as prob_tmp, \
+                atomic_path(_part(parts, rank, "mask")) as mask_tmp:
+            flat = [np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(size,))
+                    for tmp, dtype in ((prob_tmp, np.float32), (mask_tmp, np.uint8))]
+
+            def write(item):
+                cell, p, m = item
+                o = offsets[cell]
+                flat[0][o:o + p.size], flat[1][o:o + m.size] = p.ravel(), m.ravel()
+                progress.update(1)
+
+            reader = _TileReader(classifier, ds, header.index, before, after, f"image {image_path}")
+            overlapped(cells, reader, _dense_pass(net, precision, threshold), write, threads=overlap)
+            progress.close()
+            for array in flat:
+                array.flush()
+            flat.clear()  # unmapped before the files are renamed
+    return len(cells)
+
+
+def _shared_tiles(parts: Path, grid: list, world: int) -> Iterator[tuple]:
+    """(cell, probability, mask) of every cell of `grid`, in order, read from the part files of `world` ranks."""
+    arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    offsets = [0] * world
+    for cell, k in zip(grid, tile_owners(grid, world)):
+        if k not in arrays:
+            arrays[k] = tuple(np.load(_part(parts, k, name), mmap_mode="r") for name in ("probability", "mask"))
+        *_, th, tw = cell
+        o, offsets[k] = offsets[k], offsets[k] + th * tw
+        if o + th * tw > arrays[k][0].size:
+            raise ValueError(f"the part of rank {k} holds fewer pixels than its cells")
+        yield cell, *(np.array(a[o:o + th * tw]).reshape(th, tw) for a in arrays[k])
+
+
 @torch.inference_mode()
 def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Path, out_dir: str | Path, *,
                              threshold: float, config: AvalancheConfig, precision: str = "fp32",
                              min_area_px: int = 16, bands: BandSelection | str | list | None = None,
-                             simplify_m: float = 0.0, tile: int | None = None, overlap: bool = True) -> dict[str, Any]:
+                             simplify_m: float = 0.0, tile: int | None = None, overlap: bool = True,
+                             parts: str | Path | None = None, world: int = 1) -> dict[str, Any]:
     """`predict_image` for a GeoTIFF in tiles of `tile` output pixels (None: `reach_tile` of the window; `config`'s
     tile is the in-memory path's), read, mapped and written by three threads when `overlap`, its header read once
-    and checked against the model (`bands`, else the checkpoint's). Returns the same keys as `predict_image`."""
+    and checked against the model (`bands`, else the checkpoint's). Returns the same keys as `predict_image`.
+    `parts`: a folder where `world` ranks' `map_tile_share` (same arguments) wrote every cell: read, not mapped."""
     import rasterio
     from rasterio.windows import Window
 
@@ -191,23 +295,13 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
             base = {"driver": "GTiff", "height": height, "width": width, "count": 1, "tiled": True,
                     "blockxsize": 512, "blockysize": 512, "compress": "deflate", "crs": ds.crs,
                     "transform": ds.transform}
-            tile = max(16, min(int(tile or reach_tile(h)), getattr(net, "max_tile", 4096)))
-            grid = [(r0, c0, min(tile, height - r0), min(tile, width - c0))
-                    for r0 in range(0, height, tile) for c0 in range(0, width, tile)]
-            progress = bar(len(grid), "windowed map")
+            tile = tile_side(classifier, tile)
+            grid = tile_grid(height, width, tile)
+            progress = bar(len(grid), "windowed map" if parts is None else "shared map, assembled")
             with rasterio.open(plain["probability"], "w", **base, dtype="float32", nodata=float("nan")) as prob_ds, \
                     rasterio.open(plain["mask"], "w", **base, dtype="uint8", nodata=255) as mask_ds:
                 for ds_out in (prob_ds, mask_ds):
                     ds_out.update_tags(**{k: str(v) for k, v in tags.items()})
-                reader = _TileReader(classifier, ds, index, before, after, f"image {image_path}")
-
-                def dense(item):
-                    (r0, c0, th, tw), x, core = item
-                    with autocast_for(precision):
-                        logits = net(x)
-                    p = torch.sigmoid(logits[0, 0, :th, :tw].float()).numpy()
-                    p = np.where(core, p, np.float32(np.nan)).astype(np.float32)
-                    return (r0, c0, th, tw), p, np.where(core, (p >= threshold).astype(np.uint8), np.uint8(255))
 
                 def write(item):
                     (r0, c0, th, tw), p, m = item
@@ -215,7 +309,14 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
                     mask_ds.write(m, 1, window=Window(c0, r0, tw, th))
                     progress.update(1)
 
-                overlapped(grid, reader, dense, write, threads=overlap, seconds=stages)
+                if parts is None:
+                    reader = _TileReader(classifier, ds, index, before, after, f"image {image_path}")
+                    overlapped(grid, reader, _dense_pass(net, precision, threshold), write, threads=overlap,
+                               seconds=stages)
+                else:
+                    for item in _shared_tiles(Path(parts), grid, world):
+                        write(item)
+                progress.close()
             map_seconds = time.perf_counter() - t_map
             t_cog = time.perf_counter()
             prob_path = to_cog(plain["probability"], out / f"{stem}_probability.tif", resampling="average")
