@@ -158,3 +158,19 @@ def test_resume_with_other_data_is_refused_by_name(tmp_path):
         fit(torch.nn.Linear(3, 1), data(1), None, config=cfg2, task=regression_task(), out_dir=tmp_path, resume=True)
     same = fit(torch.nn.Linear(3, 1), data(0), None, config=cfg2, task=regression_task(), out_dir=tmp_path, resume=True)
     assert same.resume == {"from_epoch": 1, "forced": False, "differences": [], "changes": ["epochs 1 -> 2"]} and len(same.history) == 2
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch):
+    import builtins
+
+    from nivalis.engine import cpu_has_native_bf16
+
+    real_open = builtins.open
+    for flags, expected in (("fpu avx2 fma", False), ("fpu avx512f avx512_bf16", True), ("fpu amx_bf16 amx_tile", True)):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda p, *a, _i=info, **k: real_open(_i if p == "/proc/cpuinfo" else p,
+                                                                                      *a, **k))
+        assert cpu_has_native_bf16() is expected
+    monkeypatch.setattr(builtins, "open", lambda p, *a, **k: (_ for _ in ()).throw(OSError("no /proc")))
+    assert cpu_has_native_bf16() is False

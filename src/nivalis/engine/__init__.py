@@ -7,6 +7,7 @@ from nivalis.engine.fit import (
     Task,
     TrainConfig,
     autocast_for,
+    cpu_has_native_bf16,
     evaluate,
     fit,
     module_device,
@@ -18,7 +19,7 @@ from nivalis.engine.metrics import binary_task, classification_task, regression_
 from nivalis.engine.seed import seed_everything
 
 __all__ = [
-    "DistContext", "FitResult", "Task", "TrainConfig", "autocast_for", "binary_task", "classification_task",
+    "DistContext", "FitResult", "Task", "TrainConfig", "autocast_for", "binary_task", "cpu_has_native_bf16", "classification_task",
     "evaluate", "fit", "get_context", "load_checkpoint", "module_device", "predict", "regression_task",
     "resolve_device", "resume_training", "save_checkpoint", "seed_everything", "train_one_epoch", "wrap_ddp",
 ]

@@ -146,6 +146,23 @@ def module_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX on x86, per /proc/cpuinfo's flags).
+
+    Without it, oneDNN emulates bf16 matmuls and convolutions in software, many times slower than fp32, so
+    a bf16 autocast is a speed-up only where this is True (what `demo` uses to pick its precision).
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
 def autocast_for(precision: str, device_type: str = "cpu"):
     """The autocast context of a precision (fp32: autocast off; bf16: bfloat16) on a device type."""
     if precision == "bf16":

@@ -22,16 +22,17 @@ from nivalis.nas.search import NARConfig, SearchResult, budget, retrain, retrain
 ARCH_ROLES = ("original", "controller", "random")
 
 #: demo search budgets: the quick demo runs `refine search --quick`'s budget (one SGDR cycle, T_0 = 10) with fewer
-#: derived candidates; the full demo two SGDR cycles (2 + 28 epochs, 2 updates of 20 children per epoch), which
-#: fits the demo's ten minutes where the CLI's full budget (10 + 60 epochs, 5 updates per epoch) would not
+#: derived candidates; the full demo two SGDR cycles of T_0 = 5 (1 + 14 epochs, 2 updates of 20 children per
+#: epoch), which fits the demo's ten minutes where the CLI's full budget (10 + 60 epochs, 5 updates per epoch)
+#: would not
 DEMO_BUDGET = {
     True: {**budget(True), "derive_samples": 4},
-    False: {"pretrain_epochs": 2, "epochs": 28, "sgdr_t0": 10, "controller_steps": 2, "derive_samples": 10,
-            "baseline_decay": 0.95},
+    False: {"pretrain_epochs": 1, "epochs": 14, "sgdr_t0": 5, "controller_steps": 2, "derive_samples": 6,
+            "baseline_decay": 0.9},
 }
 DEMO_WIDTH = 0.25
 DEMO_IMAGE_SIZE = 16
-DEMO_RETRAIN_EPOCHS = {True: 3, False: 6}
+DEMO_RETRAIN_EPOCHS = {True: 3, False: 4}
 DEMO_SEEDS = 3
 
 
