@@ -40,6 +40,22 @@ r["peak_mb"] = use.ru_maxrss / 1024
 print(json.dumps(r))
 """
 
+#: what the goal asks of one core: the dense net's multiply-adds per output pixel (every layer is stride 1 in its
+#: dense form, so each conv's weight count is its MACs per pixel) and the core's best fp32 matmul rate
+PEAK = """
+import json, time, torch
+torch.set_num_threads(1)
+from nivalis.avalanche.dense import _DilatedConv, _LinearAsConv, dense_net
+from nivalis.avalanche.models import load_classifier
+net = dense_net(load_classifier({checkpoint!r}))
+macs = sum(m.weight.numel() if isinstance(m, _DilatedConv) else m.linear.weight.numel()
+           for m in [*net.body, net.last] if isinstance(m, (_DilatedConv, _LinearAsConv)))
+a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+a @ b
+best = min((lambda t0: (a @ b, time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(5))
+print(json.dumps({{"macs_per_px": macs, "sgemm_gflops": 2 * 2048 ** 3 / best / 1e9}}))
+"""
+
 #: (pipeline, overlap, tile, threads, precision, scene): bf16 convolutions can be far slower than fp32 on a CPU
 #: without native bf16 kernels, so its pair runs on the smaller scene
 RUNS = [("current (serial, 512 px)", False, 512, 1, "fp32", "big"), ("current (serial, 512 px)", False, 512, 2, "fp32", "big"),
@@ -96,6 +112,9 @@ def main() -> None:
             print(f"{name:<26} {threads}t {precision}: {rows[-1][4]:.3f} Mpx/s/core, peak {r['peak_mb']:.0f} MB, "
                   f"stages {r['stage_seconds']}", flush=True)
         worst, changed = _compare(outputs[4], outputs[5])
+        proc = subprocess.run([sys.executable, "-c", PEAK.format(checkpoint=str(checkpoint))], capture_output=True,
+                              text=True, check=True)
+        peak = json.loads(proc.stdout.strip().splitlines()[-1])
     lines = ["| pipeline | scene (px) | threads | precision | tile | dense Mpx/s per core | Mpx per CPU-s "
              "| predict (s) | peak RSS (MB) |", "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {n} | {size:,}² | {t} | {p} | {tile} | {rate:.3f} | {cpu:.3f} | {wall:.1f} | {mb:.0f} |"
@@ -107,6 +126,12 @@ def main() -> None:
                  + f". bf16 vs fp32 (overlapped, 1 thread, {args.bf16_size:,}²): largest probability difference {worst:.4f}, "
                  f"mask pixels changed {100 * changed:.3f} %. Goal: ≥ 1.0 Mpx/s per core at 1 thread fp32, "
                  "peak RSS ≤ 1,000 MB.")
+    need = 2 * peak["macs_per_px"] / 1e3  # GFLOP/s for 1 Mpx/s
+    reached = max(r[4] for r in rows if r[1] == 1 and r[2] == "fp32") * need
+    lines.append(f"\nThe dense net does {peak['macs_per_px']:,} multiply-adds per output pixel: 1.0 Mpx/s on one core "
+                 f"needs {need:.1f} GFLOP/s of convolution, {100 * need / peak['sgemm_gflops']:.0f} % of this core's "
+                 f"best fp32 matmul ({peak['sgemm_gflops']:.1f} GFLOP/s, 2048² sgemm, 1 thread); the best 1-thread run "
+                 f"above sustained {reached:.1f} GFLOP/s over its whole map (reading, pooling and writing included).")
     body = "\n".join(lines)
     print(body)
     if not args.no_record:

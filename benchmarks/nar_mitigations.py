@@ -3,6 +3,14 @@
     python benchmarks/nar_mitigations.py                  # ResNet-18 width 0.25 on 16x16 digits, quick budget
     python benchmarks/nar_mitigations.py --full           # the CLI's full budget (10 + 60 epochs; long)
     python benchmarks/nar_mitigations.py --tiny --results /tmp/RESULTS.md   # smoke run (not a result)
+    python benchmarks/nar_mitigations.py --search-seeds 5   # default vs acc-flops vs random, paired over 5 seeds
+
+With `--search-seeds N` the table is paired instead: for each seed s the default controller, the acc-flops
+controller and random search (same budget) each search with seed s, and their finds and the original are
+retrained with seed s; each row gives the mean MACs change, the retrained accuracy mean ± std over the seeds
+and the paired differences (`nivalis.experiments.nar.paired_comparison`) against random search and the
+original, then whether the default controller meets the issue's bar (≥ random's accuracy at ≤ its MACs;
+within 0.5 pt of the original at ≥ 20 % fewer MACs).
 
 Every variant is one `nivalis.nas.search.search` on the same proxy task and budget; only the named settings
 differ from the first row (ENAS as it is: 20 children per update, shared-weight paths from the policy with
@@ -64,9 +72,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--tiny", action="store_true", help="smoke run: width 1/16, 2 variants, tiny budget")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Markdown file the table is appended to")
+    parser.add_argument("--search-seeds", type=int, default=1,
+                        help="N ≥ 2: the paired table over N search-and-retrain seeds (see the module docstring)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.search_seeds > 1:
+        return paired_main(args)
 
     from nivalis.data import load_classification
     from nivalis.nas.search import NARConfig, budget, retrain, retrain_config, search
@@ -118,6 +130,88 @@ def main() -> None:
     print(table)
     record(f"NAR mitigations of the pooling collapse: ResNet-18 width {base.width}, digits {args.image_size}px, "
            f"{'full' if args.full else 'quick'} budget", table, results=args.results)
+
+
+#: the paired table's rows: (label, settings changed from NARConfig's defaults)
+PAIRED = [("default controller", {}),
+          ("controller, acc-flops, T = 0.75, alpha = +0.3", {"reward": "acc-flops", "cost_target": 0.75,
+                                                            "cost_exponent_below": 0.3}),
+          ("random search (same budget)", {"strategy": "random"})]
+
+
+def paired_main(args) -> None:
+    """Default controller vs acc-flops controller vs random search vs the original, paired over search seeds."""
+    from nivalis.data import load_classification
+    from nivalis.experiments.nar import PAIRED_TEST, format_mean_std, format_paired, mean_std, paired_comparison
+    from nivalis.nas.search import NARConfig, budget, retrain, retrain_config, search
+    from nivalis.progress import set_quiet
+
+    set_quiet(not sys.stderr.isatty())
+    data = load_classification("digits", image_size=args.image_size)
+    base = NARConfig(backbone="resnet18", granularity="block", width=args.width, batch_size=32,
+                     **budget(not args.full))
+    if args.tiny:
+        base = replace(base, width=0.0625, proxy_per_class=12, proxy_val_per_class=4, epochs=1, controller_steps=2,
+                       samples_per_update=4, derive_samples=2, reward_batch_size=16)
+        args.retrain_epochs = 1
+    seeds = list(range(args.search_seeds))
+    print(f"NAR paired: ResNet-18 (block) width {base.width} on {args.image_size}x{args.image_size} digits, "
+          f"{'full' if args.full else 'quick'} budget, seeds {seeds}, {torch.get_num_threads()} thread(s), "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+    t0 = time.perf_counter()
+
+    def retrained(spec: dict, seed: int) -> float:
+        return retrain(spec, data, config=retrain_config(epochs=args.retrain_epochs, seed=seed))["accuracy"]
+
+    acc = {label: [] for label, _ in PAIRED}
+    acc["original"] = []
+    macs = {label: [] for label, _ in PAIRED}
+    archs = {label: [] for label, _ in PAIRED}
+    secs = {label: [] for label, _ in PAIRED}
+    for seed in seeds:
+        for label, change in PAIRED:
+            t = time.perf_counter()
+            r = search(replace(base, seed=seed, **change), data, desc=f"{label} s{seed}").result
+            secs[label].append(time.perf_counter() - t)
+            acc[label].append(retrained(r, seed))
+            macs[label].append(-100 * r["flops_reduction"])
+            archs[label].append(r["arch"])
+            if len(acc["original"]) <= seed:
+                acc["original"].append(retrained({**r, "arch": [0] * len(r["arch"])}, seed))
+            print(f"seed {seed} {label}: arch {r['arch']}, MACs {macs[label][-1]:+.1f}%, retrained "
+                  f"{acc[label][-1]:.4f} (original {acc['original'][seed]:.4f})", flush=True)
+
+    def ms(values, fmt=".4f"):
+        return format_mean_std(*mean_std(values), fmt)
+
+    random = "random search (same budget)"
+    lines = ["| architecture | MACs vs original (mean, range) | retrained test acc | minus original | minus random search "
+             "| search s |", "|---|---|---|---|---|---:|"]
+    lines.append(f"| original (all conv 3×3) | 0 | {ms(acc['original'])} | - | - | - |")
+    for label, _ in PAIRED:
+        vs_orig = format_paired(paired_comparison(acc[label], acc["original"]))
+        vs_rand = "-" if label == random else format_paired(paired_comparison(acc[label], acc[random]))
+        lines.append(f"| {label} | {statistics.fmean(macs[label]):+.1f}% ({min(macs[label]):+.1f} … "
+                     f"{max(macs[label]):+.1f}) | {ms(acc[label])} | {vs_orig} | {vs_rand} | "
+                     f"{statistics.fmean(secs[label]):.0f} |")
+    default = PAIRED[0][0]
+    d_acc = statistics.fmean(acc[default]) - statistics.fmean(acc[random])
+    d_macs = statistics.fmean(macs[default]) - statistics.fmean(macs[random])
+    gap = 100 * (statistics.fmean(acc["original"]) - statistics.fmean(acc[default]))
+    cut = -statistics.fmean(macs[default])
+    lines += ["", "Architectures found: " + "; ".join(f"{label}: {archs[label]}" for label, _ in PAIRED),
+              "", f"Default controller vs random search: accuracy {100 * d_acc:+.2f} pt, MACs {d_macs:+.1f} pt of the "
+              f"original's ({'meets' if d_acc >= 0 and d_macs <= 0 else 'misses'} ≥ random's accuracy at ≤ its MACs); "
+              f"vs the original: {gap:.2f} pt lower at {cut:.1f}% fewer MACs "
+              f"({'meets' if gap <= 0.5 and cut >= 20 else 'misses'} within 0.5 pt at ≥ 20 % fewer MACs).",
+              f"{len(seeds)} seeds: search seed s and retraining seed s ({args.retrain_epochs} epochs, full training "
+              f"split, test split) per pair; {PAIRED_TEST}. Total {time.perf_counter() - t0:.0f} s."]
+    table = "\n".join(lines)
+    print()
+    print(table)
+    record(f"NAR paired over {len(seeds)} seeds: default controller vs random search vs the original, ResNet-18 "
+           f"width {base.width}, digits {args.image_size}px, {'full' if args.full else 'quick'} budget", table,
+           results=args.results)
 
 
 if __name__ == "__main__":
