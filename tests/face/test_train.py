@@ -77,3 +77,22 @@ def test_proxy_takes_identities_times_40_split_36_4(tmp_path):
     assert np.bincount(data.train.tensors[1].numpy()).tolist() == [36, 36]
     with pytest.raises(UserError, match="only 3 identities"):
         face_proxy(tmp_path, identities=4, input_size=16)
+
+
+
+def test_a_refined_backbone_trains_and_reloads_with_its_operators(tmp_path):
+    """A `refine search` result's operators in the IR backbone: trained on the stand-in, recorded, rebuilt."""
+    from nivalis.face.train import build_backbone, train_face
+    from nivalis.nas.operators import OPERATOR_NAMES
+    from nivalis.profile.counts import count_params
+
+    code = {name: c for c, name in OPERATOR_NAMES.items()}
+    ops = [code["avg3x3"], code["sep3x3"]] + [0] * 14  # one code per IR-34 block
+    run = train_face("digits", standin_config(epochs=1, pairs_per_fold=30, ops=tuple(ops)), tmp_path)
+    meta = load_checkpoint(run.result["checkpoint"])["meta"]
+    assert meta["backbone_kwargs"]["ops"] == ops and 0.0 <= run.result["verification"]["accuracy"] <= 1.0
+    backbone, _ = load_face_model(run.result["checkpoint"])
+    assert count_params(backbone) < count_params(build_backbone(standin_config(), 1))  # the published IR-34
+    x = torch.randn(2, 1, 16, 16)
+    run.model.backbone.eval()
+    assert torch.allclose(backbone(x), run.model.backbone(x), atol=1e-5)

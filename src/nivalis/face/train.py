@@ -87,6 +87,8 @@ class FaceConfig(ConfigDict):
     val_fraction: float = 0.1
     flip: bool = True  # random horizontal flips in training (insightface's augmentation)
     sample_rate: float = 1.0  # share of negative class centres scoring each step (PartialFC; positives always)
+    # NAR operator codes in the backbone's 3×3 slots (a `refine search` result's `arch`); None: as published
+    ops: tuple[int, ...] | None = None
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
@@ -94,8 +96,9 @@ class FaceConfig(ConfigDict):
                            precision=self.precision, device=self.device, grad_clip=5.0)
 
     def backbone_kwargs(self, in_chans: int) -> dict[str, Any]:
-        return {"in_chans": in_chans, "input_size": self.input_size, "embedding_size": self.embedding_size,
-                "width_mult": self.width}
+        kwargs = {"in_chans": in_chans, "input_size": self.input_size, "embedding_size": self.embedding_size,
+                  "width_mult": self.width}
+        return kwargs | ({"ops": [int(op) for op in self.ops]} if self.ops is not None else {})
 
 
 def standin_config(**overrides) -> FaceConfig:
@@ -306,12 +309,13 @@ def folder_data(path: Path, cfg: FaceConfig, bins: list[Path] | None = None) -> 
 # ------------------------------------------------------------------------------------------------ model
 
 def build_backbone(cfg: FaceConfig, in_chans: int) -> nn.Module:
-    from nivalis.models import create_model
+    """The IR backbone of `cfg`, with its NAR operators (`cfg.ops`) where set."""
+    from nivalis.models.variants import create_variant
 
     if not cfg.backbone.startswith("lresnet"):
         raise UserError(f"face backbones are the IR family (lresnet34e_ir, lresnet50e_ir, lresnet100e_ir), "
                         f"got {cfg.backbone!r}")
-    return create_model(cfg.backbone, **cfg.backbone_kwargs(in_chans))
+    return create_variant(cfg.backbone, **cfg.backbone_kwargs(in_chans))
 
 
 def face_meta(cfg: FaceConfig, num_classes: int, in_chans: int, data: str, stand_in: bool) -> dict[str, Any]:
@@ -323,13 +327,13 @@ def face_meta(cfg: FaceConfig, num_classes: int, in_chans: int, data: str, stand
 
 def load_face_model(checkpoint: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """The backbone of a `nivalis face train` checkpoint (eval mode, CPU) and the checkpoint's meta."""
-    from nivalis.models import create_model
+    from nivalis.models.variants import create_variant
 
     payload = load_checkpoint(checkpoint)
     meta = payload.get("meta") or {}
     if meta.get("kind") != "face" or "backbone" not in meta:
         raise UserError(f"{checkpoint} is not a face checkpoint (written by `nivalis face train`)")
-    backbone = create_model(meta["backbone"], **meta.get("backbone_kwargs", {}))
+    backbone = create_variant(meta["backbone"], **meta.get("backbone_kwargs", {}))  # NAR operators included
     state = {k[len("backbone."):]: v for k, v in payload["model"].items() if k.startswith("backbone.")}
     try:
         backbone.load_state_dict(state)
