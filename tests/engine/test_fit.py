@@ -174,3 +174,12 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch):
         assert cpu_has_native_bf16() is expected
     monkeypatch.setattr(builtins, "open", lambda p, *a, **k: (_ for _ in ()).throw(OSError("no /proc")))
     assert cpu_has_native_bf16() is False
+
+
+def test_batches_reach_the_model_with_nchw_strides():
+    from nivalis.engine.fit import _to
+
+    one_channel = torch.zeros(4, 8, 8, 1).permute(0, 3, 1, 2)  # counts as contiguous, channel stride 1
+    rgb = torch.zeros(4, 8, 8, 3).permute(0, 3, 1, 2)
+    for x in _to((one_channel, rgb), torch.device("cpu")):
+        assert x.stride() == (x.shape[1] * 64, 64, 8, 1)

@@ -96,3 +96,11 @@ def test_a_refined_backbone_trains_and_reloads_with_its_operators(tmp_path):
     x = torch.randn(2, 1, 16, 16)
     run.model.backbone.eval()
     assert torch.allclose(backbone(x), run.model.backbone(x), atol=1e-5)
+
+
+def test_one_channel_inputs_have_nchw_strides():
+    """A channel stride of 1 in a one-channel batch makes torch run every conv channels-last, whose 1-thread
+    weight gradient of the IR shortcut corrupts the heap (torch 2.13): inputs are plain NCHW."""
+    x = to_input(np.zeros((3, 16, 16), np.uint8), 16, 1)
+    assert x.stride() == (256, 256, 16, 1)
+    assert torch.nn.Conv2d(1, 4, 3)(x).is_contiguous()

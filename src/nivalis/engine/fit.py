@@ -172,6 +172,15 @@ def autocast_for(precision: str, device_type: str = "cpu"):
     return torch.autocast(device_type, enabled=False)
 
 
+def _nchw(t: torch.Tensor) -> torch.Tensor:
+    """`t` with row-major strides: `contiguous()` keeps a one-channel batch whose channel stride is 1 (it counts
+    as contiguous), which convolutions take for channels-last."""
+    t = t.contiguous()
+    if t.dim() == 4 and t.shape[1] == 1 and t.stride(1) != t.shape[2] * t.shape[3]:
+        t = t.clone(memory_format=torch.contiguous_format)
+    return t
+
+
 def _to(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
     """The batch on `device`; on the CPU as contiguous (NCHW) tensors.
 
@@ -181,7 +190,7 @@ def _to(tensors: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.
     activation channels-last. A contiguous batch is a copy of a few MB and keeps every layer NCHW.
     """
     if device.type == "cpu":
-        return tuple(t.contiguous() for t in tensors)
+        return tuple(_nchw(t) for t in tensors)
     return tuple(t.to(device, non_blocking=True) for t in tensors)
 
 

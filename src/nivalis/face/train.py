@@ -137,8 +137,10 @@ def to_input(images: np.ndarray | list[np.ndarray], input_size: int, in_chans: i
         out.append(im if im.ndim == 3 else im[:, :, None])
     if not out:
         raise UserError("no images")
-    # contiguous NCHW, not a channels-last view: see `nivalis.engine.fit._to` for the torch bug it would hit
-    x = torch.from_numpy(np.ascontiguousarray(np.stack(out).transpose(0, 3, 1, 2))).float()
+    # NCHW strides, not a channels-last view (see `nivalis.engine.fit._to` for the torch bug it would hit). A copy,
+    # not np.ascontiguousarray: with one channel the transposed view already counts as contiguous and would keep
+    # its channel stride of 1, which torch takes for channels-last
+    x = torch.from_numpy(np.stack(out).transpose(0, 3, 1, 2).copy(order="C")).float()
     return (x - 127.5) / 127.5
 
 
