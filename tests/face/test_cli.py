@@ -133,3 +133,22 @@ def test_truncated_files_give_one_line(tmp_path, arcface_run, capfd):
         half.write_bytes(f.read()[:2000])
     assert_user_error(invoke("face", "verify", "--bin", str(half), "--checkpoint", ckpt), "half.pt")
     assert_user_error(invoke("face", "verify", "--bin", str(ckpt), "--checkpoint", ckpt), "not an insightface")
+
+
+def test_train_takes_the_operators_of_a_refine_search(tmp_path):
+    import json
+
+    from nivalis.engine import load_checkpoint
+
+    ops = [3, 1] + [0] * 14  # avg pool and a separable conv in the first two IR-34 blocks
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"backbone": "lresnet34e_ir", "granularity": "block", "arch": ops}))
+    res = invoke("face", "train", "--data", "digits", "--epochs", "1", "--arch", str(arch), "--out",
+                 str(tmp_path / "run"), "--json")
+    assert res.code == 0, res.err
+    meta = load_checkpoint(res.json()["checkpoint"])["meta"]
+    assert meta["backbone_kwargs"]["ops"] == ops and meta["backbone"] == "lresnet34e_ir"
+    arch.write_text(json.dumps({"backbone": "resnet18", "granularity": "block", "arch": [0] * 8}))
+    assert_user_error(invoke("face", "train", "--data", "digits", "--arch", str(arch), "--out", str(tmp_path / "r2")),
+                      "not a face backbone")
+    assert not (tmp_path / "r2").exists()

@@ -44,6 +44,8 @@ def train(
                                                     "any].")] = None,
     precision: Annotated[str, typer.Option(help="fp32 or bf16 (CPU autocast).")] = "fp32",
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    arch: Annotated[Path | None, typer.Option(help="arch.json of `nivalis refine search` on an IR backbone: train "
+                                                   "the backbone with the operators it found.")] = None,
     resume: ResumeOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -55,7 +57,7 @@ def train(
     result = train_from_options(data, out=out, bins=bins, loss=loss, epochs=epochs, seed=seed, backbone=backbone,
                                 width=width, input_size=input_size, embedding_size=embedding_size, margin=margin,
                                 lr=lr, batch_size=batch_size, precision=precision, device=device,
-                                sample_rate=sample_rate, resume=resume)
+                                sample_rate=sample_rate, arch=arch, resume=resume)
     emit(result, as_json, human=train_text(result))
 
 

@@ -66,6 +66,19 @@ def check_memory(cfg: FaceConfig, in_chans: int, images_in_memory: int = 0) -> i
     return need
 
 
+def _arch_settings(path: str | os.PathLike, backbone: str | None) -> dict[str, Any]:
+    """`backbone` and `ops` from a `refine search` arch.json (its backbone must be an IR net, and `backbone`'s)."""
+    from nivalis.nas.retrain import load_arch
+
+    spec = load_arch(path)
+    if not str(spec["backbone"]).startswith("lresnet"):
+        raise UserError(f"{path} refines {spec['backbone']}, not a face backbone (lresnet34e_ir, lresnet50e_ir, "
+                        "lresnet100e_ir)")
+    if backbone is not None and backbone != spec["backbone"]:
+        raise UserError(f"--backbone {backbone} differs from {path}'s {spec['backbone']}")
+    return {"backbone": spec["backbone"], "ops": tuple(int(op) for op in spec["arch"])}
+
+
 def train_config(data: str | os.PathLike = "digits", *, bins: Sequence[Path] | None = None, loss: str = "arcface",
                  input_size: int | None = None, precision: str = "fp32", **settings: Any) -> FaceConfig:
     """The `FaceConfig` of a run on `data`: the stand-in's CPU-sized setting on `digits` (`standin_config`),
@@ -84,6 +97,9 @@ def train_config(data: str | os.PathLike = "digits", *, bins: Sequence[Path] | N
     for b in bins or []:
         if not Path(b).is_file():
             raise UserError(f"verification file not found: {b}")
+    arch = settings.pop("arch", None)
+    if arch is not None:
+        settings.update(_arch_settings(arch, settings.get("backbone")))
     overrides = dict(loss=loss, input_size=input_size, precision=precision, **settings)
     if str(data) == "digits":
         if bins:
