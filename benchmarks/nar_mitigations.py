@@ -202,7 +202,7 @@ def paired_main(args) -> None:
     lines += ["", "Architectures found: " + "; ".join(f"{label}: {archs[label]}" for label, _ in PAIRED),
               "", f"Default controller vs random search: accuracy {100 * d_acc:+.2f} pt, MACs {d_macs:+.1f} pt of the "
               f"original's ({'meets' if d_acc >= 0 and d_macs <= 0 else 'misses'} ≥ random's accuracy at ≤ its MACs); "
-              f"vs the original: {gap:.2f} pt lower at {cut:.1f}% fewer MACs "
+              f"vs the original: {-gap:+.2f} pt at {cut:.1f}% fewer MACs "
               f"({'meets' if gap <= 0.5 and cut >= 20 else 'misses'} within 0.5 pt at ≥ 20 % fewer MACs).",
               f"{len(seeds)} seeds: search seed s and retraining seed s ({args.retrain_epochs} epochs, full training "
               f"split, test split) per pair; {PAIRED_TEST}. Total {time.perf_counter() - t0:.0f} s."]

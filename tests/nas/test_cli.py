@@ -47,3 +47,16 @@ def test_user_mistakes(tmp_path):
     assert_user_error(invoke("refine", "search", "--pretrained", str(tmp_path / "resnet18-f37072fd.pth"), "--out",
                              str(tmp_path / "y")), "not found")
     assert invoke("refine", "search", "--help").code == 0
+
+
+def test_quick_search_on_digits_runs_at_16_px_and_says_so(tmp_path):
+    out = tmp_path / "q"
+    found = invoke("refine", "search", "--quick", "--data", "digits", *TINY, "--samples-per-update", "4",
+                   "--derive-finetune-steps", "1", "--out", str(out), "--json", "--quiet").json()
+    assert "on 16x16 digits" in found["budget_note"] and "--image-size 32" in found["budget_note"]
+    assert found["data_options"] == {"image_size": 16}
+    assert json.loads((out / "arch.json").read_text())["data_options"]["image_size"] == 16
+    given = invoke("refine", "search", "--quick", "--data", "digits", "--image-size", "24", *TINY,
+                   "--samples-per-update", "4", "--derive-finetune-steps", "1", "--out", str(tmp_path / "g"),
+                   "--json", "--quiet").json()
+    assert given["data_options"] == {"image_size": 24} and "digits" not in given.get("budget_note", "")

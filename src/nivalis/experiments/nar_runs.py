@@ -29,7 +29,7 @@ from nivalis.experiments.nar import (
 )
 from nivalis.experiments.nar_data import data_kind, data_slug, face_proxy_split, record_data_options, resolve_data
 from nivalis.files import atomic_write_text, prepare_output_dir
-from nivalis.nas.config import NARConfig, budget, budget_config
+from nivalis.nas.config import QUICK_DIGITS_SIZE, NARConfig, budget, budget_config
 from nivalis.nas.retrain import load_arch, retrain, retrain_config
 from nivalis.nas.search import search
 
@@ -56,9 +56,15 @@ def refine_search(data: str = "digits", data_dir: str | Path | None = None, *, o
     One seed: that search's result; several: `{"runs": [results], "summary": search_summary(results)}`."""
     cfg = search_config(data, **settings)
     quick_note = None
-    if settings.get("quick") and (settings.get("width") is None or settings.get("derive_finetune_steps") is None):
-        quick_note = (f"--quick ran at width {cfg.width:g} with {cfg.derive_finetune_steps} derive fine-tune steps "
-                      "(its defaults; --width 1 --derive-finetune-steps 20 for the full-width search)")
+    quick_digits = settings.get("quick") and data == "digits" and image_size is None
+    if quick_digits:
+        image_size = QUICK_DIGITS_SIZE
+    if settings.get("quick") and (settings.get("width") is None or settings.get("derive_finetune_steps") is None
+                                  or quick_digits):
+        quick_note = (f"--quick ran at width {cfg.width:g} with {cfg.derive_finetune_steps} derive fine-tune steps"
+                      + (f" on {image_size}x{image_size} digits" if quick_digits else "")
+                      + " (its defaults; --width 1 --derive-finetune-steps 20"
+                      + (" --image-size 32" if quick_digits else "") + " for the full search)")
     if pretrained is not None:
         if not Path(pretrained).is_file():
             raise UserError(f"weights file not found: {pretrained} (nivalis downloads nothing)")

@@ -122,6 +122,9 @@ MAX_WIDTH = 64.0
 #: 10 fine-tune steps per derived candidate, so the quick search takes minutes on a 2-core CPU
 QUICK_WIDTH = 0.5
 QUICK_DERIVE_FINETUNE_STEPS = 10
+#: `--quick`'s digits side where `--image-size` is not given: the 8×8 scans upsampled to 16 px, not the reader's
+#: 32 px (a quarter of the activations; the scans hold no detail that 32 px would add)
+QUICK_DIGITS_SIZE = 16
 
 
 def check_width(width: float) -> float:
@@ -184,5 +187,5 @@ def model_kwargs_for(config: NARConfig, input_shape: tuple[int, ...]) -> dict[st
     return kwargs
 
 
-__all__ = ["MAX_WIDTH", "QUICK_DERIVE_FINETUNE_STEPS", "QUICK_WIDTH", "REWARDS", "STRATEGIES", "NARConfig",
+__all__ = ["MAX_WIDTH", "QUICK_DERIVE_FINETUNE_STEPS", "QUICK_DIGITS_SIZE", "QUICK_WIDTH", "REWARDS", "STRATEGIES", "NARConfig",
            "budget", "check_width", "budget_config", "model_kwargs_for"]
