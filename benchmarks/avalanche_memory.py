@@ -60,11 +60,14 @@ def write_scene(path: Path, size: int, seed: int = 0) -> None:
 
 
 def write_checkpoint(path: Path) -> None:
+    import torch
+
     from nivalis.avalanche.config import AvalancheConfig
     from nivalis.avalanche.models import build_classifier, classifier_meta
     from nivalis.engine import save_checkpoint
 
     cfg = AvalancheConfig()
+    torch.manual_seed(0)  # the same untrained weights every run: the mask, hence polygon work and memory, follow them
     clf = build_classifier("cnn", 33, 3, cfg, mean=[5500.0] * 3, std=[2000.0] * 3, dtype="uint16")
     meta = classifier_meta(clf, cfg) | {"threshold": 0.5, "radiometry": {
         "bands": ["red", "green", "blue"], "dtype": "uint16", "mean": [5500.0] * 3, "std": [2000.0] * 3,

@@ -5,8 +5,8 @@
     python benchmarks/nar_quick.py --tiny --results /tmp/RESULTS.md   # a smoke run of the script (not a result)
 
 Both searches run as subprocesses of the real CLI, one after the other on the same machine: the current
-tree (`--quick`: width 0.5, 10 derive fine-tune steps, shared-prefix rewards, FairNAS paths) and the
-source of `--base-rev` (the commit before those changes; its `--quick` was width 1.0, 20 derive steps)
+tree (`--quick`: width 0.5, 16 px digits, 10 derive fine-tune steps, shared-prefix rewards, FairNAS paths) and the
+source of `--base-rev` (the commit before those changes; its `--quick` was width 1.0, 32 px, 20 derive steps)
 unpacked with `git archive` into a temporary folder and put first on PYTHONPATH. Each run's JSON gives
 the found architecture, its MACs change and proxy accuracy; the new one also its seconds per phase
 (shared-weight steps, controller updates, derivation). The table is appended to benchmarks/RESULTS.md.
@@ -73,21 +73,22 @@ def main() -> None:
         # the old CLI had width 1.0 and 20 derive steps as its defaults, which is what "previous" means here
         rows.append((f"previous ({args.base_rev})", run("previous", extra, args.out / "previous", f"{tmp}/src",
                                                            args.previous_timeout)))
-    lines = ["| configuration | width | load (5 min) | wall s | search s | shared / controller / derive s | arch | MACs change "
-             "| proxy acc (original path) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| configuration | width | digits px | load (5 min) | wall s | search s | shared / controller / derive s | arch | MACs change "
+             "| proxy acc (original path) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows:
         if r.get("stopped"):
-            lines.append(f"| {name} | - | {r['load']:.1f} | > {r['wall']:.0f} (stopped) | - | - | - | - | - |")
+            lines.append(f"| {name} | - | - | {r['load']:.1f} | > {r['wall']:.0f} (stopped) | - | - | - | - | - |")
             continue
         t = r.get("timing")
         phases = f"{t['shared']:.0f} / {t['controller']:.0f} / {t['derive']:.0f}" if t else "not recorded"
         width = r.get("model_kwargs", {}).get("width_mult", 1.0)
-        lines.append(f"| {name} | {width:g} | {r['load']:.1f} | {r['wall']:.0f} | {r['seconds']:.0f} | {phases} | {r['arch']} "
+        size = (r.get("data_options") or {}).get("image_size", 32)  # the digits reader's side when none is recorded
+        lines.append(f"| {name} | {width:g} | {size} | {r['load']:.1f} | {r['wall']:.0f} | {r['seconds']:.0f} | {phases} | {r['arch']} "
                      f"| {-100 * r['flops_reduction']:+.1f}% | {r['accuracy']:.4f} ({r['baseline_accuracy']:.4f}) |")
     speed = rows[1][1]["wall"] / rows[0][1]["wall"]
     lines += ["", f"Speed-up {'> ' if rows[1][1].get('stopped') else ''}{speed:.2f}x; target (new --quick ≤ 180 s): "
                   f"{'met' if rows[0][1]['wall'] <= 180 else 'missed'} on {machine()}. Proxy accuracies are "
-                  "shared-weight numbers of different widths: they compare nothing but each run with its own "
+                  "shared-weight numbers of different widths and inputs: they compare nothing but each run with its own "
                   "original path."]
     table = "\n".join(lines)
     print()
