@@ -116,16 +116,6 @@ def _write_manifest(path: Path, header: dict, records: list[dict]) -> None:
 
 # ------------------------------------------------------------------------------------------------ one scene
 
-def _config(classifier, options: dict):
-    """The model's configuration as `predict_image` uses it (`tile` set from the options)."""
-    from dataclasses import replace
-
-    from nivalis.avalanche.config import AvalancheConfig
-
-    cfg = AvalancheConfig.from_dict(getattr(classifier, "meta", {}).get("config", {}))
-    return replace(cfg, tile=int(options["tile"])) if options["tile"] else cfg
-
-
 def _agreed(step: Callable[[], Any]) -> list[Any]:
     """`step()` on every rank: every rank's value, in rank order; if any rank failed, the first failed rank's
     one-line error is raised on every rank (so that all take the same way after it)."""
@@ -146,13 +136,13 @@ def _map_shared(path: str, classifier, partial: Path, options: dict, bands) -> t
     """Every rank maps its tiles of the scene into `partial/.parts`; rank 0 then writes the scene's outputs into
     `partial` from them. Returns rank 0's result (`predict_image`'s keys; None on the other ranks) and the ranks
     that mapped tiles."""
-    from nivalis.avalanche.predict import mask_threshold
+    from nivalis.avalanche.predict import mask_threshold, prediction_config
     from nivalis.avalanche.stream import map_tile_share, predict_geotiff_windowed
     from nivalis.engine.distributed import get_context
 
     ctx = get_context()
     parts = partial / ".parts"
-    cfg = _config(classifier, options)
+    cfg = prediction_config(classifier, options["tile"])
     common = {"threshold": mask_threshold(classifier, options["threshold"], cfg), "precision": options["precision"],
               "bands": bands, "tile": options["tile"]}
     cells = _agreed(lambda: map_tile_share(classifier, path, parts, rank=ctx.rank, world=ctx.world_size, **common))
@@ -244,6 +234,7 @@ def predict_batch(inputs: list[str | Path], checkpoint: str | Path, out_dir: str
     group, None without georeferenced maps), `mosaics` (all), `gpkg`, `polygons`, `seconds`, `world_size`."""
     from nivalis.avalanche.models import load_classifier
     from nivalis.avalanche.mosaic import merge_polygons, write_mosaics
+    from nivalis.avalanche.predict import prediction_config
     from nivalis.avalanche.stream import can_stream
     from nivalis.engine.distributed import broadcast_object, gather_objects, get_context, shard
     from nivalis.progress import bar
@@ -274,7 +265,7 @@ def predict_batch(inputs: list[str | Path], checkpoint: str | Path, out_dir: str
                for i, h in hashes.items() if h in previous}
     pending = [i for i in range(len(scenes)) if i not in carried]
     sizes = [Path(scenes[i].path).stat().st_size if Path(scenes[i].path).is_file() else 0 for i in pending]
-    config = _config(classifier, options)
+    config = prediction_config(classifier, options["tile"])
     together = [pending[k] for k in shared_scenes(sizes, ctx.world_size, lambda k: not scenes[pending[k]].error and
                                                   can_stream(classifier, scenes[pending[k]].path, refine, config))]
     alone = [k for k, i in enumerate(pending) if i not in together]

@@ -39,6 +39,12 @@ def has_fast_map(classifier: WindowClassifier) -> bool:
 
 # ------------------------------------------------------------------------------------------------ prediction
 
+def prediction_config(classifier: WindowClassifier, tile: int | None = None) -> AvalancheConfig:
+    """The configuration a checkpoint was trained with, its `tile` replaced where given (what predict maps with)."""
+    cfg = AvalancheConfig.from_dict(getattr(classifier, "meta", {}).get("config", {}))
+    return replace(cfg, tile=int(tile)) if tile else cfg
+
+
 def mask_threshold(classifier: WindowClassifier, threshold: float | None, config: AvalancheConfig) -> float:
     """The probability threshold of the mask: `threshold`, else the one calibrated at training, else the config's."""
     return threshold if threshold is not None else float(getattr(classifier, "meta", {}).get("threshold",
@@ -106,9 +112,7 @@ def predict_image(image_path: str | Path, checkpoint: str | Path | WindowClassif
     GeoTIFF, an exact dense model, no refinement, no pyramid level)."""
     t0 = time.perf_counter()
     clf = checkpoint if isinstance(checkpoint, WindowClassifier) else load_classifier(checkpoint)
-    cfg = AvalancheConfig.from_dict(getattr(clf, "meta", {}).get("config", {}))
-    if tile:
-        cfg = replace(cfg, tile=int(tile))
+    cfg = prediction_config(clf, tile)
     if refine not in REFINEMENTS:
         raise UserError(f"unknown refinement {refine!r} ({', '.join(REFINEMENTS)})")
     selection = BandSelection.parse(bands)
