@@ -11,9 +11,14 @@ TINY = ["--width", "0.0625", "--epochs", "1", "--pretrain-epochs", "1", "--contr
 def test_search_then_retrain(tmp_path):
     out = tmp_path / "s"
     # in-process (the DDP test runs the package in fresh processes); same entry point as the `nivalis` script
-    found = invoke("refine", "search", "--backbone", "resnet18", "--granularity", "layer", "--data", "digits",
-                   *TINY, "--samples-per-update", "4", "--derive-finetune-steps", "2", "--out", str(out),
-                   "--json").json()
+    run = invoke("refine", "search", "--backbone", "resnet18", "--granularity", "layer", "--data", "digits",
+                 *TINY, "--samples-per-update", "4", "--derive-finetune-steps", "2", "--out", str(out), "--json")
+    found = run.json()
+    # two epochs on 50 images: the shared weights cannot fit 10 classes, and the user is told so on stderr
+    assert found["proxy_fit"]["chance"] == 0.1 and found["proxy_fit"]["original_path_accuracy"] < 0.325
+    warning = [ln for ln in run.err.splitlines() if ln.startswith("warning: ")]
+    assert len(warning) == 1 and "barely fit the proxy task" in warning[0] and "--epochs" in warning[0]
+    assert found["warnings"] == [warning[0].removeprefix("warning: ")]
     for key in ("backbone", "granularity", "arch", "macs", "baseline_macs", "flops", "baseline_flops", "params",
                 "accuracy"):
         assert key in found

@@ -126,6 +126,19 @@ def test_quick_budget_controller_learns(tmp_path):
     assert len(r["entropy"]) == 10
     assert r["entropy"][0] == pytest.approx(r["entropy_max"], rel=0.02)  # -PreTrain leaves the policy uniform
     assert r["entropy_drop"] >= 0.10, r["entropy"]
+    # the shared weights fit the task at this budget: the rewards carry signal and nothing is flagged
+    assert r["proxy_fit"]["original_path_accuracy"] >= 0.5 and r["warnings"] == []
+
+
+def test_proxy_fit_flags_rewards_near_chance():
+    from nivalis.nas.search import PROXY_FIT_SHARE, proxy_fit
+
+    fit, warnings = proxy_fit(0.2, 7)
+    assert fit == {"original_path_accuracy": 0.2, "chance": round(1 / 7, 5)} and len(warnings) == 1
+    assert "0.20" in warnings[0] and "0.14 by chance" in warnings[0]
+    edge = 1 / 7 + PROXY_FIT_SHARE * (1 - 1 / 7)
+    assert proxy_fit(edge + 1e-9, 7)[1] == [] and proxy_fit(edge - 1e-3, 7)[1]
+    assert proxy_fit(0.9, 10)[1] == []
 
 
 def test_search_starts_from_a_trained_backbone(digits, tmp_path):

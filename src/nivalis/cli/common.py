@@ -41,6 +41,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def warn(message: str) -> None:
+    """One `warning: ...` line on stderr (rank 0 only under torchrun), as the CLI prints every warning."""
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        print(f"warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
+
+
 def emit(result: dict[str, Any], as_json: bool, human: str | None = None) -> None:
     """Print `result` as one JSON object (--json) or as readable lines; only rank 0 prints under torchrun."""
     import os

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup
+from nivalis.cli.common import JsonOpt, QuietOpt, emit, setup, warn
 
 app = typer.Typer(help="Neural Architecture Refinement: keep a zoo backbone's skips, search which operator each "
                        "block or layer uses (ENAS controller on shared weights), then retrain the found network.",
@@ -132,6 +132,9 @@ def search(as_json: bool = False, quiet: bool = False, **options: Any) -> None:
     from nivalis.experiments.nar_runs import refine_search, search_text
 
     result = refine_search(**options)
+    for run in result.get("runs", [result]):
+        for line in run.get("warnings", []):
+            warn(line)
     emit(result, as_json, human=search_text(result))
 
 
