@@ -41,19 +41,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def warn(message: str) -> None:
-    """One `warning: ...` line on stderr (rank 0 only under torchrun), as the CLI prints every warning."""
+def _rank0() -> bool:
+    """Whether this process prints: always, except a rank other than 0 under torchrun (its global RANK; the engine
+    need not be imported to know it)."""
     import os
 
-    if os.environ.get("RANK", "0") == "0":
+    return os.environ.get("RANK", "0") == "0"
+
+
+def warn(message: str) -> None:
+    """One `warning: ...` line on stderr (rank 0 only under torchrun), as the CLI prints every warning."""
+    if _rank0():
         print(f"warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
 
 
 def emit(result: dict[str, Any], as_json: bool, human: str | None = None) -> None:
     """Print `result` as one JSON object (--json) or as readable lines; only rank 0 prints under torchrun."""
-    import os
-
-    if os.environ.get("RANK", "0") != "0":  # torchrun's global rank (the engine need not be imported to know it)
+    if not _rank0():
         return
     result = _plain(result)
     if as_json:
