@@ -25,6 +25,10 @@ output tile of :math:`T \\times T` pixels needs the padded input tile of :math:`
 size. Cut zoo backbones (`backbone.py`) have their own exact à trous form; whole zoo backbones (padded,
 strided layers ending in global pooling: not shift-equivariant) fall back to batched windows;
 a segmentation network (`unet`) is run on overlapping tiles whose margins are cropped.
+
+In eval-mode fp32 inference without gradients, `DenseWindowNet` runs its dilated layers on polyphase
+components, the large kernels (the 5 × 5 head) by a fast-convolution kernel (NNPACK's transformed tiles,
+`fastconv.py`), with the same result within fp32 rounding; `fast=False` keeps the direct path.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nivalis.avalanche import fastconv
 from nivalis.avalanche.io.raster import to_channels
 from nivalis.avalanche.models import WindowClassifier
 from nivalis.avalanche.windows import pad_image, window_view
@@ -126,6 +131,10 @@ class DenseWindowNet(nn.Module):
     top-left T × T' block is the window-by-window output (extra rows/columns appear when pooling
     floors drop the window's last pixels, i.e. the receptive field is smaller than h; they are cropped).
     `forward(x, hidden=True)` also returns the activations entering the last layer.
+
+    `fast` (default: on where the dilations allow it) runs eval-mode fp32 CPU inference without gradients
+    (no_grad / inference_mode, autocast off) on polyphase components with fast conv kernels
+    (`_forward_polyphase`); set it to False for the direct path.
     """
 
     def __init__(self, net: nn.Module, window: int, channels: int):
@@ -176,12 +185,99 @@ class DenseWindowNet(nn.Module):
         self.last = layers[-1]
         if not isinstance(self.last, _LinearAsConv):
             raise NotDenseConvertible("the head must end with a Linear layer")
+        self.fast = _polyphase_ok(layers)
 
     def forward(self, x: torch.Tensor, hidden: bool = False):
+        if self.fast and not torch.is_grad_enabled() and x.dtype == torch.float32 and x.device.type == "cpu" \
+                and not torch.is_autocast_enabled("cpu") and not self._stateful_in_training():
+            return self._forward_polyphase(x, hidden)
         for layer in self.body:
             x = layer(x)
         out = self.last(x)
         return (out, x) if hidden else out
+
+    def _stateful_in_training(self) -> bool:
+        """Whether a layer that behaves differently in training (unfolded BatchNorm: batch statistics,
+        Dropout: masks) is in training mode (the layers are the classifier's own; `predict_probability`
+        sets the classifier, not this wrapper, to eval)."""
+        return any(m.training for m in self.modules() if isinstance(m, (nn.BatchNorm2d, nn.Dropout, nn.Dropout2d)))
+
+    def _forward_polyphase(self, x: torch.Tensor, hidden: bool):
+        """The same map as `forward`'s direct path: each dilated layer runs undilated on the polyphase
+        components of its input, large convs by `fastconv.conv2d_valid` (see `fastconv.py`).
+
+        A layer whose dilation exceeds the current split factor splits each component into sub-components
+        that go through the rest of the network one at a time (smaller maps than the whole tile: less
+        memory and no page faults from fresh large allocations); their outputs are interleaved back.
+        """
+        height = x.shape[-2] - sum(d[0] * (k[0] - 1) for k, d in map(_kernel_dilation, [*self.body, self.last]))
+        width = x.shape[-1] - sum(d[1] * (k[1] - 1) for k, d in map(_kernel_dilation, [*self.body, self.last]))
+        out, hid = self._run_component(x, 0, 1, hidden)
+        out = out[..., :height, :width]
+        if hidden:
+            (kh, kw), (dh, dw) = _kernel_dilation(self.last)
+            return out, hid[..., :height + dh * (kh - 1), :width + dw * (kw - 1)]
+        return out
+
+    def _run_component(self, x: torch.Tensor, start: int, f: int, hidden: bool):
+        """Layers `start`… on one component at split factor `f`; returns (output, input of the last layer)."""
+        layers = [*self.body, self.last]
+        hid = None
+        for i in range(start, len(layers)):
+            layer = layers[i]
+            kernel, dil = _kernel_dilation(layer)
+            if kernel != (1, 1) and dil[0] != f:
+                g = dil[0] // f
+                subs = fastconv.phases(x, g)
+                results = [self._run_component(sub, i, f * g, hidden) for sub in subs]
+                out = fastconv.interleave([r[0] for r in results], g)
+                if hidden and i < len(layers) - 1:
+                    hid = fastconv.interleave([r[1] for r in results], g)
+                elif hidden:
+                    hid = x
+                return out, hid
+            if i == len(layers) - 1:
+                hid = x if hidden else None
+            if isinstance(layer, _DilatedConv):
+                if layer.groups == 1:
+                    x = fastconv.conv2d_valid(x, layer.weight, layer.bias)
+                else:
+                    x = F.conv2d(x, layer.weight, layer.bias, 1, 0, 1, layer.groups)
+            elif isinstance(layer, _LinearAsConv):
+                # detached: a weight that requires grad sends matmul down a slow path even without autograd
+                weight = layer.linear.weight.detach().view(layer.linear.out_features, *layer.in_shape)
+                bias = None if layer.linear.bias is None else layer.linear.bias.detach()
+                x = fastconv.conv2d_valid(x, weight, bias)
+            elif isinstance(layer, _DilatedMaxPool):
+                x = fastconv.max_pool_valid(x, layer.kernel)
+            else:
+                x = layer(x)
+        return x, hid
+
+
+def _kernel_dilation(layer: nn.Module) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(kernel, dilation) of a dense layer; pointwise layers are ((1, 1), (1, 1))."""
+    if isinstance(layer, _DilatedConv):
+        return tuple(layer.weight.shape[-2:]), layer.dilation
+    if isinstance(layer, _LinearAsConv):
+        return tuple(layer.in_shape[1:]), layer.dilation
+    if isinstance(layer, _DilatedMaxPool):
+        return layer.kernel, layer.dilation
+    return (1, 1), (1, 1)
+
+
+def _polyphase_ok(layers: list[nn.Module]) -> bool:
+    """Whether the polyphase path applies: square dilations, each a multiple of the one before (the
+    components are only ever split further, never merged back mid-way)."""
+    f = 1
+    for layer in layers:
+        kernel, dil = _kernel_dilation(layer)
+        if kernel == (1, 1):
+            continue
+        if dil[0] != dil[1] or dil[0] % f:
+            return False
+        f = dil[0]
+    return True
 
 
 def dense_net(classifier: WindowClassifier) -> DenseWindowNet | None:
@@ -240,7 +336,7 @@ def predict_probability(classifier: WindowClassifier, image: np.ndarray, *, tile
             th, tw = min(tile, height - r0), min(tile, width - c0)
             x = classifier.prepare(padded[None, r0:r0 + th + h - 1, c0:c0 + tw + h - 1])
             with autocast_for(precision):
-                logits, hid = net(x, hidden=True)
+                logits, hid = net(x, hidden=True) if features else (net(x), None)
             out[r0:r0 + th, c0:c0 + tw] = torch.sigmoid(logits[0, 0, :th, :tw].float()).numpy()
             if features:
                 if hidden_map is None:

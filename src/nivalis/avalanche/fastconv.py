@@ -1,0 +1,119 @@
+"""Fast exact evaluation of a dense window network: polyphase components and fast-convolution kernels.
+
+**Polyphase identity.** A stride-1 conv (or max pool) with dilation :math:`d` is a plain one on each of the
+:math:`d^2` polyphase components :math:`x_{ab}[i, j] = x[a + d i,\\; b + d j]`
+(:math:`0 \\le a, b < d`):
+
+.. math::
+    y[a + d i,\\; b + d j] = \\sum_{k, l} w[k, l]\\, x[a + d(i + k),\\; b + d(j + l)]
+                          = (w \\star x_{ab})[i, j].
+
+So the dense net's dilated tail (dilation 2, then 4) runs undilated on components: before the first layer
+with dilation 2 the map is split into its 2 × 2 components, before the dilation-4 head each of those into
+2 × 2 again, each component goes through the rest of the network on its own, and the outputs are
+interleaved back (`phases`, `interleave`). A map whose side is not a multiple of the split factor is
+zero-padded first; the padding only reaches outputs past the valid size, which are cropped. Pointwise
+layers (ReLU, BN) commute with the split. Besides removing the dilation, the components are small maps,
+which the allocator reuses instead of mapping fresh pages for every whole-tile map.
+
+**Fast convolution.** Large undilated convs then go to NNPACK (`torch._nnpack_spatial_convolution`, part
+of PyTorch's CPU build), which computes a valid stride-1 conv with fewer multiplications by transforming
+tiles: Winograd minimal filtering (Lavin & Gray 2016) for 3 × 3 kernels,
+
+.. math::
+    Y = A^T \\Big[ \\sum_c (G\\, g_{kc}\\, G^T) \\odot (B^T d_c\\, B) \\Big] A
+
+(filter transforms :math:`G g G^T` per output/input channel pair, input tile transforms :math:`B^T d B`,
+the channel sum as one matrix product per transform point, output transform :math:`A^T \\cdot A`), and FFT
+tiles (the same form with the DFT as transform) for larger kernels, NNPACK choosing the algorithm. The
+result equals the direct convolution within fp32 rounding. Only convs with kernels of at least
+`MIN_KERNEL` and `MIN_CHANNEL_PAIRS` channel pairs use it (the 5 × 5 head): on the 3 × 3 layers it was
+no faster than oneDNN's direct conv. A pure PyTorch Winograd (tile gather, transform matmuls, one batched
+matrix product per transform point) was slower than the direct conv here: its transforms are passes
+over memory several times the size of the map. Where NNPACK is missing or fails, `F.conv2d` runs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# Convs with a kernel of at least MIN_KERNEL × MIN_KERNEL and at least MIN_CHANNEL_PAIRS (input × output)
+# channel pairs go to NNPACK; the window CNN's 3 × 3 layers are as fast or faster direct.
+MIN_KERNEL = 5
+MIN_CHANNEL_PAIRS = 512
+
+_nnpack_ok: bool | None = None
+
+
+def nnpack_available() -> bool:
+    """Whether NNPACK is built in and initialised (the first call initialises it)."""
+    global _nnpack_ok
+    if _nnpack_ok is None:
+        try:
+            _nnpack_ok = bool(torch.backends.nnpack.is_available())
+        except Exception:
+            _nnpack_ok = False
+    return _nnpack_ok
+
+
+def conv2d_valid(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *,
+                 fast: bool = True) -> torch.Tensor:
+    """`F.conv2d(x, weight, bias)` (stride 1, no padding, no dilation, groups 1): by NNPACK when it is
+    available and the layer is large enough to gain (`MIN_KERNEL`, `MIN_CHANNEL_PAIRS`), 1 × 1 convs as a
+    matrix product, else direct. `fast=False`: always `F.conv2d`."""
+    k_out, c_in, kh, kw = weight.shape
+    if fast and kh == kw == 1 and x.dtype == weight.dtype and not torch.is_grad_enabled():
+        return conv1x1(x, weight, bias)
+    if (fast and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
+            and min(kh, kw) >= MIN_KERNEL and k_out * c_in >= MIN_CHANNEL_PAIRS and not torch.is_grad_enabled()
+            and nnpack_available()):
+        try:
+            if bias is None:
+                bias = torch.zeros(k_out, dtype=x.dtype)
+            return torch._nnpack_spatial_convolution(x.contiguous(), weight.contiguous(), bias, [0, 0])
+        except RuntimeError:
+            pass
+    return F.conv2d(x, weight, bias)
+
+
+def phases(x: torch.Tensor, g: int) -> list[torch.Tensor]:
+    """The g × g polyphase components x[..., a::g, b::g] of [N, C, H, W] (row-major over (a, b)), each
+    contiguous and zero-padded to ⌈H/g⌉ × ⌈W/g⌉."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % g, -w % g
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph))
+    return [x[..., a::g, b::g].contiguous() for a in range(g) for b in range(g)]
+
+
+def interleave(parts: list[torch.Tensor], g: int) -> torch.Tensor:
+    """The inverse of `phases` (without the crop): [N, C, h, w] × g² → [N, C, g·h, g·w]."""
+    n, c, h, w = parts[0].shape
+    out = parts[0].new_empty(n, c, h * g, w * g)
+    for k, part in enumerate(parts):
+        out[..., k // g::g, k % g::g] = part
+    return out
+
+
+def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """A 1 × 1 conv as one matrix product per image (oneDNN is slow for a single output channel)."""
+    n, c, h, w = x.shape
+    out = torch.matmul(weight.reshape(weight.shape[0], c), x.reshape(n, c, h * w))
+    if bias is not None:
+        out += bias.view(1, -1, 1)
+    return out.view(n, -1, h, w)
+
+
+def max_pool_valid(x: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
+    """Stride-1 valid max pool as running maxima of shifted views (rows, then columns)."""
+    kh, kw = kernel
+    h = x.shape[-2] - kh + 1
+    out = x[..., 0:h, :]
+    for a in range(1, kh):
+        out = torch.maximum(out, x[..., a:a + h, :])
+    w = x.shape[-1] - kw + 1
+    res = out[..., :, 0:w]
+    for b in range(1, kw):
+        res = torch.maximum(res, out[..., :, b:b + w])
+    return res
