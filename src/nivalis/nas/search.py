@@ -57,7 +57,7 @@ from nivalis.engine import autocast_for, get_context, resume_training, save_chec
 from nivalis.engine.seed import epoch_seed
 from nivalis.errors import UserError
 from nivalis.files import atomic_write_text
-from nivalis.nas.config import NARConfig, budget, budget_config, model_kwargs_for
+from nivalis.nas.config import PROXY_FIT_SHARE, NARConfig, budget, budget_config, model_kwargs_for, proxy_fit
 from nivalis.nas.controller import FairSampler, OperatorController, Reinforce
 from nivalis.nas.operators import OPERATOR_NAMES
 from nivalis.nas.retrain import ARCH_KEYS, load_arch, retrain, retrain_config
@@ -220,25 +220,6 @@ def _finetuned_accuracy(supernet: Supernet, arch: list[int], proxy: ProxyTask, c
         return evaluate_arch(supernet, arch, proxy.val_images, proxy.val_labels, precision=config.precision)
     finally:
         supernet.load_state_dict(saved)
-
-
-#: the shared weights "fit" the proxy task when the original path scores at least this share of the way from chance
-#: to 1 on proxy validation; below it the rewards are mostly noise (measured on the face stand-in: at the quick budget
-#: its IR-34 supernet stayed at 0.18-0.33 over 7 identities, and the policy drifted onto max-pooling on some seeds)
-PROXY_FIT_SHARE = 0.25
-
-
-def proxy_fit(accuracy: float, num_classes: int) -> tuple[dict[str, float], list[str]]:
-    """How well the shared weights fit the proxy task (the original path's proxy-validation accuracy against chance),
-    and a warning when the rewards the controller learned from were mostly noise."""
-    chance = 1.0 / max(num_classes, 1)
-    fit = {"original_path_accuracy": round(accuracy, 5), "chance": round(chance, 5)}
-    if accuracy >= chance + PROXY_FIT_SHARE * (1.0 - chance):
-        return fit, []
-    return fit, [f"the shared weights barely fit the proxy task: the original path scores {accuracy:.2f} on proxy "
-                 f"validation against {chance:.2f} by chance, so the controller learned from rewards that are mostly "
-                 "noise and may have settled on whatever scored well by luck; give the search more epochs (--epochs) "
-                 "or more images per class (--proxy-per-class)"]
 
 
 def _policy_stats(config: NARConfig, space: SearchSpace, controller: OperatorController,
