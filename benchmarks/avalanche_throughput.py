@@ -1,11 +1,12 @@
 """Dense throughput of `avalanche predict` on a 4-band uint16 scene with the 33 px CNN: Mpx/s per core, peak RSS.
 
-One run compares, in fresh child processes, the dense net without its fast path (direct dilated convs, as before
-`nivalis.avalanche.fastconv`) and with it, in the serial pipeline (read, map and write one tile after the other,
-512 px tiles), and the overlapped one (reader and writer threads around the dense pass, reused input buffers,
-the tile side from the model's reach), each with 1 and 2 torch threads; then the overlapped pipeline in bf16
-(CPU autocast) and fp32 on a smaller scene, and bf16's effect on the map against fp32 (largest probability difference, share of mask pixels
-that change). Mpx/s per core = pixels / dense-pass wall seconds / torch threads; Mpx per CPU-second counts
+One run compares, in fresh child processes, the dense net without its fast path (direct dilated convs and
+glibc's allocator as it comes, as before `nivalis.avalanche.fastconv`) and with it, in the serial pipeline (read,
+map and write one tile after the other, 512 px tiles), and the overlapped one (reader and writer threads around
+the dense pass, reused input buffers, the tile side from the model's reach), each with 1 and 2 torch threads;
+then the overlapped pipeline in bf16 (CPU autocast) and fp32 on a smaller scene, and bf16's effect on the map
+against fp32 (largest probability difference, share of mask pixels that change).
+Mpx/s per core = pixels / dense-pass wall seconds / torch threads; Mpx per CPU-second counts
 every thread of the process (GDAL's included) over the whole predict. The serial run's stage seconds say where
 the time goes (read + standardise, dense pass incl. sigmoid/threshold, tile writes, COG copies, polygons).
 
@@ -30,9 +31,11 @@ CHILD = """
 import json, resource, sys, time
 import torch
 torch.set_num_threads({threads})
-if not {fast}:  # the dense net as before its fast path: every conv direct and dilated (DenseWindowNet.fast off)
-    import nivalis.avalanche.dense as dense
+if not {fast}:  # the dense net as before its fast path: every conv direct and dilated (DenseWindowNet.fast off),
+    import nivalis.avalanche.dense as dense  # glibc's allocator as it comes (fastconv.keep_freed_pages not called)
+    import nivalis.avalanche.fastconv as fastconv
     dense._polyphase_ok = lambda layers: False
+    fastconv._kept = False
 from nivalis.avalanche.predict import predict_image
 t = time.perf_counter()
 r = predict_image({image!r}, {checkpoint!r}, {out!r}, tile={tile}, min_area_px=64, precision={precision!r},

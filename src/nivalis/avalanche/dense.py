@@ -319,6 +319,7 @@ def predict_probability(classifier: WindowClassifier, image: np.ndarray, *, tile
             raise UserError(f"model {classifier.model_name!r} is a segmentation network: no window features")
         return predict_segmentation(classifier, image, tile=tile, precision=precision, desc=desc)
     net = dense_net(classifier)
+    fastconv.keep_freed_pages()
     if net is None:
         if features:
             raise UserError(f"model {classifier.model_name!r} has no dense form to take features from")

@@ -31,9 +31,18 @@ result equals the direct convolution within fp32 rounding. Only convs with kerne
 no faster than oneDNN's direct conv. A pure PyTorch Winograd (tile gather, transform matmuls, one batched
 matrix product per transform point) was slower than the direct conv here: its transforms are passes
 over memory several times the size of the map. Where NNPACK is missing or fails, `F.conv2d` runs.
+
+**Freed pages kept.** glibc serves every allocation above its mmap threshold (128 KiB, rising to at most 32 MiB) with
+fresh pages from the kernel and unmaps them on free, so each feature map of a large tile page-faults its memory in
+again for every tile. `keep_freed_pages` raises the threshold (and the heap's trim threshold) to 1 GiB, so freed
+maps are reused by the next tile; the peak stays the largest set of maps alive at once.
 """
 
 from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +53,29 @@ MIN_KERNEL = 5
 MIN_CHANNEL_PAIRS = 512
 
 _nnpack_ok: bool | None = None
+
+
+#: glibc's mallopt parameters (malloc.h) and the thresholds set by `keep_freed_pages`
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+KEEP_BYTES = 1 << 30
+_kept: bool | None = None
+
+
+def keep_freed_pages() -> bool:
+    """Serve allocations below `KEEP_BYTES` from glibc's heap and keep up to that much freed memory for reuse
+    (see the module docstring); once per process, True where it took effect (glibc on Linux), False elsewhere."""
+    global _kept
+    if _kept is None:
+        _kept = False
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                mallopt = getattr(libc, "mallopt", None)  # musl has none
+                if mallopt is not None:
+                    _kept = bool(mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES))
+            except OSError:
+                pass
+    return _kept
 
 
 def nnpack_available() -> bool:

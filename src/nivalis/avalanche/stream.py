@@ -35,6 +35,7 @@ import torch
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net
+from nivalis.avalanche.fastconv import keep_freed_pages
 from nivalis.avalanche.inputs import dataset_input_summary, model_header
 from nivalis.avalanche.io.raster import (
     RASTERIO_SUFFIXES,
@@ -215,6 +216,7 @@ def map_tile_share(classifier: WindowClassifier, image_path: str | Path, parts: 
     import rasterio
 
     net = dense_net(classifier)
+    keep_freed_pages()
     classifier.eval()
     before, after = pad_widths(classifier.window)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), open_raster(image_path) as ds:
@@ -277,6 +279,7 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
     image_path, out = Path(image_path), Path(out_dir)
     stem = image_path.stem
     net = dense_net(classifier)
+    keep_freed_pages()
     classifier.eval()
     h = classifier.window
     before, after = pad_widths(h)
