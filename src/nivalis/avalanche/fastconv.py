@@ -113,10 +113,19 @@ def phases(x: torch.Tensor, g: int) -> list[torch.Tensor]:
     """The g × g polyphase components x[..., a::g, b::g] of [N, C, H, W] (row-major over (a, b)), each
     contiguous and zero-padded to ⌈H/g⌉ × ⌈W/g⌉."""
     h, w = x.shape[-2:]
-    ph, pw = -h % g, -w % g
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph))
-    return [x[..., a::g, b::g].contiguous() for a in range(g) for b in range(g)]
+    hh, ww = -(-h // g), -(-w // g)
+    if not (h % g or w % g):
+        return [x[..., a::g, b::g].contiguous() for a in range(g) for b in range(g)]
+    parts = []
+    for a in range(g):
+        for b in range(g):
+            src = x[..., a::g, b::g]  # one copy into the padded component (no padded copy of the whole map first)
+            part = x.new_empty(*x.shape[:-2], hh, ww)
+            part[..., :src.shape[-2], :src.shape[-1]] = src
+            part[..., src.shape[-2]:, :] = 0
+            part[..., :, src.shape[-1]:] = 0
+            parts.append(part)
+    return parts
 
 
 def interleave(parts: list[torch.Tensor], g: int) -> torch.Tensor:
