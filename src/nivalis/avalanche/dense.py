@@ -345,6 +345,7 @@ def predict_probability(classifier: WindowClassifier, image: np.ndarray, *, tile
                 hidden_map[r0:r0 + th, c0:c0 + tw] = hid[0, :, :th, :tw].float().permute(1, 2, 0).numpy()
             progress.update(1)
     progress.close()
+    fastconv.release_freed_pages()
     return (out, hidden_map) if features else out
 
 

@@ -35,7 +35,7 @@ over memory several times the size of the map. Where NNPACK is missing or fails,
 **Freed pages kept.** glibc serves every allocation above its mmap threshold (128 KiB, rising to at most 32 MiB) with
 fresh pages from the kernel and unmaps them on free, so each feature map of a large tile page-faults its memory in
 again for every tile. `keep_freed_pages` raises the threshold (and the heap's trim threshold) to 1 GiB, so freed
-maps are reused by the next tile; the peak stays the largest set of maps alive at once.
+maps are reused by the next tile; `release_freed_pages` hands them back to the kernel when the map is done.
 """
 
 from __future__ import annotations
@@ -76,6 +76,19 @@ def keep_freed_pages() -> bool:
             except OSError:
                 pass
     return _kept
+
+
+def release_freed_pages() -> bool:
+    """Give the heap's free pages back to the kernel (glibc's `malloc_trim`) once a map is done, so the pages kept
+    for the next tile do not add to what the later stages (COG copies, polygons) hold; True where it ran."""
+    if not keep_freed_pages():
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = getattr(libc, "malloc_trim", None)
+        return bool(trim is not None and trim(0) >= 0)
+    except OSError:
+        return False
 
 
 def nnpack_available() -> bool:

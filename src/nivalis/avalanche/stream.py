@@ -35,7 +35,7 @@ import torch
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net
-from nivalis.avalanche.fastconv import keep_freed_pages
+from nivalis.avalanche.fastconv import keep_freed_pages, release_freed_pages
 from nivalis.avalanche.inputs import dataset_input_summary, model_header
 from nivalis.avalanche.io.raster import (
     RASTERIO_SUFFIXES,
@@ -245,6 +245,7 @@ def map_tile_share(classifier: WindowClassifier, image_path: str | Path, parts: 
             for array in flat:
                 array.flush()
             flat.clear()  # unmapped before the files are renamed
+            release_freed_pages()
     return len(cells)
 
 
@@ -321,6 +322,7 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
                         write(item)
                 progress.close()
             map_seconds = time.perf_counter() - t_map
+            release_freed_pages()  # the tiles' kept maps are not needed by the COG copies and polygons
             t_cog = time.perf_counter()
             prob_path = to_cog(plain["probability"], out / f"{stem}_probability.tif", resampling="average")
             mask_path = to_cog(plain["mask"], out / f"{stem}_mask.tif", resampling="nearest")
