@@ -21,8 +21,7 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/nivalis demo --quick --out demo-out
 
-# every test, the `slow` ones included, on one worker per core (each test runs one torch thread, tests/conftest.py):
-# 408 s on the 2-core CI machine against 670 s in one process
+# every test, the `slow` ones included, on one worker per core (each test runs one torch thread, tests/conftest.py)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 

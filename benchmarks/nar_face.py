@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from results import RESULTS, record
+from results import RESULTS, publish
 
 ROWS = (("default controller", {}), ("random search (same budget)", {"strategy": "random"}))
 
@@ -137,11 +137,8 @@ def main() -> None:
               f"{min(fit):.3f} … {max(fit):.3f} (chance {1 / data.num_classes:.3f}).",
               f"{len(seeds)} seeds: search seed s and embedder training seed s ({face.epochs} epochs, {face.loss}) "
               f"per pair; {PAIRED_TEST}. The stand-in is digits, not faces. Total {time.perf_counter() - t0:.0f} s."]
-    table = "\n".join(lines)
-    print()
-    print(table)
-    record(f"NAR on the face stand-in ({face.backbone} width {base.width}, {face.input_size} px): controller vs "
-           f"random search vs the original, paired over {len(seeds)} seeds", table, results=args.results)
+    publish(f"NAR on the face stand-in ({face.backbone} width {base.width}, {face.input_size} px): controller vs "
+            f"random search vs the original, paired over {len(seeds)} seeds", lines, results=args.results)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from results import RESULTS, record
+from results import RESULTS, publish
 
 #: the settings of nivalis's default search (`NARConfig`'s defaults) that differ from plain ENAS
 DEFAULT = {"fair_sampling": True, "normalize_reward": True, "derive_finetune_steps": 20, "sample_floor": 0.05}
@@ -125,11 +125,8 @@ def main() -> None:
         print(lines[-1], flush=True)
     lines += ["", f"Original (all conv 3×3) retrained the same way: {_mean_std(original)} "
                   f"({args.seeds} seed(s), {args.retrain_epochs} epochs); total {time.perf_counter() - t0:.0f} s."]
-    table = "\n".join(lines)
-    print()
-    print(table)
-    record(f"NAR mitigations of the pooling collapse: ResNet-18 width {base.width}, digits {args.image_size}px, "
-           f"{'full' if args.full else 'quick'} budget", table, results=args.results)
+    publish(f"NAR mitigations of the pooling collapse: ResNet-18 width {base.width}, digits {args.image_size}px, "
+            f"{'full' if args.full else 'quick'} budget", lines, results=args.results)
 
 
 #: the paired table's rows: (label, settings changed from NARConfig's defaults)
@@ -206,12 +203,9 @@ def paired_main(args) -> None:
               f"({'meets' if gap <= 0.5 and cut >= 20 else 'misses'} within 0.5 pt at ≥ 20 % fewer MACs).",
               f"{len(seeds)} seeds: search seed s and retraining seed s ({args.retrain_epochs} epochs, full training "
               f"split, test split) per pair; {PAIRED_TEST}. Total {time.perf_counter() - t0:.0f} s."]
-    table = "\n".join(lines)
-    print()
-    print(table)
-    record(f"NAR paired over {len(seeds)} seeds: default controller vs random search vs the original, ResNet-18 "
-           f"width {base.width}, digits {args.image_size}px, {'full' if args.full else 'quick'} budget", table,
-           results=args.results)
+    publish(f"NAR paired over {len(seeds)} seeds: default controller vs random search vs the original, ResNet-18 "
+            f"width {base.width}, digits {args.image_size}px, {'full' if args.full else 'quick'} budget", lines,
+            results=args.results)
 
 
 if __name__ == "__main__":

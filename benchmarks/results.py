@@ -49,3 +49,12 @@ def record(title: str, body: str, *, results: Path = RESULTS) -> Path:
             tmp.unlink()
     print(f"appended to {results}", file=sys.stderr)
     return results
+
+
+def publish(title: str, lines: list[str], *, results: Path = RESULTS) -> Path:
+    """Print the table `lines` (after a blank line) and `record` it under `title`."""
+    table = "\n".join(lines)
+    print()
+    print(table)
+    return record(title, table, results=results)
+

@@ -61,34 +61,32 @@ KEEP_BYTES = 1 << 30
 _kept: bool | None = None
 
 
+def _glibc(name: str):
+    """glibc's function `name` on Linux (None elsewhere, or where the C library has no such function: musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name, None)
+    except OSError:
+        return None
+
+
 def keep_freed_pages() -> bool:
     """Serve allocations below `KEEP_BYTES` from glibc's heap and keep up to that much freed memory for reuse
     (see the module docstring); once per process, True where it took effect (glibc on Linux), False elsewhere."""
     global _kept
     if _kept is None:
-        _kept = False
-        if sys.platform.startswith("linux"):
-            try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                mallopt = getattr(libc, "mallopt", None)  # musl has none
-                if mallopt is not None:
-                    _kept = bool(mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES))
-            except OSError:
-                pass
+        mallopt = _glibc("mallopt")
+        _kept = mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES)) \
+            and bool(mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES))
     return _kept
 
 
 def release_freed_pages() -> bool:
     """Give the heap's free pages back to the kernel (glibc's `malloc_trim`) once a map is done, so the pages kept
     for the next tile do not add to what the later stages (COG copies, polygons) hold; True where it ran."""
-    if not keep_freed_pages():
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = getattr(libc, "malloc_trim", None)
-        return bool(trim is not None and trim(0) >= 0)
-    except OSError:
-        return False
+    trim = _glibc("malloc_trim") if keep_freed_pages() else None
+    return trim is not None and trim(0) >= 0
 
 
 def nnpack_available() -> bool:

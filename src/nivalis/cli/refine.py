@@ -129,12 +129,11 @@ def _options(names: str, **own: tuple[Any, Any]) -> Callable[[Callable[..., None
 def search(as_json: bool = False, quiet: bool = False, **options: Any) -> None:
     """Search the operators of a backbone on a class-balanced proxy task; writes OUT/arch.json."""
     setup(quiet)
-    from nivalis.experiments.nar_runs import refine_search, search_text
+    from nivalis.experiments.nar_runs import refine_search, search_text, search_warnings
 
     result = refine_search(**options)
-    for run in result.get("runs", [result]):
-        for line in run.get("warnings", []):
-            warn(line)
+    for line in search_warnings(result):
+        warn(line)
     emit(result, as_json, human=search_text(result))
 
 

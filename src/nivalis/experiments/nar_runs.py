@@ -176,6 +176,11 @@ def retrain_arch_file(arch_file: str | Path, data: str | None = None, data_dir: 
 
 # --- what `nivalis refine` prints without --json ----------------------------------------------------------------
 
+def search_warnings(result: dict[str, Any]) -> list[str]:
+    """The warnings of `refine_search`'s result: of its one search, or of every seed's."""
+    return [line for run in result.get("runs", [result]) for line in run.get("warnings", [])]
+
+
 def search_text(result: dict[str, Any]) -> str:
     """A `refine_search` result: the found architecture, its costs and proxy accuracy, the retraining if any;
     for several seeds, one line per search and what they found together."""
@@ -285,4 +290,4 @@ def retrain_text(result: dict[str, Any]) -> str:
 
 
 __all__ = ["ablation_study", "ablation_text", "refine_search", "retrain_arch_file", "retrain_text", "search_config",
-           "search_text"]
+           "search_text", "search_warnings"]

@@ -153,8 +153,7 @@ def budget(quick: bool) -> dict[str, Any]:
 
 
 #: the shared weights "fit" the proxy task when the original path scores at least this share of the way from chance
-#: to 1 on proxy validation; below it the rewards are mostly noise (measured on the face stand-in: at the quick budget
-#: its IR-34 supernet stayed at 0.18-0.33 over 7 identities, and the policy drifted onto max-pooling on some seeds)
+#: to 1 on proxy validation; below it the rewards are mostly noise and the policy drifts (benchmarks/nar_face.py)
 PROXY_FIT_SHARE = 0.25
 
 
