@@ -38,6 +38,15 @@ def test_phases_interleave_round_trip(size, g):
     assert torch.equal(fastconv.interleave(parts, g)[..., :size[0], :size[1]], x)
 
 
+@pytest.mark.parametrize("size", [(8, 8), (13, 10), (37, 50)])
+@pytest.mark.parametrize("g", [2, 3])
+def test_phases_of_a_channels_last_map_stay_channels_last(size, g):
+    x = torch.randn(2, 5, *size).contiguous(memory_format=torch.channels_last)
+    parts = fastconv.phases(x, g)
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in parts)
+    assert torch.equal(fastconv.interleave(parts, g)[..., :size[0], :size[1]], x)
+
+
 @pytest.mark.parametrize("kernel", [3, 5])
 @pytest.mark.parametrize("channels", [(7, 13), (23, 29), (32, 32)])
 @pytest.mark.parametrize("size", [(9, 11), (30, 41), (64, 64)])
@@ -51,10 +60,12 @@ def test_conv2d_valid_matches_direct(force_fast, kernel, channels, size):
         _close(fastconv.conv2d_valid(x, w, None), F.conv2d(x, w))
 
 
-def test_conv1x1_matches_direct():
-    x, w, b = torch.randn(3, 17, 12, 9), torch.randn(5, 17, 1, 1), torch.randn(5)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_conv1x1_matches_direct(layout):
+    x, w, b = torch.randn(3, 17, 12, 9).contiguous(memory_format=layout), torch.randn(5, 17, 1, 1), torch.randn(5)
     with torch.inference_mode():
         _close(fastconv.conv2d_valid(x, w, b), F.conv2d(x, w, b))
+        _close(fastconv.conv2d_valid(x, w, None), F.conv2d(x, w))
 
 
 @pytest.mark.parametrize("dilation", [1, 2, 4])
@@ -106,6 +117,22 @@ def test_dense_net_fast_matches_direct(config, extra):
     with torch.inference_mode():
         per_window = net(windows).view(extra[0] + 1, extra[1] + 1)
     _close(out[0, 0, :extra[0] + 1, :extra[1] + 1], per_window, 1e-4)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_dense_net_fast_in_either_layout(monkeypatch, channels_last):
+    """The fast path's direct convs on NHWC maps (`fastconv.CHANNELS_LAST`, the default) or NCHW give one map."""
+    monkeypatch.setattr(fastconv, "CHANNELS_LAST", channels_last)
+    net = _window_cnn(33, 4, (16, 16, 32, 32), 32, seed=5)
+    dense = DenseWindowNet(net, 33, 4).eval()
+    x = torch.randn(1, 4, 33 + 45, 33 + 38)
+    with torch.inference_mode():
+        dense.fast = False
+        ref, ref_hidden = dense(x, hidden=True)
+        dense.fast = True
+        out, out_hidden = dense(x, hidden=True)
+    _close(out, ref)
+    _close(out_hidden, ref_hidden)
 
 
 def test_dense_net_fast_with_forced_fast_kernels(force_fast):

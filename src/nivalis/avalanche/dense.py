@@ -212,6 +212,8 @@ class DenseWindowNet(nn.Module):
         """
         height = x.shape[-2] - sum(d[0] * (k[0] - 1) for k, d in map(_kernel_dilation, [*self.body, self.last]))
         width = x.shape[-1] - sum(d[1] * (k[1] - 1) for k, d in map(_kernel_dilation, [*self.body, self.last]))
+        if fastconv.CHANNELS_LAST:
+            x = x.contiguous(memory_format=torch.channels_last)
         out, hid = self._run_component(x, 0, 1, hidden)
         out = out[..., :height, :width]
         if hidden:

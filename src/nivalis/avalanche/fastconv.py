@@ -32,6 +32,12 @@ no faster than oneDNN's direct conv. A pure PyTorch Winograd (tile gather, trans
 matrix product per transform point) was slower than the direct conv here: its transforms are passes
 over memory several times the size of the map. Where NNPACK is missing or fails, `F.conv2d` runs.
 
+**Channels-last maps.** With `CHANNELS_LAST` (the default) the fast path hands its direct convs NHWC maps, the
+layout oneDNN's direct kernels compute in without reordering their input and output; the polyphase components keep
+the layout of the map they are taken from (a component's pixel is one contiguous run of channels, so the split
+copies runs, not single floats), 1 × 1 convs are one matrix product over the pixels, and NNPACK, which takes NCHW
+only, gets an NCHW copy of its input.
+
 **Freed pages kept.** glibc serves every allocation above its mmap threshold (128 KiB, rising to at most 32 MiB) with
 fresh pages from the kernel and unmaps them on free, so each feature map of a large tile page-faults its memory in
 again for every tile. `keep_freed_pages` raises the threshold (and the heap's trim threshold) to 1 GiB, so freed
@@ -53,6 +59,9 @@ MIN_KERNEL = 5
 MIN_CHANNEL_PAIRS = 512
 
 _nnpack_ok: bool | None = None
+
+#: run the direct (oneDNN) convs of the fast path on channels-last (NHWC) maps
+CHANNELS_LAST = True
 
 
 #: glibc's mallopt parameters (malloc.h) and the thresholds set by `keep_freed_pages`
@@ -125,13 +134,15 @@ def phases(x: torch.Tensor, g: int) -> list[torch.Tensor]:
     contiguous and zero-padded to ⌈H/g⌉ × ⌈W/g⌉."""
     h, w = x.shape[-2:]
     hh, ww = -(-h // g), -(-w // g)
+    layout = torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+        and not x.is_contiguous() else torch.contiguous_format  # components keep the map's layout
     if not (h % g or w % g):
-        return [x[..., a::g, b::g].contiguous() for a in range(g) for b in range(g)]
+        return [x[..., a::g, b::g].contiguous(memory_format=layout) for a in range(g) for b in range(g)]
     parts = []
     for a in range(g):
         for b in range(g):
             src = x[..., a::g, b::g]  # one copy into the padded component (no padded copy of the whole map first)
-            part = x.new_empty(*x.shape[:-2], hh, ww)
+            part = torch.empty((*x.shape[:-2], hh, ww), dtype=x.dtype, device=x.device, memory_format=layout)
             part[..., :src.shape[-2], :src.shape[-1]] = src
             part[..., src.shape[-2]:, :] = 0
             part[..., :, src.shape[-1]:] = 0
@@ -151,6 +162,11 @@ def interleave(parts: list[torch.Tensor], g: int) -> torch.Tensor:
 def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """A 1 × 1 conv as one matrix product per image (oneDNN is slow for a single output channel)."""
     n, c, h, w = x.shape
+    if c > 1 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        out = torch.matmul(x.permute(0, 2, 3, 1), weight.reshape(weight.shape[0], c).t())  # [N, H, W, K]
+        if bias is not None:
+            out += bias
+        return out.permute(0, 3, 1, 2)
     out = torch.matmul(weight.reshape(weight.shape[0], c), x.reshape(n, c, h * w))
     if bias is not None:
         out += bias.view(1, -1, 1)
