@@ -153,3 +153,33 @@ def test_object_metrics_count_the_delivered_polygons(min_area):
     assert object_counts(mask, np.zeros_like(mask), min_area_px=min_area)["false_alarms"] == n_polygons
     # 8-connected counting (the old rule) gives another number here
     assert ndimage.label(mask, np.ones((3, 3)))[1] != ndimage.label(mask)[1]
+
+
+def test_windowed_polygon_stats_read_in_row_runs_equal_one_read(tmp_path):
+    """A polygon's mean/max probability from runs of a few rows (bounded memory) equal those of one whole read."""
+    import rasterio
+    from rasterio import features
+    from rasterio.transform import from_origin
+    from shapely.geometry import mapping
+
+    from nivalis.avalanche.stream import _polygon_stats
+
+    rng = np.random.default_rng(3)
+    prob = rng.random((60, 50)).astype(np.float32)
+    prob[20:24, :] = np.nan  # nodata rows inside the polygon are left out
+    transform = from_origin(400_000.0, 4_400_000.0, 2.0, 2.0)
+    path = tmp_path / "p.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=60, width=50, count=1, dtype="float32", nodata=float("nan"),
+                       crs="EPSG:32613", transform=transform) as ds:
+        ds.write(prob, 1)
+    x0, y0 = 400_000.0, 4_400_000.0
+    polys = [Polygon([(x0 + 6, y0 - 4), (x0 + 90, y0 - 30), (x0 + 20, y0 - 110)]),  # a triangle over 50+ rows
+             Polygon([(x0 + 60, y0 - 60), (x0 + 64, y0 - 60), (x0 + 64, y0 - 64), (x0 + 60, y0 - 64)])]
+    with rasterio.open(path) as ds:
+        runs, whole = _polygon_stats(ds, polys, chunk_px=7), _polygon_stats(ds, polys, chunk_px=10**9)
+    for poly, (mean, peak), (mean1, peak1) in zip(polys, runs, whole):
+        inside = features.rasterize([(mapping(poly), 1)], out_shape=prob.shape, transform=transform).astype(bool)
+        vals = prob[inside & np.isfinite(prob)]
+        assert vals.size > 0
+        np.testing.assert_allclose([mean, mean1], vals.mean(dtype=np.float64), rtol=1e-6)
+        assert peak == peak1 == float(vals.max())

@@ -58,6 +58,8 @@ OVERLAY_SIDE = 1024
 # rasterio hands an integer GDAL_CACHEMAX to GDALSetCacheMax64, which takes bytes (not GDAL's "< 100000 means MB"
 # rule for the config option): 64 alone is a 64-byte cache, and a decimated read then decodes each tile per row
 GDAL_CACHE_BYTES = 64 * 2**20
+#: pixels of the probability map read at a time for one polygon's mean and maximum
+STATS_CHUNK_PX = 2**20
 
 
 def can_stream(classifier: WindowClassifier, image_path: str | Path, refine: str, config: AvalancheConfig) -> bool:
@@ -357,9 +359,11 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
         "stage_seconds": {k: round(v, 3) for k, v in stages.items()}, "tile": tile}
 
 
-def _polygon_stats(ds, polygons: list) -> list[tuple[float, float]]:
-    """(mean, max) probability of each polygon's pixels, read over its bounding box only."""
+def _polygon_stats(ds, polygons: list, chunk_px: int = STATS_CHUNK_PX) -> list[tuple[float, float]]:
+    """(mean, max) probability of each polygon's pixels, read over its bounding box in runs of rows of at most
+    `chunk_px` pixels (a polygon as large as the scene is not read whole)."""
     from rasterio import features
+    from rasterio.windows import Window
     from shapely.geometry import mapping
 
     from nivalis.avalanche.io.raster import bounds_window  # any grid orientation: pixel coordinates are south-up
@@ -367,11 +371,19 @@ def _polygon_stats(ds, polygons: list) -> list[tuple[float, float]]:
     stats = []
     for poly in polygons:
         win = bounds_window(poly.bounds, ds.transform, ds.height, ds.width)
-        p = ds.read(1, window=win)
-        inside = features.rasterize([(mapping(poly), 1)], out_shape=p.shape, transform=ds.window_transform(win),
-                                    fill=0, dtype=np.uint8).astype(bool) & np.isfinite(p)
-        vals = p[inside]
-        stats.append((float(vals.mean()), float(vals.max())) if vals.size else (float("nan"), float("nan")))
+        shape = mapping(poly)
+        total, count, peak = 0.0, 0, -np.inf
+        rows = max(1, chunk_px // max(int(win.width), 1))
+        for r in range(0, int(win.height), rows):
+            part = Window(win.col_off, win.row_off + r, win.width, min(rows, int(win.height) - r))
+            p = ds.read(1, window=part)
+            inside = features.rasterize([(shape, 1)], out_shape=p.shape, transform=ds.window_transform(part),
+                                        fill=0, dtype=np.uint8).astype(bool) & np.isfinite(p)
+            vals = p[inside]
+            if vals.size:
+                total, count, peak = total + float(vals.sum(dtype=np.float64)), count + vals.size, \
+                    max(peak, float(vals.max()))
+        stats.append((total / count, peak) if count else (float("nan"), float("nan")))
     return stats
 
 
