@@ -230,7 +230,10 @@ class DenseWindowNet(nn.Module):
             kernel, dil = _kernel_dilation(layer)
             if kernel != (1, 1) and dil[0] != f:
                 g = dil[0] // f
-                subs = fastconv.phases(x, g)
+                # the components of a layer that NNPACK computes are split straight into its NCHW layout
+                weight = _conv_weight(layer)
+                nchw = weight is not None and fastconv.goes_to_nnpack(x, weight)
+                subs = fastconv.phases(x, g, torch.contiguous_format if nchw else None)
                 results = [self._run_component(sub, i, f * g, hidden) for sub in subs]
                 out = fastconv.interleave([r[0] for r in results], g)
                 if hidden and i < len(layers) - 1:
@@ -246,15 +249,23 @@ class DenseWindowNet(nn.Module):
                 else:
                     x = F.conv2d(x, layer.weight, layer.bias, 1, 0, 1, layer.groups)
             elif isinstance(layer, _LinearAsConv):
-                # detached: a weight that requires grad sends matmul down a slow path even without autograd
-                weight = layer.linear.weight.detach().view(layer.linear.out_features, *layer.in_shape)
                 bias = None if layer.linear.bias is None else layer.linear.bias.detach()
-                x = fastconv.conv2d_valid(x, weight, bias)
+                x = fastconv.conv2d_valid(x, _conv_weight(layer), bias)
             elif isinstance(layer, _DilatedMaxPool):
                 x = fastconv.max_pool_valid(x, layer.kernel)
             else:
                 x = layer(x)
         return x, hid
+
+
+def _conv_weight(layer: nn.Module) -> torch.Tensor | None:
+    """The [K, C, kh, kw] weight of a dense conv layer (a Linear's as a conv), None for other layers; detached: a
+    weight that requires grad sends matmul down a slow path even without autograd."""
+    if isinstance(layer, _DilatedConv):
+        return layer.weight
+    if isinstance(layer, _LinearAsConv):
+        return layer.linear.weight.detach().view(layer.linear.out_features, *layer.in_shape)
+    return None
 
 
 def _kernel_dilation(layer: nn.Module) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -35,8 +35,8 @@ over memory several times the size of the map. Where NNPACK is missing or fails,
 **Channels-last maps.** With `CHANNELS_LAST` (the default) the fast path hands its direct convs NHWC maps, the
 layout oneDNN's direct kernels compute in without reordering their input and output; the polyphase components keep
 the layout of the map they are taken from (a component's pixel is one contiguous run of channels, so the split
-copies runs, not single floats), 1 × 1 convs are one matrix product over the pixels, and NNPACK, which takes NCHW
-only, gets an NCHW copy of its input.
+copies runs, not single floats), except the components of a layer that goes to NNPACK, which takes NCHW only: they
+are copied into NCHW as they are split. 1 × 1 convs are one matrix product over the pixels.
 
 **Freed pages kept.** glibc serves every allocation above its mmap threshold (128 KiB, rising to at most 32 MiB) with
 fresh pages from the kernel and unmaps them on free, so each feature map of a large tile page-faults its memory in
@@ -117,9 +117,7 @@ def conv2d_valid(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     k_out, c_in, kh, kw = weight.shape
     if fast and kh == kw == 1 and x.dtype == weight.dtype and not torch.is_grad_enabled():
         return conv1x1(x, weight, bias)
-    if (fast and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
-            and min(kh, kw) >= MIN_KERNEL and k_out * c_in >= MIN_CHANNEL_PAIRS and not torch.is_grad_enabled()
-            and nnpack_available()):
+    if fast and goes_to_nnpack(x, weight):
         try:
             if bias is None:
                 bias = torch.zeros(k_out, dtype=x.dtype)
@@ -129,13 +127,22 @@ def conv2d_valid(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     return F.conv2d(x, weight, bias)
 
 
-def phases(x: torch.Tensor, g: int) -> list[torch.Tensor]:
+def goes_to_nnpack(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether `conv2d_valid` hands this conv to NNPACK (fp32 CPU, no autograd, a large enough layer)."""
+    k_out, c_in, kh, kw = weight.shape
+    return (x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
+            and min(kh, kw) >= MIN_KERNEL and k_out * c_in >= MIN_CHANNEL_PAIRS and not torch.is_grad_enabled()
+            and nnpack_available())
+
+
+def phases(x: torch.Tensor, g: int, layout: torch.memory_format | None = None) -> list[torch.Tensor]:
     """The g × g polyphase components x[..., a::g, b::g] of [N, C, H, W] (row-major over (a, b)), each
-    contiguous and zero-padded to ⌈H/g⌉ × ⌈W/g⌉."""
+    contiguous in `layout` (None: the map's own) and zero-padded to ⌈H/g⌉ × ⌈W/g⌉."""
     h, w = x.shape[-2:]
     hh, ww = -(-h // g), -(-w // g)
-    layout = torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
-        and not x.is_contiguous() else torch.contiguous_format  # components keep the map's layout
+    if layout is None:
+        layout = torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+            and not x.is_contiguous() else torch.contiguous_format
     if not (h % g or w % g):
         return [x[..., a::g, b::g].contiguous(memory_format=layout) for a in range(g) for b in range(g)]
     parts = []
