@@ -199,3 +199,26 @@ def test_freed_pages_are_kept_for_the_next_tile():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     fill_and_free()
     assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before > 4000
+
+
+def test_bf16_autocast_runs_the_components_undilated(monkeypatch):
+    """Under CPU autocast the fast path still splits the map (no dilated bf16 conv, which unfolds the whole tile);
+    its map is the direct bf16 one's within bf16 rounding and the fp32 one's within bf16's precision."""
+    net = _window_cnn(33, 3, (16, 16, 32, 32), 32, seed=7)
+    dense = DenseWindowNet(net, 33, 3).eval()
+    x = torch.randn(1, 3, 33 + 40, 33 + 29)
+    dilations = []
+    conv2d = F.conv2d
+    monkeypatch.setattr(F, "conv2d", lambda inp, w, *a, **k: dilations.append(k.get("dilation", a[3] if len(a) > 3
+                                                                                   else 1)) or conv2d(inp, w, *a, **k))
+    with torch.inference_mode():
+        fp32 = dense(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            dilations.clear()
+            fast = dense(x)
+            assert fast.dtype == torch.bfloat16 and all(d in (1, (1, 1)) for d in dilations) and dilations
+            dense.fast = False
+            direct = dense(x)
+    p_fast, p_direct, p32 = (torch.sigmoid(t.float()) for t in (fast, direct, fp32))
+    assert float((p_fast - p_direct).abs().max()) < 0.02
+    assert float((p_fast - p32).abs().max()) < 0.02

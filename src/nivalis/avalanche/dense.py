@@ -132,9 +132,11 @@ class DenseWindowNet(nn.Module):
     floors drop the window's last pixels, i.e. the receptive field is smaller than h; they are cropped).
     `forward(x, hidden=True)` also returns the activations entering the last layer.
 
-    `fast` (default: on where the dilations allow it) runs eval-mode fp32 CPU inference without gradients
-    (no_grad / inference_mode, autocast off) on polyphase components with fast conv kernels
-    (`_forward_polyphase`); set it to False for the direct path.
+    `fast` (default: on where the dilations allow it) runs eval-mode CPU inference without gradients
+    (no_grad / inference_mode) on polyphase components with fast conv kernels (`_forward_polyphase`); under CPU
+    autocast (bf16) the components' convs run in its dtype, undilated (a dilated bf16 conv without native kernels
+    unfolds the whole tile: several times the tile's memory), and NNPACK only takes fp32. Set it to False for the
+    direct path.
     """
 
     def __init__(self, net: nn.Module, window: int, channels: int):
@@ -189,7 +191,7 @@ class DenseWindowNet(nn.Module):
 
     def forward(self, x: torch.Tensor, hidden: bool = False):
         if self.fast and not torch.is_grad_enabled() and x.dtype == torch.float32 and x.device.type == "cpu" \
-                and not torch.is_autocast_enabled("cpu") and not self._stateful_in_training():
+                and not self._stateful_in_training():
             return self._forward_polyphase(x, hidden)
         for layer in self.body:
             x = layer(x)
