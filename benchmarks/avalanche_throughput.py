@@ -35,7 +35,7 @@ if not {fast}:  # the dense net as before its fast path: every conv direct and d
     import nivalis.avalanche.dense as dense  # glibc's allocator as it comes (fastconv.keep_freed_pages not called)
     import nivalis.avalanche.fastconv as fastconv
     dense._polyphase_ok = lambda layers: False
-    fastconv._kept = False
+    fastconv.keep_freed_pages = lambda: False
 from nivalis.avalanche.predict import predict_image
 t = time.perf_counter()
 r = predict_image({image!r}, {checkpoint!r}, {out!r}, tile={tile}, min_area_px=64, precision={precision!r},

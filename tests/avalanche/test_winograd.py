@@ -166,39 +166,32 @@ def test_fast_path_only_in_no_grad_eval(monkeypatch):
 
 
 def test_freed_pages_are_kept_for_the_next_tile():
-    """On glibc the mmap threshold is raised once: a freed tile-sized map is reused, not faulted in again."""
+    """On glibc, within `freed_pages_kept` a freed tile-sized map is reused, not faulted in again; after it the pages
+    go back to the kernel and glibc's thresholds are back, so the same fills fault their pages in again."""
     import platform
+    import resource
 
-    from nivalis.avalanche.fastconv import keep_freed_pages
+    from nivalis.avalanche.fastconv import freed_pages_kept
 
-    kept = keep_freed_pages()
-    assert keep_freed_pages() is kept  # once per process
-    if platform.libc_ver()[0] != "glibc":
-        return
-    assert kept
-
-    def fill_and_free() -> None:
+    def fill_and_free() -> int:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         for _ in range(5):
             a = torch.empty(16, 512, 1024)  # 32 MiB, above glibc's largest dynamic mmap threshold
             a.fill_(1.0)
             del a
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
-    import resource
-
-    faults = []
-    for _ in range(3):
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        fill_and_free()
-        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    with freed_pages_kept() as kept:
+        with freed_pages_kept() as inner:  # nested (a map inside a map): the outer one decides
+            assert inner
+        faults = [fill_and_free() for _ in range(3)]
+    if platform.libc_ver()[0] != "glibc":
+        return
+    assert kept
     # unmapped on free, each of the 5 maps would fault its 8,192 pages in again on every round (~41,000)
     assert faults[-1] < 1000, faults
-    # a map done: the kept pages go back to the kernel, so the next fill faults them in again
-    from nivalis.avalanche.fastconv import release_freed_pages
+    assert fill_and_free() > 4000  # released: every 32 MiB map is mapped afresh again
 
-    assert release_freed_pages()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    fill_and_free()
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before > 4000
 
 
 def test_bf16_autocast_runs_the_components_undilated(monkeypatch):

@@ -334,7 +334,6 @@ def predict_probability(classifier: WindowClassifier, image: np.ndarray, *, tile
             raise UserError(f"model {classifier.model_name!r} is a segmentation network: no window features")
         return predict_segmentation(classifier, image, tile=tile, precision=precision, desc=desc)
     net = dense_net(classifier)
-    fastconv.keep_freed_pages()
     if net is None:
         if features:
             raise UserError(f"model {classifier.model_name!r} has no dense form to take features from")
@@ -347,20 +346,20 @@ def predict_probability(classifier: WindowClassifier, image: np.ndarray, *, tile
     tile = max(16, min(int(tile), getattr(net, "max_tile", int(tile))))
     n_tiles = math.ceil(height / tile) * math.ceil(width / tile)
     progress = bar(n_tiles, desc)
-    for r0 in range(0, height, tile):
-        for c0 in range(0, width, tile):
-            th, tw = min(tile, height - r0), min(tile, width - c0)
-            x = classifier.prepare(padded[None, r0:r0 + th + h - 1, c0:c0 + tw + h - 1])
-            with autocast_for(precision):
-                logits, hid = net(x, hidden=True) if features else (net(x), None)
-            out[r0:r0 + th, c0:c0 + tw] = torch.sigmoid(logits[0, 0, :th, :tw].float()).numpy()
-            if features:
-                if hidden_map is None:
-                    hidden_map = np.empty((height, width, hid.shape[1]), np.float32)
-                hidden_map[r0:r0 + th, c0:c0 + tw] = hid[0, :, :th, :tw].float().permute(1, 2, 0).numpy()
-            progress.update(1)
-    progress.close()
-    fastconv.release_freed_pages()
+    with fastconv.freed_pages_kept():  # the tiles' maps reuse each other's pages
+        for r0 in range(0, height, tile):
+            for c0 in range(0, width, tile):
+                th, tw = min(tile, height - r0), min(tile, width - c0)
+                x = classifier.prepare(padded[None, r0:r0 + th + h - 1, c0:c0 + tw + h - 1])
+                with autocast_for(precision):
+                    logits, hid = net(x, hidden=True) if features else (net(x), None)
+                out[r0:r0 + th, c0:c0 + tw] = torch.sigmoid(logits[0, 0, :th, :tw].float()).numpy()
+                if features:
+                    if hidden_map is None:
+                        hidden_map = np.empty((height, width, hid.shape[1]), np.float32)
+                    hidden_map[r0:r0 + th, c0:c0 + tw] = hid[0, :, :th, :tw].float().permute(1, 2, 0).numpy()
+                progress.update(1)
+        progress.close()
     return (out, hidden_map) if features else out
 
 

@@ -41,11 +41,13 @@ are copied into NCHW as they are split. 1 × 1 convs are one matrix product over
 **Freed pages kept.** glibc serves every allocation above its mmap threshold (128 KiB, rising to at most 32 MiB) with
 fresh pages from the kernel and unmaps them on free, so each feature map of a large tile page-faults its memory in
 again for every tile. `keep_freed_pages` raises the threshold (and the heap's trim threshold) to 1 GiB, so freed
-maps are reused by the next tile; `release_freed_pages` hands them back to the kernel when the map is done.
+maps are reused by the next tile; `release_freed_pages` hands them back to the kernel when the map is done and puts
+glibc's initial thresholds back (`freed_pages_kept` does both around a map).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import sys
@@ -64,10 +66,11 @@ _nnpack_ok: bool | None = None
 CHANNELS_LAST = True
 
 
-#: glibc's mallopt parameters (malloc.h) and the thresholds set by `keep_freed_pages`
+#: glibc's mallopt parameters (malloc.h), the thresholds `keep_freed_pages` sets and glibc's defaults it restores
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 KEEP_BYTES = 1 << 30
-_kept: bool | None = None
+GLIBC_DEFAULT_BYTES = 128 * 1024
+_depth, _kept = 0, False
 
 
 def _glibc(name: str):
@@ -80,22 +83,39 @@ def _glibc(name: str):
         return None
 
 
+def _thresholds(nbytes: int) -> bool:
+    mallopt = _glibc("mallopt")
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, nbytes)) and bool(mallopt(_M_TRIM_THRESHOLD, nbytes))
+
+
 def keep_freed_pages() -> bool:
     """Serve allocations below `KEEP_BYTES` from glibc's heap and keep up to that much freed memory for reuse
-    (see the module docstring); once per process, True where it took effect (glibc on Linux), False elsewhere."""
-    global _kept
-    if _kept is None:
-        mallopt = _glibc("mallopt")
-        _kept = mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES)) \
-            and bool(mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES))
-    return _kept
+    (see the module docstring); True where it took effect (glibc on Linux), False elsewhere."""
+    return _thresholds(KEEP_BYTES)
 
 
 def release_freed_pages() -> bool:
-    """Give the heap's free pages back to the kernel (glibc's `malloc_trim`) once a map is done, so the pages kept
-    for the next tile do not add to what the later stages (COG copies, polygons) hold; True where it ran."""
-    trim = _glibc("malloc_trim") if keep_freed_pages() else None
-    return trim is not None and trim(0) >= 0
+    """Give the heap's free pages back to the kernel (glibc's `malloc_trim`) and restore glibc's default thresholds
+    (fixed at their initial values), so the pages kept for the next tile do not add to what the later stages (COG
+    copies, polygons) or the rest of the process hold; True where it ran."""
+    trim = _glibc("malloc_trim")
+    return trim is not None and trim(0) >= 0 and _thresholds(GLIBC_DEFAULT_BYTES)
+
+
+@contextlib.contextmanager
+def freed_pages_kept():
+    """`keep_freed_pages` for the duration of a map, `release_freed_pages` when the outermost one ends (also on an
+    error); yields whether the pages are kept."""
+    global _depth, _kept
+    _depth += 1
+    try:
+        if _depth == 1:
+            _kept = keep_freed_pages()
+        yield _kept
+    finally:
+        _depth -= 1
+        if _depth == 0:
+            release_freed_pages()
 
 
 def nnpack_available() -> bool:

@@ -35,7 +35,7 @@ import torch
 
 from nivalis.avalanche.config import AvalancheConfig
 from nivalis.avalanche.dense import dense_net
-from nivalis.avalanche.fastconv import keep_freed_pages, release_freed_pages
+from nivalis.avalanche.fastconv import freed_pages_kept
 from nivalis.avalanche.inputs import dataset_input_summary, model_header
 from nivalis.avalanche.io.raster import (
     RASTERIO_SUFFIXES,
@@ -218,7 +218,6 @@ def map_tile_share(classifier: WindowClassifier, image_path: str | Path, parts: 
     import rasterio
 
     net = dense_net(classifier)
-    keep_freed_pages()
     classifier.eval()
     before, after = pad_widths(classifier.window)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), open_raster(image_path) as ds:
@@ -242,12 +241,12 @@ def map_tile_share(classifier: WindowClassifier, image_path: str | Path, parts: 
                 progress.update(1)
 
             reader = _TileReader(classifier, ds, header.index, before, after, f"image {image_path}")
-            overlapped(cells, reader, _dense_pass(net, precision, threshold), write, threads=overlap)
+            with freed_pages_kept():
+                overlapped(cells, reader, _dense_pass(net, precision, threshold), write, threads=overlap)
             progress.close()
             for array in flat:
                 array.flush()
             flat.clear()  # unmapped before the files are renamed
-            release_freed_pages()
     return len(cells)
 
 
@@ -282,7 +281,6 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
     image_path, out = Path(image_path), Path(out_dir)
     stem = image_path.stem
     net = dense_net(classifier)
-    keep_freed_pages()
     classifier.eval()
     h = classifier.window
     before, after = pad_widths(h)
@@ -317,14 +315,15 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
 
                 if parts is None:
                     reader = _TileReader(classifier, ds, index, before, after, f"image {image_path}")
-                    overlapped(grid, reader, _dense_pass(net, precision, threshold), write, threads=overlap,
-                               seconds=stages)
+                    # the tiles' maps reuse each other's pages, handed back before the COG copies and polygons
+                    with freed_pages_kept():
+                        overlapped(grid, reader, _dense_pass(net, precision, threshold), write, threads=overlap,
+                                   seconds=stages)
                 else:
                     for item in _shared_tiles(Path(parts), grid, world):
                         write(item)
                 progress.close()
             map_seconds = time.perf_counter() - t_map
-            release_freed_pages()  # the tiles' kept maps are not needed by the COG copies and polygons
             t_cog = time.perf_counter()
             prob_path = to_cog(plain["probability"], out / f"{stem}_probability.tif", resampling="average")
             mask_path = to_cog(plain["mask"], out / f"{stem}_mask.tif", resampling="nearest")
