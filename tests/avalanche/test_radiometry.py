@@ -308,3 +308,29 @@ def test_a_scene_far_from_the_training_radiometry_is_predicted_with_a_warning(tm
     expected = np.abs(7 * rgb - [5000.0, 5200.0, 4800.0]) / [2000.0, 2100.0, 1900.0]
     assert sigma[False] == pytest.approx(expected.max(), abs=0.01) and sigma[False] > 10
     assert sigma[True] == pytest.approx(sigma[False], rel=0.05)
+
+
+@pytest.mark.parametrize("tile", [512, 700])
+def test_overlay_pixels_picked_from_the_tiles_equal_gdals_decimated_read(tmp_path, tile):
+    """The windowed map keeps the overlay's input pixels as it reads its tiles; they are the pixels (and validity)
+    a nearest-neighbour decimated read of the file gives, so the overlay needs no second pass over the input."""
+    from rasterio.enums import Resampling
+
+    from nivalis.avalanche.stream import _OverlaySamples, _reflect_read, tile_grid
+
+    scene = _bgrn_scene(2100, border=130)
+    scene[1500:1800, 900:1400] = 0  # nodata inside too
+    write_geotiff(tmp_path / "s.tif", scene[:, :1900], UTM, nodata=0, descriptions=BGRN)
+    index = [2, 1, 0]
+    with rasterio.open(tmp_path / "s.tif") as ds:
+        samples = _OverlaySamples(ds.height, ds.width, 3)
+        for r0, c0, th, tw in tile_grid(ds.height, ds.width, tile):
+            image, valid = _reflect_read(ds, index, r0, c0, th, tw, 16, 16)
+            samples.add(r0, c0, image[16:16 + th, 16:16 + tw], valid[16:16 + th, 16:16 + tw])
+        shape = samples.valid.shape
+        assert max(shape) <= 1024 and shape == (2100 // 3, 1900 // 3)
+        read_image = np.moveaxis(ds.read([i + 1 for i in index], out_shape=(3, *shape),
+                                         resampling=Resampling.nearest), 0, -1)
+        np.testing.assert_array_equal(samples.image, read_image)
+        np.testing.assert_array_equal(samples.valid, ds.dataset_mask(out_shape=shape) > 0)
+        assert 0.05 < 1 - samples.valid.mean() < 0.3

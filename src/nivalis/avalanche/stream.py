@@ -99,12 +99,43 @@ def tile_owners(grid: list[tuple[int, int, int, int]], world: int) -> list[int]:
     return owners
 
 
-class _TileReader:
-    """Reads input tiles (receptive-field margin, reflected edges) and standardises them into reused buffers."""
+class _OverlaySamples:
+    """The overlay's input pixels and validity, picked from the tiles as they are read: output pixel (i, j) of the
+    decimated grid shows source pixel (⌊(i + ½)·H/h⌋, ⌊(j + ½)·W/w⌋), as GDAL's nearest-neighbour decimated read
+    does, without a second pass over the input's blocks (an input without overviews decodes every block again)."""
 
-    def __init__(self, classifier: WindowClassifier, ds, index, before: int, after: int, where: str):
+    def __init__(self, height: int, width: int, bands: int):
+        f = max(1, math.ceil(max(height, width) / OVERLAY_SIDE))
+        shape = (max(1, height // f), max(1, width // f))
+        self.rows = ((np.arange(shape[0]) + 0.5) * height / shape[0]).astype(np.int64)
+        self.cols = ((np.arange(shape[1]) + 0.5) * width / shape[1]).astype(np.int64)
+        self.image: np.ndarray | None = None
+        self.valid = np.zeros(shape, bool)
+        self.bands = bands
+
+    def add(self, r0: int, c0: int, image: np.ndarray, valid: np.ndarray) -> None:
+        """A tile's core (`image` [th, tw, C] of the input bands, `valid` [th, tw]) at (r0, c0)."""
+        th, tw = valid.shape
+        i0, i1 = np.searchsorted(self.rows, [r0, r0 + th])
+        j0, j1 = np.searchsorted(self.cols, [c0, c0 + tw])
+        if i0 == i1 or j0 == j1:
+            return
+        if self.image is None:
+            self.image = np.zeros((*self.valid.shape, self.bands), image.dtype)
+        r, c = np.ix_(self.rows[i0:i1] - r0, self.cols[j0:j1] - c0)
+        self.image[i0:i1, j0:j1] = image[r, c, :self.bands]
+        self.valid[i0:i1, j0:j1] = valid[r, c]
+
+
+class _TileReader:
+    """Reads input tiles (receptive-field margin, reflected edges) and standardises them into reused buffers;
+    with `overlay`, also keeps the overlay's pixels of each tile (`_OverlaySamples`)."""
+
+    def __init__(self, classifier: WindowClassifier, ds, index, before: int, after: int, where: str,
+                 overlay: _OverlaySamples | None = None):
         self.classifier, self.ds, self.index, self.before, self.after, self.where = \
             classifier, ds, index, before, after, where
+        self.overlay = overlay
         self.mean = classifier.mean.tolist()
         self.scale = getattr(classifier, "input_scale", 1 / 255)
         self.buffers: dict[tuple, list[torch.Tensor]] = {}
@@ -119,6 +150,9 @@ class _TileReader:
     def __call__(self, cell: tuple[int, int, int, int]):
         r0, c0, th, tw = cell
         image, valid = _reflect_read(self.ds, self.index, r0, c0, th, tw, self.before, self.after)
+        if self.overlay is not None:
+            core = (slice(self.before, self.before + th), slice(self.before, self.before + tw))
+            self.overlay.add(r0, c0, image[core], valid[core])
         image = to_channels(image, self.classifier.channels, self.where)
         image = fill_nodata(image, valid, self.mean, self.scale)
         x = torch.from_numpy(np.ascontiguousarray(image) if image.dtype == np.uint8
@@ -314,12 +348,14 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
                     progress.update(1)
 
                 if parts is None:
-                    reader = _TileReader(classifier, ds, index, before, after, f"image {image_path}")
+                    samples = _OverlaySamples(height, width, 3 if len(index) >= 3 else 1)
+                    reader = _TileReader(classifier, ds, index, before, after, f"image {image_path}", samples)
                     # the tiles' maps reuse each other's pages, handed back before the COG copies and polygons
                     with freed_pages_kept():
                         overlapped(grid, reader, _dense_pass(net, precision, threshold), write, threads=overlap,
                                    seconds=stages)
                 else:
+                    samples = None
                     for item in _shared_tiles(Path(parts), grid, world):
                         write(item)
                 progress.close()
@@ -348,7 +384,7 @@ def predict_geotiff_windowed(classifier: WindowClassifier, image_path: str | Pat
         with rasterio.open(prob_path) as pds:
             stats = _polygon_stats(pds, polygons)
         stages["polygons"] = time.perf_counter() - t_vec
-        overlay = _decimated_overlay(ds, index, prob_path, mask_path)
+        overlay = _decimated_overlay(ds, index, prob_path, mask_path, samples)
     vectors = write_polygons(out, stem, polygons, georef, stats=stats)
     overlay_path = write_image(out / f"{stem}_overlay.png", overlay)
     return mapped_result(classifier, probability=str(prob_path), mask=str(mask_path), vectors=vectors,
@@ -386,17 +422,22 @@ def _polygon_stats(ds, polygons: list, chunk_px: int = STATS_CHUNK_PX) -> list[t
     return stats
 
 
-def _decimated_overlay(ds, index: tuple[int, ...], prob_path: Path, mask_path: Path) -> np.ndarray:
-    """The overlay of an open input drawn from reads decimated to at most `OVERLAY_SIDE` px a side."""
+def _decimated_overlay(ds, index: tuple[int, ...], prob_path: Path, mask_path: Path,
+                       samples: _OverlaySamples | None = None) -> np.ndarray:
+    """The overlay of an open input drawn from reads decimated to at most `OVERLAY_SIDE` px a side (the input's
+    pixels from `samples` where the map kept them)."""
     import rasterio
     from rasterio.enums import Resampling
 
     f = max(1, math.ceil(max(ds.height, ds.width) / OVERLAY_SIDE))
     shape = (max(1, ds.height // f), max(1, ds.width // f))
-    shown = index[:3] if len(index) >= 3 else index[:1]
-    image = np.moveaxis(ds.read([i + 1 for i in shown], out_shape=(len(shown), *shape),
-                                resampling=Resampling.nearest), 0, -1)
-    valid = ds.dataset_mask(out_shape=shape) > 0
+    if samples is not None and samples.image is not None:
+        image, valid = samples.image, samples.valid
+    else:
+        shown = index[:3] if len(index) >= 3 else index[:1]
+        image = np.moveaxis(ds.read([i + 1 for i in shown], out_shape=(len(shown), *shape),
+                                    resampling=Resampling.nearest), 0, -1)
+        valid = ds.dataset_mask(out_shape=shape) > 0
     with rasterio.open(prob_path) as pds, rasterio.open(mask_path) as mds:
         prob = pds.read(1, out_shape=shape, resampling=Resampling.nearest)
         mask = mds.read(1, out_shape=shape, resampling=Resampling.nearest) == 1
