@@ -105,7 +105,7 @@ def release_freed_pages() -> bool:
 @contextlib.contextmanager
 def freed_pages_kept():
     """`keep_freed_pages` for the duration of a map, `release_freed_pages` when the outermost one ends (also on an
-    error); yields whether the pages are kept."""
+    error) if the pages were kept; yields whether they are."""
     global _depth, _kept
     _depth += 1
     try:
@@ -114,7 +114,7 @@ def freed_pages_kept():
         yield _kept
     finally:
         _depth -= 1
-        if _depth == 0:
+        if _depth == 0 and _kept:
             release_freed_pages()
 
 
