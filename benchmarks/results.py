@@ -57,4 +57,3 @@ def publish(title: str, lines: list[str], *, results: Path = RESULTS) -> Path:
     print()
     print(table)
     return record(title, table, results=results)
-

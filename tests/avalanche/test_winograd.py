@@ -183,7 +183,7 @@ def test_freed_pages_are_kept_for_the_next_tile():
 
     with freed_pages_kept() as kept:
         with freed_pages_kept() as inner:  # nested (a map inside a map): the outer one decides
-            assert inner
+            assert inner is kept
         faults = [fill_and_free() for _ in range(3)]
     if platform.libc_ver()[0] != "glibc":
         return

@@ -26,9 +26,9 @@ size. Cut zoo backbones (`backbone.py`) have their own exact à trous form; whol
 strided layers ending in global pooling: not shift-equivariant) fall back to batched windows;
 a segmentation network (`unet`) is run on overlapping tiles whose margins are cropped.
 
-In eval-mode fp32 inference without gradients, `DenseWindowNet` runs its dilated layers on polyphase
-components, the large kernels (the 5 × 5 head) by a fast-convolution kernel (NNPACK's transformed tiles,
-`fastconv.py`), with the same result within fp32 rounding; `fast=False` keeps the direct path.
+In eval-mode CPU inference without gradients (fp32, or under bf16 autocast), `DenseWindowNet` runs its dilated
+layers on polyphase components, in fp32 the large kernels (the 5 × 5 head) by a fast-convolution kernel (NNPACK's
+transformed tiles, `fastconv.py`), with the same result within fp32 rounding; `fast=False` keeps the direct path.
 """
 
 from __future__ import annotations

@@ -129,15 +129,14 @@ def nnpack_available() -> bool:
     return _nnpack_ok
 
 
-def conv2d_valid(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *,
-                 fast: bool = True) -> torch.Tensor:
+def conv2d_valid(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """`F.conv2d(x, weight, bias)` (stride 1, no padding, no dilation, groups 1): by NNPACK when it is
     available and the layer is large enough to gain (`MIN_KERNEL`, `MIN_CHANNEL_PAIRS`), 1 × 1 convs as a
-    matrix product, else direct. `fast=False`: always `F.conv2d`."""
+    matrix product, else direct."""
     k_out, c_in, kh, kw = weight.shape
-    if fast and kh == kw == 1 and x.dtype == weight.dtype and not torch.is_grad_enabled():
+    if kh == kw == 1 and x.dtype == weight.dtype and not torch.is_grad_enabled():
         return conv1x1(x, weight, bias)
-    if fast and goes_to_nnpack(x, weight):
+    if goes_to_nnpack(x, weight):
         try:
             if bias is None:
                 bias = torch.zeros(k_out, dtype=x.dtype)
